@@ -1,0 +1,141 @@
+"""calbridge's one error tree. Every error the library raises derives from :class:`CalbridgeError`.
+
+::
+
+    CalbridgeError
+    ├── ConfigError(CalbridgeError, ValueError)   where: str (e.g. "accounts[1].auth.client_secret")
+    ├── PluginError                               entry_point, hint
+    ├── StoreError
+    │   └── StoreBusy                             another sync holds the store
+    ├── ProviderError                             provider, status, code
+    │   ├── AuthError                             credentials refused (not retried)
+    │   │   └── TokenExpired                      refresh once and retry
+    │   ├── PermissionDenied
+    │   ├── NotFound
+    │   ├── CursorExpired                         sync token / delta link gone → full resync
+    │   ├── RateLimited                           retry_after: float | None
+    │   ├── TransientError                        5xx, reset connections
+    │   │   └── ProviderTimeout(TransientError, TimeoutError)
+    │   ├── InvalidRequest                        the provider rejected the request itself
+    │   └── InvalidResponse                       a page or link that cannot be used
+    ├── MalformedEvent                            one payload that cannot be normalized (quarantined)
+    └── SyncError
+        └── SweepHeld                             mark-and-sweep would remove too much of a mirror
+
+Messages never carry tokens or secrets: providers build them from status codes, error codes and
+provider messages only.
+"""
+
+from __future__ import annotations
+
+
+class CalbridgeError(Exception):
+    """Root of every calbridge error."""
+
+
+class ConfigError(CalbridgeError, ValueError):
+    """The configuration is invalid at ``where`` (a path like ``accounts[0].auth.kind``)."""
+
+    def __init__(self, message: str, *, where: str = "") -> None:
+        self.where = where
+        self.message = message
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class PluginError(CalbridgeError):
+    """A provider plugin could not be found or loaded."""
+
+    def __init__(self, message: str, *, entry_point: str | None = None, hint: str | None = None) -> None:
+        self.entry_point = entry_point
+        self.hint = hint
+        super().__init__(message + (f" ({hint})" if hint else ""))
+
+
+class StoreError(CalbridgeError):
+    """The store cannot be opened, migrated or written."""
+
+
+class StoreBusy(StoreError):
+    """Another process is syncing into the same store."""
+
+
+class ProviderError(CalbridgeError):
+    """A provider call failed; ``status`` is the HTTP status and ``code`` the provider's error code."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class AuthError(ProviderError):
+    """Credentials were refused; retrying will not help."""
+
+
+class TokenExpired(AuthError):
+    """The access token was rejected as expired or invalid: refresh once and retry."""
+
+
+class PermissionDenied(ProviderError):
+    """The account may not read this calendar."""
+
+
+class NotFound(ProviderError):
+    """The calendar or event does not exist (or was deleted)."""
+
+
+class CursorExpired(ProviderError):
+    """The stored cursor is no longer accepted: run a full listing and sweep."""
+
+
+class RateLimited(ProviderError):
+    """The provider asked us to slow down; ``retry_after`` is its wait in seconds when it gave one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class TransientError(ProviderError):
+    """A failure that may pass: 5xx, a dropped connection."""
+
+
+class ProviderTimeout(TransientError, TimeoutError):
+    """A provider call took longer than its deadline."""
+
+
+class InvalidRequest(ProviderError):
+    """The provider rejected the request as malformed (a bug or an unsupported option)."""
+
+
+class InvalidResponse(ProviderError):
+    """The provider answered something calbridge cannot use (a malformed page or link)."""
+
+
+class MalformedEvent(CalbridgeError):
+    """One event payload that cannot be normalized; it is quarantined and the page goes on."""
+
+    def __init__(self, message: str, *, event_id: str | None = None) -> None:
+        self.event_id = event_id
+        super().__init__(message)
+
+
+class SyncError(CalbridgeError):
+    """A sync round could not complete as asked."""
+
+
+class SweepHeld(SyncError):
+    """A sweep would remove more than the allowed share of a mirror; held until allowed."""
+
+    def __init__(self, message: str, *, candidates: int, held: int) -> None:
+        self.candidates = candidates
+        self.held = held
+        super().__init__(message)

@@ -1,0 +1,145 @@
+"""The exported JSON form of an :class:`Event` (``event.schema.json``), and back.
+
+Every property is present; instants are ``YYYY-MM-DDTHH:MM:SSZ``. The same form is what the
+SQLite store keeps, so a stored event reads back exactly as it was exported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import importlib.resources
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .model import Attendee, Event, Kind, Person, Response, ShowAs, Status, Visibility, When
+
+UTC = dt.UTC
+
+
+def format_instant(value: dt.datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """RFC 3339 with ``Z`` or an offset (fractions dropped) → aware UTC."""
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"instant without offset: {text!r}")
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def when_to_dict(w: When) -> dict[str, Any]:
+    if w.date is not None:
+        return {"date": w.date.isoformat()}
+    assert w.instant is not None
+    return {"datetime": format_instant(w.instant), "timezone": w.timezone}
+
+
+def when_from_dict(d: Mapping[str, Any]) -> When:
+    if "date" in d:
+        return When(date=dt.date.fromisoformat(d["date"]))
+    return When(instant=parse_instant(d["datetime"]), timezone=d.get("timezone"))
+
+
+def _person(p: Person | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {"email": p.email, "name": p.name, "id": p.id}
+
+
+def _attendee(a: Attendee) -> dict[str, Any]:
+    return {
+        "email": a.email,
+        "name": a.name,
+        "id": a.id,
+        "response": a.response.value,
+        "optional": a.optional,
+        "organizer": a.organizer,
+        "resource": a.resource,
+    }
+
+
+def event_to_dict(e: Event) -> dict[str, Any]:
+    """The schema's JSON object for ``e``, keys in schema order."""
+    return {
+        "provider": e.provider,
+        "account": e.account,
+        "calendar_id": e.calendar_id,
+        "id": e.id,
+        "kind": e.kind.value,
+        "series_id": e.series_id,
+        "original_start": None if e.original_start is None else when_to_dict(e.original_start),
+        "status": e.status.value,
+        "title": e.title,
+        "description": e.description,
+        "location": e.location,
+        "start": when_to_dict(e.start),
+        "end": when_to_dict(e.end),
+        "recurrence": list(e.recurrence),
+        "organizer": _person(e.organizer),
+        "attendees": [_attendee(a) for a in e.attendees],
+        "show_as": e.show_as.value,
+        "visibility": e.visibility.value,
+        "meeting_url": e.meeting_url,
+        "html_link": e.html_link,
+        "created": None if e.created is None else format_instant(e.created),
+        "updated": None if e.updated is None else format_instant(e.updated),
+        "etag": e.etag,
+        "ical_uid": e.ical_uid,
+    }
+
+
+def event_from_dict(d: Mapping[str, Any]) -> Event:
+    """Inverse of :func:`event_to_dict`."""
+    org = d.get("organizer")
+    return Event(
+        provider=d["provider"],
+        account=d["account"],
+        calendar_id=d["calendar_id"],
+        id=d["id"],
+        kind=Kind(d["kind"]),
+        series_id=d.get("series_id"),
+        original_start=None if d.get("original_start") is None else when_from_dict(d["original_start"]),
+        status=Status(d["status"]),
+        title=d.get("title"),
+        description=d.get("description"),
+        location=d.get("location"),
+        start=when_from_dict(d["start"]),
+        end=when_from_dict(d["end"]),
+        recurrence=tuple(d.get("recurrence") or ()),
+        organizer=None if org is None else Person(email=org.get("email"), name=org.get("name"), id=org.get("id")),
+        attendees=tuple(
+            Attendee(
+                email=a.get("email"),
+                name=a.get("name"),
+                id=a.get("id"),
+                response=Response(a.get("response", "none")),
+                optional=bool(a.get("optional", False)),
+                organizer=bool(a.get("organizer", False)),
+                resource=bool(a.get("resource", False)),
+            )
+            for a in d.get("attendees") or ()
+        ),
+        show_as=ShowAs(d.get("show_as", "unknown")),
+        visibility=Visibility(d.get("visibility", "default")),
+        meeting_url=d.get("meeting_url"),
+        html_link=d.get("html_link"),
+        created=None if d.get("created") is None else parse_instant(d["created"]),
+        updated=None if d.get("updated") is None else parse_instant(d["updated"]),
+        etag=d.get("etag"),
+        ical_uid=d.get("ical_uid"),
+    )
+
+
+def event_to_json(e: Event) -> str:
+    return json.dumps(event_to_dict(e), ensure_ascii=False, separators=(",", ":"))
+
+
+@functools.cache
+def event_schema() -> dict[str, Any]:
+    """The shipped ``event.schema.json`` (JSON Schema 2020-12)."""
+    text = importlib.resources.files("calbridge").joinpath("schema", "event.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema

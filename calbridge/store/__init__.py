@@ -1,0 +1,7 @@
+"""Stores: the ``Store`` protocol and the embedded SQLite default."""
+
+from __future__ import annotations
+
+from .base import CalendarState, CalendarStatus, PendingSweep, Round, Store
+
+__all__ = ["CalendarState", "CalendarStatus", "PendingSweep", "Round", "Store"]

@@ -1,0 +1,167 @@
+"""The ``Store`` protocol: what the engine needs from a mirror, and the values it exchanges.
+
+A store keeps, per (account, calendar): the sync state (cursor or mid-round resume point, the
+current mark generation, a pending sweep), the mirrored events (singles, series, exceptions and,
+for providers whose sync stream carries them, occurrences), the expanded occurrences of each series
+inside the window, quarantined payloads, and the calendar's status. It also keeps the provider
+secrets that rotate. ``commit_page`` applies one page's changes and saves the state in **one**
+transaction, which is what makes a killed sync resume exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+import attrs
+
+from ..cursor import Cursor
+from ..model import Change, Event, EventKey, Window
+from ..provider import Quarantined
+
+
+class Round(enum.StrEnum):
+    """The kind of round in progress for a calendar."""
+
+    FULL = "full"
+    INCREMENTAL = "incremental"
+
+
+@attrs.frozen(kw_only=True)
+class PendingSweep:
+    """A sweep owed after a full listing: remove unmarked rows inside ``scope`` (None: all).
+
+    ``held`` is set when it would remove more than the allowed share of the mirror.
+    """
+
+    mark: int
+    scope: Window | None = None
+    held: bool = False
+    candidates: int = 0
+    total: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class CalendarState:
+    """What the engine persists per calendar, always together with the page it follows.
+
+    - ``cursor``: with ``round`` None the durable next-round cursor; otherwise the resume point
+      inside the round in progress.
+    - ``mark``: the generation of the current (or last) full listing; every upsert stamps its row
+      with it, and the sweep removes rows of older generations.
+    - ``full_started``: when the last full listing began (re-anchoring window-bound cursors).
+    - ``expanded``: the window the stored occurrences were last expanded for.
+    """
+
+    account: str
+    calendar_id: str
+    cursor: Cursor | None = None
+    round: Round | None = None
+    mark: int = 0
+    sweep: PendingSweep | None = None
+    full_started: dt.datetime | None = None
+    expanded: Window | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CalendarStatus:
+    """``calbridge status`` for one calendar."""
+
+    account: str
+    calendar_id: str
+    last_success: dt.datetime | None
+    last_error: str | None
+    last_error_at: dt.datetime | None
+    events: int
+    occurrences: int
+    quarantined: int
+    sweep_held: bool
+
+
+class Store(Protocol):
+    """The mirror. All methods are coroutines; a SQLite store runs its I/O off the event loop."""
+
+    async def aclose(self) -> None: ...
+
+    def sync_lock(self, *, wait: float | None) -> AbstractAsyncContextManager[None]:
+        """Exclusive right to sync into this store; ``wait`` seconds (None: forever) before
+        raising :class:`~calbridge.errors.StoreBusy`."""
+        ...
+
+    async def get_state(self, account: str, calendar_id: str) -> CalendarState | None: ...
+
+    async def save_state(self, state: CalendarState) -> None: ...
+
+    async def commit_page(
+        self,
+        state: CalendarState,
+        changes: Sequence[Change],
+        quarantined: Sequence[Quarantined] = (),
+    ) -> list[Change]:
+        """Apply ``changes`` (upserts stamped with ``state.mark``), record ``quarantined`` and save
+        ``state``, in one transaction. Returns the changes that changed the mirror: an upsert
+        whose content equals the stored one, or a delete of an absent id, is not returned."""
+        ...
+
+    async def sweep_count(self, account: str, calendar_id: str, sweep: PendingSweep) -> tuple[int, int]:
+        """(rows the sweep would remove, rows the calendar holds)."""
+        ...
+
+    async def sweep_batch(
+        self, state: CalendarState, sweep: PendingSweep, *, limit: int = 1000
+    ) -> list[Change]:
+        """Delete up to ``limit`` rows the sweep covers (with their exceptions and occurrences),
+        saving ``state`` in the same transaction; returns the deletes (empty when done)."""
+        ...
+
+    async def get_events(self, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]: ...
+
+    async def series_ids(self, account: str, calendar_id: str) -> list[str]:
+        """Ids of the series masters the calendar holds (not cancelled)."""
+        ...
+
+    async def replace_occurrences(
+        self,
+        account: str,
+        calendar_id: str,
+        series_ids: Sequence[str],
+        window: Window,
+        occurrences: Sequence[Event],
+    ) -> list[Change]:
+        """Make ``occurrences`` the stored occurrences of ``series_ids`` that overlap ``window``;
+        returns the effective changes (upserts of new or changed ones, deletes of vanished ones)."""
+        ...
+
+    async def query(
+        self,
+        *,
+        account: str | None = None,
+        calendar_id: str | None = None,
+        window: Window | None = None,
+        expand: bool = False,
+        include_cancelled: bool = False,
+    ) -> list[Event]:
+        """The series view (``expand=False``: singles, series, exceptions overlapping ``window``
+        when given) or the instance view (singles, occurrences, exceptions in ``window``; a stored
+        exception wins over an occurrence of the same (series_id, original_start)), sorted by
+        UTC start then id."""
+        ...
+
+    async def record_result(
+        self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None
+    ) -> None:
+        """Record a round's outcome (``error`` None: success) for ``status``."""
+        ...
+
+    async def status(self) -> list[CalendarStatus]: ...
+
+    async def quarantined(self, account: str | None = None) -> list[tuple[EventKey, str]]:
+        """Quarantined payloads as (key, error)."""
+        ...
+
+    async def get_secret(self, account: str, name: str) -> str | None: ...
+
+    async def set_secret(self, account: str, name: str, value: str) -> None: ...

@@ -1,0 +1,31 @@
+"""A throwaway certificate authority for HTTPS emulators (needs the ``emulators`` extra: trustme)."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class TestCA:
+    """A CA written to ``ca_file`` plus a server context for ``localhost``/``127.0.0.1``."""
+
+    ca_file: Path
+    server_context: ssl.SSLContext
+
+
+def make_test_ca(directory: Path) -> TestCA:
+    try:
+        import trustme
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError("HTTPS emulators need the emulators extra: pip install 'calbridge[emulators]'") from exc
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(ctx)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "calbridge-test-ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return TestCA(ca_file=path, server_context=ctx)

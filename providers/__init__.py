@@ -1,0 +1,1 @@
+"""calbridge's built-in provider plugins, each loaded through the ``calbridge.providers`` entry points."""

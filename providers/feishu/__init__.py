@@ -1,0 +1,1 @@
+"""calbridge's feishu provider plugin."""

@@ -1,0 +1,1 @@
+"""calbridge's google provider plugin."""

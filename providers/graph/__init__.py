@@ -1,0 +1,1 @@
+"""calbridge's graph provider plugin."""
