@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import ssl
 
 import aiohttp
 
+from .._http import ssl_context_for
 from ..config import AccountConfig, Settings
 from ..provider import Clock, ProviderContext
 from ..retry import Retrier, RetryPolicy
@@ -23,15 +23,6 @@ class MemorySecrets:
 
     async def set_secret(self, account: str, name: str, value: str) -> None:
         self.values[(account, name)] = value
-
-
-def ssl_context_for(account: AccountConfig) -> ssl.SSLContext | None:
-    """The default trust store plus the account's ``ca_file``, or None when it has none."""
-    if account.ca_file is None:
-        return None
-    ctx = ssl.create_default_context()
-    ctx.load_verify_locations(cafile=str(account.ca_file))
-    return ctx
 
 
 def make_context(

@@ -1,0 +1,1 @@
+"""The calbridge command line."""

@@ -1,0 +1,141 @@
+"""``calbridge emulate`` and ``calbridge demo``: the installed plugins' emulators on loopback.
+
+Every plugin that ships an emulator (``create_emulator()``) is started, seeded with its sample
+calendar, and described in a config file that points calbridge at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..registry import default_registry
+from ..testing.server import ThreadedServer
+
+MARKER = "# written by `calbridge emulate`"
+
+
+@contextlib.contextmanager
+def running_emulators(workdir: Path, *, port: int = 0) -> Iterator[list[tuple[Any, ThreadedServer]]]:
+    """Start every installed emulator; yields (emulator, server) pairs."""
+    started: list[tuple[Any, ThreadedServer]] = []
+    ca = None
+    try:
+        for n, name in enumerate(default_registry.names()):
+            plugin: Any = default_registry.get(name)
+            if not hasattr(plugin, "create_emulator"):
+                continue
+            emu = plugin.create_emulator()
+            emu.seed_demo()
+            ssl_ctx = None
+            if emu.tls:
+                if ca is None:
+                    from ..testing.tls import make_test_ca
+
+                    ca = make_test_ca(workdir)
+                ssl_ctx = ca.server_context
+            server = ThreadedServer(emu.make_app(), port=port + n if port else 0, ssl_context=ssl_ctx).start()
+            started.append((emu, server))
+        yield started
+    finally:
+        for _, server in started:
+            server.stop()
+
+
+def write_config(path: Path, started: list[tuple[Any, ThreadedServer]], workdir: Path, store: str) -> None:
+    ca_file = str(workdir / "calbridge-test-ca.pem")
+    accounts = []
+    for emu, server in started:
+        accounts.append(
+            emu.account_config(name=f"demo-{emu.name}", base_url=server.url, ca_file=ca_file if emu.tls else None)
+        )
+    doc = {
+        "store": store,
+        "window": {"past": "30d", "future": "180d"},
+        "accounts": accounts,
+    }
+    path.write_text(MARKER + "\n" + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "emulate":
+        return _emulate(args)
+    return asyncio.run(_demo())
+
+
+def _emulate(args: argparse.Namespace) -> int:
+    target = Path(args.write_config or "calbridge.yaml")
+    if target.exists() and not target.read_text(encoding="utf-8").startswith(MARKER):
+        print(f"calbridge: {target} exists and was not written by `calbridge emulate`; pass --write-config FILE")
+        return 2
+    workdir = target.resolve().parent
+    with running_emulators(workdir, port=args.port) as started:
+        if not started:
+            print("calbridge: no installed provider plugin ships an emulator")
+            return 1
+        write_config(target, started, workdir, "sqlite:///calbridge.db")
+        for emu, server in started:
+            print(f"{emu.name:8} {server.url}")
+        print(f"config written to {target}; try `calbridge -c {target} sync`, then `events --expand`")
+        print("Ctrl-C stops the emulators.", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+async def _demo() -> int:
+    from ..config import load_config
+    from ..engine import SyncEngine
+    from ..store.sqlite import SqliteStore
+    from . import _output
+    from .main import now
+
+    with tempfile.TemporaryDirectory(prefix="calbridge-demo-") as tmp:
+        workdir = Path(tmp)
+        with running_emulators(workdir) as started:
+            cfg_path = workdir / "calbridge.yaml"
+            write_config(cfg_path, started, workdir, "sqlite:///demo.db")
+            print("== emulators")
+            for emu, server in started:
+                print(f"  {emu.name:8} {server.url}")
+            config = load_config(cfg_path, registry=default_registry)
+            async with SqliteStore(config.store_path) as store:
+                changed: list[Any] = []
+                async with SyncEngine(config, store, clock=now) as engine:
+                    print("\n== first sync (full)")
+                    _output.print_report(await engine.sync())
+                    window = config.settings.window(now())
+                    events = await store.query(window=window, expand=True)
+                    print(f"\n== the next happenings ({len(events)} in the window), first 15")
+                    _output.print_events(events[:15], "table")
+                    print("\n== server-side changes")
+                    for emu, _ in started:
+                        for line in emu.demo_changes():
+                            print(f"  {emu.name}: {line}")
+                    engine.add_listener(changed.append)
+                    print("\n== second sync (incremental)")
+                    _output.print_report(await engine.sync())
+                print("\n== what changed")
+                for batch in changed:
+                    for change in batch.changes:
+                        ev = getattr(change, "event", None)
+                        if ev is not None:
+                            print(
+                                f"  {batch.account}: upsert {ev.kind.value:10} {ev.title!r} ({_output._when(ev.start)})"
+                            )
+                        else:
+                            print(f"  {batch.account}: delete {change.key.id}")
+    return 0

@@ -1,0 +1,216 @@
+"""``calbridge``: the command line (see the contract for commands and exit codes).
+
+Exit codes: 0 success; 1 a calendar or account failed, or no store yet; 2 bad config or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+
+from ..config import Config, load_config
+from ..errors import CalbridgeError, ConfigError, StoreBusy, StoreError
+from ..export import parse_instant
+from ..model import Window
+from ..registry import default_registry
+from . import _output
+
+
+class UsageError(Exception):
+    """Bad arguments: exit 2 with one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file (default ./calbridge.yaml)")
+    p = argparse.ArgumentParser(prog="calbridge", description="Mirror Google, Graph and Feishu calendars.")
+    p.add_argument("-c", "--config", default="calbridge.yaml", help="config file (default ./calbridge.yaml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens (never tokens)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("sync", parents=[common], help="one sync round of every configured calendar")
+    s.add_argument("--account", help="only this account")
+    s.add_argument("--full", action="store_true", help="full listing even where a cursor is stored")
+    s.add_argument("--allow-mass-delete", action="store_true", help="let a sweep remove more than half a mirror")
+    s.add_argument("--no-wait", action="store_true", help="fail at once if another sync holds the store")
+
+    e = sub.add_parser("events", parents=[common], help="print what the local mirror holds (no network)")
+    e.add_argument("--account")
+    e.add_argument("--calendar")
+    e.add_argument("--from", dest="start", help="RFC 3339 instant or date")
+    e.add_argument("--to", dest="end", help="RFC 3339 instant or date")
+    e.add_argument("--expand", action="store_true", help="the instance view: one line per happening")
+    e.add_argument("--include-cancelled", action="store_true")
+    e.add_argument("--format", choices=["jsonl", "table"], help="default: table on a terminal, else jsonl")
+
+    sub.add_parser("calendars", parents=[common], help="the calendars each account can see (network)")
+    sub.add_parser("status", parents=[common], help="per calendar: last sync, last error, counts")
+    sub.add_parser("check-config", parents=[common], help="validate the config and its plugins (no network)")
+
+    m = sub.add_parser("emulate", parents=[common], help="serve the provider emulators on loopback")
+    m.add_argument("--port", type=int, default=0, help="first port (default: any free ports)")
+    m.add_argument("--write-config", metavar="FILE", help="where to write the config (default ./calbridge.yaml)")
+    sub.add_parser("demo", parents=[common], help="the whole loop against the emulators, nothing to set up")
+    return p
+
+
+def now() -> dt.datetime:
+    """The current time; ``CALBRIDGE_NOW`` (RFC 3339) pins it for tests and reproducible demos."""
+    pinned = os.environ.get("CALBRIDGE_NOW")
+    return parse_instant(pinned) if pinned else dt.datetime.now(dt.UTC)
+
+
+def parse_time(text: str, flag: str) -> dt.datetime:
+    try:
+        if len(text) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
+        return parse_instant(text)
+    except ValueError:
+        raise UsageError(f"{flag}: not an RFC 3339 instant or a date: {text!r}") from None
+
+
+def _config(args: argparse.Namespace, *, resolve_auth: bool) -> Config:
+    return load_config(args.config, registry=default_registry, resolve_auth=resolve_auth)
+
+
+async def cmd_sync(args: argparse.Namespace) -> int:
+    from ..engine import SyncEngine
+    from ..store.sqlite import SqliteStore
+
+    config = _config(args, resolve_auth=True)
+    if args.account:
+        config.account(args.account)
+    progress = _output.Progress(enabled=sys.stdout.isatty())
+    async with (
+        SqliteStore(config.store_path) as store,
+        SyncEngine(
+            config, store, clock=now, allow_mass_delete=args.allow_mass_delete, progress=progress.hook
+        ) as engine,
+    ):
+        try:
+            with progress:
+                report = await engine.sync(account=args.account, full=args.full, lock_wait=0)
+        except StoreBusy as exc:
+            if args.no_wait:
+                print(f"calbridge: {exc}", file=sys.stderr)
+                return 1
+            print(f"calbridge: {exc}; waiting for it to finish…", file=sys.stderr)
+            with progress:
+                report = await engine.sync(account=args.account, full=args.full, lock_wait=None)
+    _output.print_report(report)
+    return 0 if report.ok else 1
+
+
+async def cmd_events(args: argparse.Namespace) -> int:
+    from ..store.sqlite import SqliteStore
+
+    config = _config(args, resolve_auth=False)
+    if args.account:
+        config.account(args.account)
+    start = parse_time(args.start, "--from") if args.start else None
+    end = parse_time(args.end, "--to") if args.end else None
+    if args.expand and (start is None or end is None):
+        default = config.settings.window(now())
+        start = start or default.start
+        end = end or default.end
+    window = None
+    if start is not None or end is not None:
+        lo = start or dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+        hi = end or dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
+        if hi < lo:
+            raise UsageError("--to is before --from")
+        window = Window(start=lo, end=hi)
+    if not config.store_path.exists():
+        print(f"calbridge: no store at {config.store_path} yet; run `calbridge sync` first", file=sys.stderr)
+        return 1
+    async with SqliteStore(config.store_path, create=False) as store:
+        events = await store.query(
+            account=args.account,
+            calendar_id=args.calendar,
+            window=window,
+            expand=args.expand,
+            include_cancelled=args.include_cancelled,
+        )
+    fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    _output.print_events(events, fmt)
+    return 0
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    from ..store.sqlite import SqliteStore
+
+    config = _config(args, resolve_auth=False)
+    if not config.store_path.exists():
+        print(f"no store at {config.store_path} yet; run `calbridge sync` first")
+        return 0
+    async with SqliteStore(config.store_path, create=False) as store:
+        rows = await store.status()
+    _output.print_status(rows)
+    return 0
+
+
+async def cmd_calendars(args: argparse.Namespace) -> int:
+    from ..engine import SyncEngine
+    from ..store.sqlite import SqliteStore
+
+    config = _config(args, resolve_auth=True)
+    failed = False
+    async with SqliteStore(config.store_path) as store, SyncEngine(config, store, clock=now) as engine:
+        for account in config.accounts:
+            try:
+                cals = await engine.calendars(account)
+            except CalbridgeError as exc:
+                failed = True
+                print(f"{account.name}: failed: {type(exc).__name__}: {exc}")
+                continue
+            _output.print_calendars(account.name, cals)
+    return 1 if failed else 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _config(args, resolve_auth=True)
+    names = ", ".join(f"{a.name} ({a.provider})" for a in config.accounts) or "no accounts"
+    print(f"{args.config}: valid — store {config.store_path}; {names}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "check-config":
+            return cmd_check_config(args)
+        if args.command in ("emulate", "demo"):
+            from . import _emulate
+
+            return _emulate.run(args)
+        handler = {"sync": cmd_sync, "events": cmd_events, "status": cmd_status, "calendars": cmd_calendars}
+        return asyncio.run(handler[args.command](args))
+    except ConfigError as exc:
+        print(f"calbridge: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"calbridge: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"calbridge: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("calbridge: interrupted; committed pages are kept and the next sync resumes", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,334 @@
+"""The SQLite store's schema: DDL and versioned migrations, the stored forms of events and states,
+and the read queries over them.
+
+Instants are stored as integer Unix seconds (UTC), so overlap and ordering are integer compares.
+``MIGRATIONS[n]`` takes a file from schema version ``n`` to ``n + 1``; the pending steps run in one
+transaction together with the version bump. Functions taking a connection run on the store's worker
+thread (see :class:`~calbridge.store.sqlite.SqliteStore`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..cursor import Cursor
+from ..errors import StoreError
+from ..export import event_from_dict, event_to_json, format_instant, parse_instant
+from ..model import Event, EventKey, Window
+from .base import CalendarState, CalendarStatus, PendingSweep, Round
+
+_EVENT_COLUMNS = """
+    account TEXT NOT NULL,
+    calendar_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    series_id TEXT,
+    status TEXT NOT NULL,
+    start_utc INTEGER NOT NULL,
+    end_utc INTEGER NOT NULL,
+    orig_utc INTEGER,
+    hash INTEGER NOT NULL,
+    json TEXT NOT NULL"""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE calendar_state (account TEXT NOT NULL, calendar_id TEXT NOT NULL, state TEXT NOT NULL,"
+        " PRIMARY KEY (account, calendar_id))",
+        f"CREATE TABLE events ({_EVENT_COLUMNS}, mark INTEGER NOT NULL, UNIQUE (account, calendar_id, id))",
+        "CREATE INDEX events_start ON events (account, calendar_id, start_utc)",
+        "CREATE INDEX events_series ON events (account, calendar_id, series_id, orig_utc)",
+        f"CREATE TABLE occurrences ({_EVENT_COLUMNS}, UNIQUE (account, calendar_id, id))",
+        "CREATE INDEX occurrences_start ON occurrences (account, calendar_id, start_utc)",
+        "CREATE INDEX occurrences_series ON occurrences (account, calendar_id, series_id, orig_utc)",
+        # qkey is the event id, or a payload digest for a payload without a usable id.
+        "CREATE TABLE quarantine (account TEXT NOT NULL, calendar_id TEXT NOT NULL, qkey TEXT NOT NULL,"
+        " event_id TEXT, error TEXT NOT NULL, payload TEXT NOT NULL, at TEXT NOT NULL,"
+        " PRIMARY KEY (account, calendar_id, qkey))",
+        "CREATE TABLE calendar_status (account TEXT NOT NULL, calendar_id TEXT NOT NULL, last_success TEXT,"
+        " last_error TEXT, last_error_at TEXT, PRIMARY KEY (account, calendar_id))",
+        "CREATE TABLE secrets (account TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,"
+        " PRIMARY KEY (account, name))",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, where: str, migrations: tuple[tuple[str, ...], ...] = MIGRATIONS) -> int:
+    """Bring the open database up to ``len(migrations)``; returns the version it ends at.
+
+    Raises:
+        StoreError: the file was written by a newer calbridge.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = 0 if row is None else int(row[0])
+        if version > len(migrations):
+            raise StoreError(
+                f"store {where} has schema version {version}; this calbridge knows up to {len(migrations)}"
+                " (upgrade calbridge)"
+            )
+        for step in migrations[version:]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(len(migrations)),),
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return len(migrations)
+
+
+def _window_to(w: Window | None) -> list[str] | None:
+    return None if w is None else [format_instant(w.start), format_instant(w.end)]
+
+
+def _window_from(v: list[str] | None) -> Window | None:
+    return None if v is None else Window(start=parse_instant(v[0]), end=parse_instant(v[1]))
+
+
+def state_to_json(state: CalendarState) -> str:
+    """The stored form of ``state`` (account and calendar live in the key columns)."""
+    sweep = state.sweep
+    data: dict[str, Any] = {
+        "cursor": None if state.cursor is None else state.cursor.dumps(),
+        "round": None if state.round is None else state.round.value,
+        "mark": state.mark,
+        "sweep": None
+        if sweep is None
+        else {
+            "mark": sweep.mark,
+            "scope": _window_to(sweep.scope),
+            "held": sweep.held,
+            "candidates": sweep.candidates,
+            "total": sweep.total,
+        },
+        "full_started": None if state.full_started is None else state.full_started.isoformat(),
+        "expanded": _window_to(state.expanded),
+    }
+    return json.dumps(data, separators=(",", ":"))
+
+
+def state_from_json(account: str, calendar_id: str, text: str) -> CalendarState:
+    """Inverse of :func:`state_to_json`."""
+    d = json.loads(text)
+    s = d.get("sweep")
+    return CalendarState(
+        account=account,
+        calendar_id=calendar_id,
+        cursor=None if d.get("cursor") is None else Cursor.loads(d["cursor"]),
+        round=None if d.get("round") is None else Round(d["round"]),
+        mark=int(d.get("mark", 0)),
+        sweep=None
+        if s is None
+        else PendingSweep(
+            mark=int(s["mark"]),
+            scope=_window_from(s.get("scope")),
+            held=bool(s.get("held", False)),
+            candidates=int(s.get("candidates", 0)),
+            total=int(s.get("total", 0)),
+        ),
+        full_started=None if d.get("full_started") is None else dt.datetime.fromisoformat(d["full_started"]),
+        expanded=_window_from(d.get("expanded")),
+    )
+
+
+Row = tuple[str, str, str, str, str | None, str, int, int, int | None, int, str]
+HASH = 9  # the position of ``hash`` in a Row
+
+COLS = "account, calendar_id, id, kind, series_id, status, start_utc, end_utc, orig_utc, hash, json"
+_SET = ", ".join(f"{c} = excluded.{c}" for c in COLS.split(", ")[3:])
+UPSERT_EVENT = (
+    f"INSERT INTO events ({COLS}, mark) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    f" ON CONFLICT (account, calendar_id, id) DO UPDATE SET {_SET}, mark = excluded.mark"
+)
+UPSERT_OCCURRENCE = (
+    f"INSERT INTO occurrences ({COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    f" ON CONFLICT (account, calendar_id, id) DO UPDATE SET {_SET}"
+)
+IN_IDS = "id IN (SELECT value FROM json_each(?))"
+# Half-open overlap of [start_utc, end_utc) with [?, ?); a zero-length row at the window start counts.
+OVERLAP = "start_utc < ? AND (end_utc > ? OR start_utc = ?)"
+
+
+def ts(value: dt.datetime) -> int:
+    return int(value.timestamp())
+
+
+def encode_row(e: Event) -> Row:
+    """The column values of ``e``, its stored JSON last."""
+    text = event_to_json(e)
+    digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+    orig = None if e.original_start is None else ts(e.original_start.utc())
+    return (e.account, e.calendar_id, e.id, e.kind.value, e.series_id, e.status.value,
+            ts(e.start.utc()), ts(e.end.utc()), orig, digest, text)  # fmt: skip
+
+
+def decode_event(text: str) -> Event:
+    return event_from_dict(json.loads(text))
+
+
+def overlap_args(w: Window) -> tuple[int, int, int]:
+    return ts(w.end), ts(w.start), ts(w.start)
+
+
+def _iso(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value)
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` (or a deferred read snapshot) ... ``COMMIT``, rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def get_state(conn: sqlite3.Connection, account: str, calendar_id: str) -> CalendarState | None:
+    row = conn.execute(
+        "SELECT state FROM calendar_state WHERE account = ? AND calendar_id = ?", (account, calendar_id)
+    ).fetchone()
+    return None if row is None else state_from_json(account, calendar_id, row[0])
+
+
+def save_state(conn: sqlite3.Connection, state: CalendarState) -> None:
+    conn.execute(
+        "INSERT INTO calendar_state (account, calendar_id, state) VALUES (?, ?, ?)"
+        " ON CONFLICT (account, calendar_id) DO UPDATE SET state = excluded.state",
+        (state.account, state.calendar_id, state_to_json(state)),
+    )
+
+
+def get_events(conn: sqlite3.Connection, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]:
+    rows = conn.execute(
+        f"SELECT id, json FROM events WHERE account = ? AND calendar_id = ? AND {IN_IDS}",
+        (account, calendar_id, json.dumps(list(ids))),
+    )
+    return {r[0]: decode_event(r[1]) for r in rows}
+
+
+def series_ids(conn: sqlite3.Connection, account: str, calendar_id: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT id FROM events WHERE account = ? AND calendar_id = ? AND kind = 'series' AND status != 'cancelled'"
+        " ORDER BY id",
+        (account, calendar_id),
+    )
+    return [r[0] for r in rows]
+
+
+def query(
+    conn: sqlite3.Connection,
+    account: str | None,
+    calendar_id: str | None,
+    window: Window | None,
+    expand: bool,
+    include_cancelled: bool,
+) -> list[Event]:
+    """See :meth:`~calbridge.store.base.Store.query`."""
+    where: list[str] = []
+    args: list[object] = []
+    for column, value in (("account", account), ("calendar_id", calendar_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if not include_cancelled:
+        where.append("status != 'cancelled'")
+    common = " AND ".join(where) or "1"
+    if not expand:
+        sql = f"SELECT json FROM events WHERE kind IN ('single', 'series', 'exception') AND {common}"
+        if window is not None:
+            sql += f" AND CASE WHEN kind = 'series' THEN start_utc < ? ELSE {OVERLAP} END"
+            args += [ts(window.end), *overlap_args(window)]
+        return [decode_event(r[0]) for r in conn.execute(sql + " ORDER BY start_utc, id", args)]
+    overlap = "1" if window is None else OVERLAP
+    wargs = [] if window is None else list(overlap_args(window))
+    # A stored exception (or synced occurrence) takes its slot from the expanded occurrence, once,
+    # at its own time; a cancelled one hides the slot unless cancelled rows are asked for.
+    sql = (
+        f"SELECT json, start_utc, id FROM events WHERE kind IN ('single', 'exception', 'occurrence')"
+        f" AND {common} AND {overlap}"
+        f" UNION ALL SELECT json, start_utc, id FROM occurrences AS o WHERE {common} AND {overlap}"
+        " AND NOT EXISTS (SELECT 1 FROM events AS e WHERE e.account = o.account AND e.calendar_id = o.calendar_id"
+        " AND e.series_id = o.series_id AND e.orig_utc = o.orig_utc AND e.kind IN ('exception', 'occurrence'))"
+        " ORDER BY 2, 3"
+    )
+    return [decode_event(r[0]) for r in conn.execute(sql, [*args, *wargs, *args, *wargs])]
+
+
+def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
+    def counts(table: str) -> dict[tuple[str, str], int]:
+        rows = conn.execute(f"SELECT account, calendar_id, count(*) FROM {table} GROUP BY account, calendar_id")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    with transaction(conn, write=False):  # one snapshot for every count
+        events, occurrences, quarantine = counts("events"), counts("occurrences"), counts("quarantine")
+        states = {(r[0], r[1]): state_from_json(*r) for r in conn.execute("SELECT * FROM calendar_state")}
+        results = {(r[0], r[1]): r[2:] for r in conn.execute("SELECT * FROM calendar_status")}
+    out: list[CalendarStatus] = []
+    for acct, cal in sorted(states.keys() | results.keys()):
+        state = states.get((acct, cal))
+        success, error, error_at = results.get((acct, cal), (None, None, None))
+        out.append(
+            CalendarStatus(
+                account=acct,
+                calendar_id=cal,
+                last_success=_iso(success),
+                last_error=error,
+                last_error_at=_iso(error_at),
+                events=events.get((acct, cal), 0),
+                occurrences=occurrences.get((acct, cal), 0),
+                quarantined=quarantine.get((acct, cal), 0),
+                sweep_held=bool(state is not None and state.sweep is not None and state.sweep.held),
+            )
+        )
+    return out
+
+
+def quarantined(conn: sqlite3.Connection, account: str | None) -> list[tuple[EventKey, str]]:
+    sql = "SELECT account, calendar_id, qkey, error FROM quarantine"
+    if account is not None:
+        rows = conn.execute(sql + " WHERE account = ? ORDER BY 1, 2, 3", (account,))
+    else:
+        rows = conn.execute(sql + " ORDER BY 1, 2, 3")
+    return [(EventKey(account=r[0], calendar_id=r[1], id=r[2]), r[3]) for r in rows]
+
+
+def get_secret(conn: sqlite3.Connection, account: str, name: str) -> str | None:
+    row = conn.execute("SELECT value FROM secrets WHERE account = ? AND name = ?", (account, name)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def record_result(conn: sqlite3.Connection, account: str, calendar_id: str, at: dt.datetime, error: str | None) -> None:
+    if error is None:
+        sql = "INSERT INTO calendar_status (account, calendar_id, last_success) VALUES (?, ?, ?)"
+        sql += " ON CONFLICT (account, calendar_id) DO UPDATE SET last_success = excluded.last_success"
+        conn.execute(sql, (account, calendar_id, at.isoformat()))
+    else:
+        sql = "INSERT INTO calendar_status (account, calendar_id, last_error, last_error_at) VALUES (?, ?, ?, ?)"
+        sql += " ON CONFLICT (account, calendar_id) DO UPDATE SET last_error = excluded.last_error,"
+        sql += " last_error_at = excluded.last_error_at"
+        conn.execute(sql, (account, calendar_id, error, at.isoformat()))
+
+
+def set_secret(conn: sqlite3.Connection, account: str, name: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO secrets (account, name, value) VALUES (?, ?, ?)"
+        " ON CONFLICT (account, name) DO UPDATE SET value = excluded.value",
+        (account, name, value),
+    )

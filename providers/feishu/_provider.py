@@ -1,0 +1,242 @@
+"""The Feishu provider: calendar discovery, sync rounds over the events list, expansion.
+
+A round is ``GET /open-apis/calendar/v4/calendars/{id}/events`` page by page (apis.md 1.A.3, seed
+000): each request repeats the base parameters (``page_size``, and ``anchor_time`` on a full
+listing) plus the ``page_token`` and ``sync_token`` of the previous response when non-empty; the
+round ends when ``has_more`` is false and the last non-empty ``sync_token`` is the next round's
+cursor. Pages may be empty while ``has_more`` is true. Each page's cursor holds everything needed
+to resume the round after it.
+
+The list call returns no attendees: they are fetched (attendee list API, paged) for new and
+changed events and reused from the mirror for events whose normalized content is unchanged on a
+full listing. In an incremental round an item whose visible content is unchanged is re-fetched:
+Feishu only reports it because something changed, and attendees/RSVPs are what the list hides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import attrs
+
+from calbridge.cursor import Cursor
+from calbridge.errors import InvalidResponse, MalformedEvent, NotFound, PermissionDenied
+from calbridge.model import Calendar, Change, Delete, Event, Upsert, Window
+from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
+
+from . import FEISHU_BASE_URL
+from ._auth import token_source
+from ._client import FeishuClient
+from ._convert import attendees_from, change_from
+from ._expand import Expander
+
+logger = logging.getLogger(__name__)
+
+SCHEME = "feishu.events"
+VERSION = 1
+PAGE_SIZE = 1000
+API = "/open-apis/calendar/v4/calendars"
+FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+ATTENDEE_CONCURRENCY = 5
+
+
+def _payload(item: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(item, ensure_ascii=False, sort_keys=True)[:20000]
+    except (TypeError, ValueError):
+        return repr(item)[:20000]
+
+
+def _sans_attendees(event: Event) -> Event:
+    return attrs.evolve(event, attendees=()) if event.attendees else event
+
+
+class FeishuProvider:
+    """One configured Feishu or Lark account."""
+
+    capabilities = Capabilities(calendar_expansion=True)
+
+    def __init__(self, ctx: ProviderContext) -> None:
+        self._ctx = ctx
+        base = ctx.account.base_url or FEISHU_BASE_URL
+        self.tokens = token_source(ctx, base)
+        self.client = FeishuClient(ctx, self.tokens, base)
+        self._primary: str | None = None
+        self._expander = Expander(self.client, ctx.account.name, self._resolve)
+        self.attendee_requests = 0
+
+    async def aclose(self) -> None:
+        """Nothing to release: the session is borrowed."""
+
+    async def _resolve(self, calendar_id: str) -> str:
+        """The real id for ``primary`` (``POST calendars/primary``, cached); other ids as given."""
+        if calendar_id != "primary":
+            return calendar_id
+        if self._primary is None:
+            data = await self.client.post(f"{API}/primary", None, what="primary calendar")
+            for entry in data.get("calendars") or ():
+                cal = entry.get("calendar") if isinstance(entry, dict) else None
+                if isinstance(cal, dict) and cal.get("calendar_id"):
+                    self._primary = str(cal["calendar_id"])
+                    break
+            else:
+                raise NotFound("feishu primary calendar: the account has none", provider="feishu")
+        return self._primary
+
+    async def calendars(self) -> Sequence[Calendar]:
+        """Every calendar the identity can see (calendar list, paged)."""
+        out: list[Calendar] = []
+        token = ""
+        while True:
+            params = {"page_size": "500"}
+            if token:
+                params["page_token"] = token
+            data = await self.client.get(API, params, what="calendar list")
+            for cal in data.get("calendar_list") or ():
+                if not isinstance(cal, dict) or not cal.get("calendar_id") or cal.get("is_deleted"):
+                    continue
+                out.append(
+                    Calendar(
+                        id=str(cal["calendar_id"]),
+                        name=cal.get("summary_alias") or cal.get("summary") or None,
+                        primary=cal.get("type") == "primary",
+                        access=cal.get("role") or None,
+                    )
+                )
+            token = data.get("page_token") or ""
+            if not data.get("has_more") or not token:
+                return out
+
+    async def sync(
+        self, calendar_id: str, cursor: Cursor | None, *, window: Window, view: MirrorView
+    ) -> AsyncIterator[Page]:
+        """One round from ``cursor`` (None: full listing bounded by the configured history).
+
+        Raises:
+            CursorExpired: code 190008, or a cursor of another scheme/version.
+        """
+        state = dict(cursor.require(SCHEME, VERSION)) if cursor is not None else {}
+        if cursor is None or state.get("mid") is None and not state.get("sync_token"):
+            floor = self._ctx.settings.history_floor(self._ctx.clock())
+            state = {"mid": "full", "anchor": None if floor is None else int(floor.timestamp())}
+        elif state.get("mid") is None:
+            state = {"mid": "incremental", "sync_token": state["sync_token"]}
+        full = state["mid"] == "full"
+        anchor: int | None = state.get("anchor")
+        real_id = await self._resolve(calendar_id)
+        path = f"{API}/{real_id}/events"
+        page_token: str = state.get("page_token") or ""
+        sync_token: str = state.get("sync_token") or ""
+        guard = 0
+        while True:
+            params = {"page_size": str(PAGE_SIZE)}
+            if anchor is not None:
+                params["anchor_time"] = str(anchor)
+            if page_token:
+                params["page_token"] = page_token
+            if sync_token:
+                params["sync_token"] = sync_token
+            data = await self.client.get(path, params, what="event list")
+            items = data.get("items") or []
+            if not isinstance(items, list):
+                raise InvalidResponse("feishu event list: items is not a list", provider="feishu")
+            new_page = data.get("page_token") or ""
+            new_sync = data.get("sync_token") or ""
+            has_more = bool(data.get("has_more"))
+            sync_token = new_sync or sync_token
+            changes, quarantined = await self._convert(calendar_id, real_id, items, view, full=full)
+            if not has_more:
+                done = {"sync_token": sync_token} if sync_token else {}
+                scope = Window(start=dt.datetime.fromtimestamp(anchor, dt.UTC), end=FAR_FUTURE) if full and anchor else None
+                yield Page(
+                    changes=changes,
+                    cursor=Cursor(scheme=SCHEME, version=VERSION, state=done),
+                    last=True,
+                    quarantined=quarantined,
+                    sweep_scope=scope,
+                )
+                return
+            if not new_page and not new_sync:
+                raise InvalidResponse("feishu event list: has_more without a page_token or sync_token", provider="feishu")
+            guard = guard + 1 if not items and new_page == page_token and new_sync == sync_token else 0
+            if guard > 20:
+                raise InvalidResponse("feishu event list: empty pages without progress", provider="feishu")
+            page_token = new_page
+            mid = {"mid": state["mid"], "anchor": anchor, "page_token": page_token, "sync_token": sync_token}
+            yield Page(changes=changes, cursor=Cursor(scheme=SCHEME, version=VERSION, state=mid), last=False,
+                       quarantined=quarantined)
+
+    async def _convert(
+        self, calendar_id: str, real_id: str, items: list[Any], view: MirrorView, *, full: bool
+    ) -> tuple[list[Change], list[Quarantined]]:
+        account = self._ctx.account.name
+        changes: list[Change] = []
+        quarantined: list[Quarantined] = []
+        for item in items:
+            try:
+                if not isinstance(item, dict):
+                    raise MalformedEvent("event item is not an object", event_id=None)
+                changes.append(change_from(item, account=account, calendar_id=calendar_id))
+            except MalformedEvent as exc:
+                quarantined.append(Quarantined(event_id=exc.event_id, error=str(exc), payload=_payload(item)))
+        wanted = [c.event.id for c in changes if isinstance(c, Upsert) and c.event.status.value != "cancelled"]
+        if not wanted:
+            return changes, quarantined
+        stored = await view.get(wanted)
+        fetch: list[int] = []
+        for i, change in enumerate(changes):
+            if isinstance(change, Delete) or change.event.status.value == "cancelled":
+                continue
+            old = stored.get(change.event.id)
+            if full and old is not None and _sans_attendees(old) == change.event:
+                if old.attendees:
+                    changes[i] = Upsert(event=attrs.evolve(change.event, attendees=old.attendees))
+            else:
+                fetch.append(i)
+        if fetch:
+            sem = asyncio.Semaphore(ATTENDEE_CONCURRENCY)
+
+            async def one(i: int) -> None:
+                change = changes[i]
+                assert isinstance(change, Upsert)
+                async with sem:
+                    found = await self._attendees(real_id, change.event.id)
+                if found:
+                    changes[i] = Upsert(event=attrs.evolve(change.event, attendees=found))
+
+            await asyncio.gather(*(one(i) for i in fetch))
+        return changes, quarantined
+
+    async def _attendees(self, real_id: str, event_id: str) -> tuple[Any, ...]:
+        """The event's attendees (attendee list API, 100 per page)."""
+        raw: list[Any] = []
+        token = ""
+        while True:
+            params = {"page_size": "100"}
+            if token:
+                params["page_token"] = token
+            self.attendee_requests += 1
+            try:
+                data = await self.client.get(f"{API}/{real_id}/events/{event_id}/attendees", params, what="attendees")
+            except (NotFound, PermissionDenied) as exc:
+                # Deleted since the list call (the next round says so) or hidden from this identity.
+                logger.info("feishu attendees of %s unavailable: %s", event_id, exc.code)
+                return ()
+            raw.extend(data.get("items") or ())
+            token = data.get("page_token") or ""
+            if not data.get("has_more") or not token:
+                return attendees_from(raw)
+
+    def expand(
+        self, calendar_id: str, series_ids: Sequence[str], *, window: Window, view: MirrorView
+    ) -> AsyncIterator[Expansion]:
+        """Occurrences of ``series_ids`` in ``window``: per-series ``instances`` or calendar-wide
+        ``instance_view``, whichever needs fewer requests (see ``_expand``)."""
+        return self._expander.expand(calendar_id, series_ids, window=window, view=view)
+

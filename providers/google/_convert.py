@@ -1,0 +1,289 @@
+"""Google Calendar v3 payloads → calbridge :class:`~calbridge.model.Event` values, under the contract's rules.
+
+Pages are decoded with msgspec Structs (C-speed parsing of only the fields calbridge keeps,
+RFC 3339 strings parsed straight into datetimes). When one item does not fit the shape, the page
+is decoded again item by item so that only that item is quarantined. Everything here is pure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Sequence
+
+import attrs
+import msgspec
+
+from calbridge.errors import MalformedEvent
+from calbridge.model import (
+    Attendee, Change, Delete, Event, EventKey, Kind, Person, Response, ShowAs, Status, Upsert, Visibility, When,
+)  # fmt: skip
+from calbridge.provider import Quarantined
+from calbridge.recurrence import canonical_recurrence
+from calbridge.zones import canonical_zone, zone
+
+UTC = dt.UTC
+
+
+class EventDateTime(msgspec.Struct, rename="camel"):
+    date: dt.date | None = None
+    date_time: dt.datetime | None = None
+    time_zone: str | None = None
+
+
+class GPerson(msgspec.Struct, rename="camel"):
+    email: str | None = None
+    display_name: str | None = None
+    id: str | None = None
+
+
+class GAttendee(msgspec.Struct, rename="camel"):
+    email: str | None = None
+    display_name: str | None = None
+    id: str | None = None
+    response_status: str | None = None
+    optional: bool = False
+    organizer: bool = False
+    resource: bool = False
+
+
+class EntryPoint(msgspec.Struct, rename="camel"):
+    entry_point_type: str | None = None
+    uri: str | None = None
+
+
+class ConferenceData(msgspec.Struct, rename="camel"):
+    entry_points: list[EntryPoint] = []
+
+
+class GEvent(msgspec.Struct, rename="camel"):
+    """The fields of an events resource calbridge keeps; the rest is skipped by the decoder."""
+
+    id: str | None = None
+    status: str | None = None
+    summary: str | None = None
+    description: str | None = None
+    location: str | None = None
+    start: EventDateTime | None = None
+    end: EventDateTime | None = None
+    recurrence: list[str] | None = None
+    recurring_event_id: str | None = None
+    original_start_time: EventDateTime | None = None
+    organizer: GPerson | None = None
+    attendees: list[GAttendee] | None = None
+    transparency: str | None = None
+    visibility: str | None = None
+    event_type: str | None = None
+    hangout_link: str | None = None
+    conference_data: ConferenceData | None = None
+    html_link: str | None = None
+    etag: str | None = None
+    i_cal_u_i_d: str | None = msgspec.field(default=None, name="iCalUID")
+    created: dt.datetime | None = None
+    updated: dt.datetime | None = None
+
+
+class EventsPage(msgspec.Struct, rename="camel"):
+    items: list[GEvent] = []
+    time_zone: str | None = None
+    next_page_token: str | None = None
+    next_sync_token: str | None = None
+
+
+class RawEventsPage(msgspec.Struct, rename="camel"):
+    items: list[msgspec.Raw] = []
+    time_zone: str | None = None
+    next_page_token: str | None = None
+    next_sync_token: str | None = None
+
+
+_page_decoder = msgspec.json.Decoder(EventsPage)
+_raw_page_decoder = msgspec.json.Decoder(RawEventsPage)
+_event_decoder = msgspec.json.Decoder(GEvent)
+
+_RESPONSES = {
+    "accepted": Response.ACCEPTED, "declined": Response.DECLINED, "tentative": Response.TENTATIVE,
+    "needsAction": Response.NEEDS_ACTION,
+}  # fmt: skip
+_STATUSES = {"confirmed": Status.CONFIRMED, "tentative": Status.TENTATIVE, "cancelled": Status.CANCELLED}
+_VISIBILITY = {
+    "default": Visibility.DEFAULT, "public": Visibility.PUBLIC, "private": Visibility.PRIVATE,
+    "confidential": Visibility.CONFIDENTIAL,
+}  # fmt: skip
+_TAG = re.compile(r"<[^>]+>")
+_BREAK = re.compile(r"<\s*(br\s*/?|/p|/div|/li)\s*>", re.IGNORECASE)
+
+
+def plain_text(value: str | None) -> str | None:
+    """Google descriptions may be HTML; the contract wants plain text."""
+    if value is None or ("<" not in value and "&" not in value):
+        return value
+    return html.unescape(_TAG.sub("", _BREAK.sub("\n", value))).strip()
+
+
+def _when(value: EventDateTime | None, what: str, fallback_zone: str | None) -> When:
+    if value is None:
+        raise MalformedEvent(f"no {what}")
+    if value.date is not None:
+        return When(date=value.date)
+    instant = value.date_time
+    if instant is None:
+        raise MalformedEvent(f"{what} has neither date nor dateTime")
+    name = canonical_zone(value.time_zone) if value.time_zone else None
+    if instant.tzinfo is None:
+        # Google writes offsets on output; a naive value can only mean "in timeZone".
+        zone_name = name or fallback_zone
+        if zone_name is None:
+            raise MalformedEvent(f"{what} has no offset and no timeZone")
+        instant = instant.replace(tzinfo=zone(zone_name))
+    return When(instant=instant, timezone=name)
+
+
+def _original(value: EventDateTime, series_zone: str | None) -> When:
+    """originalStartTime in the series' zone (its own timeZone when given, else the series')."""
+    if value.date is not None:
+        return When(date=value.date)
+    when = _when(value, "originalStartTime", series_zone)
+    if when.timezone is None and series_zone is not None:
+        return When(instant=when.instant, timezone=series_zone)
+    return when
+
+
+def _meeting_url(ev: GEvent) -> str | None:
+    if ev.conference_data is not None:
+        for ep in ev.conference_data.entry_points:
+            if ep.entry_point_type == "video" and ep.uri:
+                return ep.uri
+    return ev.hangout_link
+
+
+def _show_as(ev: GEvent) -> ShowAs:
+    if ev.event_type == "outOfOffice":
+        return ShowAs.OOF
+    if ev.event_type == "workingLocation":
+        return ShowAs.WORKING_ELSEWHERE
+    return ShowAs.FREE if ev.transparency == "transparent" else ShowAs.BUSY
+
+
+def convert(ev: GEvent, *, provider: str, account: str, calendar_id: str, calendar_zone: str | None) -> Change:
+    """One decoded item → an Upsert, or a Delete for a cancelled stub that is not an occurrence.
+
+    Raises:
+        MalformedEvent: the item cannot be normalized.
+    """
+    eid = ev.id
+    if not eid:
+        raise MalformedEvent("event without id")
+    status = _STATUSES.get(ev.status or "confirmed")
+    if status is None:
+        raise MalformedEvent(f"unknown status {ev.status!r}", event_id=eid)
+    try:
+        if status is Status.CANCELLED:
+            if ev.recurring_event_id is None:
+                return Delete(key=EventKey(account=account, calendar_id=calendar_id, id=eid))
+            if ev.original_start_time is None:
+                raise MalformedEvent("cancelled occurrence without originalStartTime")
+            series_zone = canonical_zone(ev.original_start_time.time_zone) or calendar_zone
+            original = _original(ev.original_start_time, series_zone)
+            # A cancelled stub carries no times of its own: it sits, zero-length, on its slot.
+            return Upsert(event=Event(
+                provider=provider, account=account, calendar_id=calendar_id, id=eid, kind=Kind.EXCEPTION,
+                start=original, end=original, status=status, series_id=ev.recurring_event_id,
+                original_start=original, etag=ev.etag,
+                ical_uid=ev.i_cal_u_i_d,
+            ))  # fmt: skip
+        start = _when(ev.start, "start", calendar_zone)
+        end = _when(ev.end, "end", calendar_zone)
+        recurrence: tuple[str, ...] = ()
+        series_id = None
+        original_start = None
+        if ev.recurrence:
+            kind = Kind.SERIES
+            rz = start.timezone or calendar_zone
+            recurrence = canonical_recurrence(ev.recurrence, all_day=start.all_day, tz=zone(rz) if rz else None)
+        elif ev.recurring_event_id is not None:
+            kind = Kind.EXCEPTION
+            series_id = ev.recurring_event_id
+            if ev.original_start_time is None:
+                raise MalformedEvent("exception without originalStartTime")
+            original_start = _original(ev.original_start_time, start.timezone or calendar_zone)
+        else:
+            kind = Kind.SINGLE
+        org = ev.organizer
+        attendees = ()
+        if ev.attendees:
+            attendees = tuple(
+                Attendee(
+                    email=a.email, name=a.display_name, id=a.id,
+                    response=_RESPONSES.get(a.response_status or "", Response.NONE),
+                    optional=a.optional, organizer=a.organizer, resource=a.resource,
+                )
+                for a in ev.attendees
+            )  # fmt: skip
+        return Upsert(event=Event(
+            provider=provider, account=account, calendar_id=calendar_id, id=eid, kind=kind, start=start, end=end,
+            status=status, series_id=series_id, original_start=original_start, title=ev.summary,
+            description=plain_text(ev.description), location=ev.location, recurrence=recurrence,
+            organizer=None if org is None else Person(email=org.email, name=org.display_name, id=org.id),
+            attendees=attendees, show_as=_show_as(ev), visibility=_VISIBILITY.get(ev.visibility or "", Visibility.DEFAULT),
+            meeting_url=_meeting_url(ev), html_link=ev.html_link, created=ev.created, updated=ev.updated,
+            etag=ev.etag, ical_uid=ev.i_cal_u_i_d,
+        ))  # fmt: skip
+    except MalformedEvent as exc:
+        exc.event_id = eid
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise MalformedEvent(f"{type(exc).__name__}: {exc}", event_id=eid) from None
+
+
+class DecodedPage(msgspec.Struct):
+    changes: list[Change]
+    quarantined: list[Quarantined]
+    next_page_token: str | None
+    next_sync_token: str | None
+
+
+def decode_page(
+    body: bytes, *, provider: str, account: str, calendar_id: str, occurrences: bool = False
+) -> DecodedPage:
+    """A whole events.list / events.instances response body → changes plus quarantined items.
+
+    With ``occurrences`` (events.instances) every instance becomes ``Kind.OCCURRENCE``.
+
+    Raises:
+        msgspec.DecodeError: the body is not JSON (the caller turns it into InvalidResponse).
+    """
+    try:
+        page = _page_decoder.decode(body)
+        items: Sequence[GEvent | msgspec.Raw] = page.items
+    except msgspec.ValidationError:
+        raw = _raw_page_decoder.decode(body)  # one item is off-shape: find it, keep the rest
+        page = EventsPage(time_zone=raw.time_zone, next_page_token=raw.next_page_token,
+                          next_sync_token=raw.next_sync_token)  # fmt: skip
+        items = raw.items
+    cal_zone = canonical_zone(page.time_zone) if page.time_zone else None
+    changes: list[Change] = []
+    quarantined: list[Quarantined] = []
+    raw_items: list[msgspec.Raw] | None = None
+    for index, item in enumerate(items):
+        try:
+            ev = item if isinstance(item, GEvent) else _event_decoder.decode(item)
+            change = convert(ev, provider=provider, account=account, calendar_id=calendar_id, calendar_zone=cal_zone)
+        except (msgspec.ValidationError, MalformedEvent) as exc:
+            if not isinstance(item, msgspec.Raw):  # rare: fetch the item's exact text for the quarantine
+                raw_items = raw_items or _raw_page_decoder.decode(body).items
+                item_text = raw_items[index]
+            else:
+                item_text = item
+            text = bytes(item_text).decode("utf-8", "replace")
+            event_id = getattr(exc, "event_id", None) or (item.id if isinstance(item, GEvent) else None)
+            quarantined.append(Quarantined(event_id=event_id, error=str(exc), payload=text))
+            continue
+        if occurrences:
+            if not isinstance(change, Upsert) or change.event.status is Status.CANCELLED:
+                continue
+            change = Upsert(event=attrs.evolve(change.event, kind=Kind.OCCURRENCE))  # fmt: skip
+        changes.append(change)
+    return DecodedPage(changes=changes, quarantined=quarantined, next_page_token=page.next_page_token,
+                       next_sync_token=page.next_sync_token)  # fmt: skip

@@ -1,0 +1,417 @@
+"""Graph event JSON → :class:`~calbridge.model.Event` (pure; no I/O).
+
+Graph writes ``dateTime`` without an offset beside a ``timeZone`` that may be ``UTC`` (what the
+provider asks for with ``Prefer: outlook.timezone="UTC"``), a Windows name, an IANA name or a custom
+``tzone://Microsoft/Custom``. The exported ``timezone`` comes from ``originalStartTimeZone``. A
+``seriesMaster``'s ``patternedRecurrence`` becomes one canonical ``RRULE`` line (see the contract).
+Anything that cannot be normalized raises :class:`~calbridge.errors.MalformedEvent`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from calbridge.errors import MalformedEvent
+from calbridge.model import Attendee, Event, Kind, Person, Response, ShowAs, Status, Visibility, When
+from calbridge.recurrence import canonical_rrule, format_until
+from calbridge.zones import canonical_zone, zone
+
+logger = logging.getLogger(__name__)
+UTC = dt.UTC
+PROVIDER = "graph"
+
+_KINDS = {
+    "singleinstance": Kind.SINGLE,
+    "occurrence": Kind.OCCURRENCE,
+    "exception": Kind.EXCEPTION,
+    "seriesmaster": Kind.SERIES,
+}
+_SHOW_AS = {
+    "free": ShowAs.FREE,
+    "tentative": ShowAs.TENTATIVE,
+    "busy": ShowAs.BUSY,
+    "oof": ShowAs.OOF,
+    "workingelsewhere": ShowAs.WORKING_ELSEWHERE,
+}
+_VISIBILITY = {
+    "normal": Visibility.DEFAULT,
+    "personal": Visibility.PRIVATE,
+    "private": Visibility.PRIVATE,
+    "confidential": Visibility.CONFIDENTIAL,
+}
+_RESPONSES = {
+    "accepted": Response.ACCEPTED,
+    "organizer": Response.ACCEPTED,
+    "declined": Response.DECLINED,
+    "tentativelyaccepted": Response.TENTATIVE,
+    "notresponded": Response.NEEDS_ACTION,
+    "none": Response.NONE,
+}
+_DAYS = {
+    "monday": "MO", "tuesday": "TU", "wednesday": "WE", "thursday": "TH",
+    "friday": "FR", "saturday": "SA", "sunday": "SU",
+}  # fmt: skip
+_INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+_TAGS = re.compile(r"<[^>]*>")
+_BREAKS = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
+_HIDDEN = re.compile(r"<(style|script|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def _zone_for(name: str | None) -> ZoneInfo | None:
+    """The ZoneInfo behind a Graph zone name (UTC fast path), or None when it is unknown."""
+    if not name:
+        return None
+    if name == "UTC":
+        return zone("UTC")
+    canon = canonical_zone(name)
+    return None if canon is None else zone(canon)
+
+
+def parse_local(value: Mapping[str, Any] | None, *, what: str, event_id: str | None) -> dt.datetime:
+    """A ``dateTimeTimeZone`` → aware UTC instant.
+
+    Raises:
+        MalformedEvent: missing, unparseable, or a zone that cannot be resolved.
+    """
+    if not value or not isinstance(value, Mapping) or not value.get("dateTime"):
+        raise MalformedEvent(f"missing {what}", event_id=event_id)
+    text = str(value["dateTime"])
+    try:
+        # Graph sends seven fractional digits; the second is all calbridge keeps.
+        naive = dt.datetime.fromisoformat(text[:19])
+    except ValueError:
+        raise MalformedEvent(f"bad {what}.dateTime {text[:40]!r}", event_id=event_id) from None
+    name = value.get("timeZone") or "UTC"
+    if name == "UTC":
+        return naive.replace(tzinfo=UTC)
+    tz = _zone_for(name)
+    if tz is None:
+        raise MalformedEvent(f"unknown time zone {str(name)[:60]!r} in {what}", event_id=event_id)
+    return naive.replace(tzinfo=tz).astimezone(UTC)
+
+
+def _date_of(value: Mapping[str, Any] | None, *, what: str, event_id: str | None) -> dt.date:
+    if not value or not isinstance(value, Mapping) or not value.get("dateTime"):
+        raise MalformedEvent(f"missing {what}", event_id=event_id)
+    try:
+        return dt.date.fromisoformat(str(value["dateTime"])[:10])
+    except ValueError:
+        raise MalformedEvent(f"bad {what}.dateTime", event_id=event_id) from None
+
+
+def parse_instant(text: str | None) -> dt.datetime | None:
+    """``2024-05-01T12:51:51.1234567Z`` (or with an offset) → aware UTC; None when absent or bad."""
+    if not text:
+        return None
+    try:
+        head = text[:19]
+        rest = text[19:]
+        value = dt.datetime.fromisoformat(head)
+        if rest:
+            tail = rest.lstrip(".0123456789")
+            if tail and tail not in ("Z", "z"):
+                off = dt.datetime.fromisoformat(head + tail)
+                return off.astimezone(UTC)
+        return value.replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def export_zone(item: Mapping[str, Any], start_zone: str | None) -> str | None:
+    """The exported ``timezone``: canonical ``originalStartTimeZone``, else the start's own zone
+    unless that is only the UTC the response was written in; unknown → None (logged)."""
+    original = item.get("originalStartTimeZone")
+    canon = canonical_zone(original) if original else None
+    if canon is not None:
+        return canon
+    fallback = canonical_zone(start_zone) if start_zone and start_zone != "UTC" else None
+    if original:
+        logger.info(
+            "graph event %s: originalStartTimeZone %r is unknown; timezone %s",
+            item.get("id"),
+            str(original)[:60],
+            f"falls back to {fallback}" if fallback else "is null",
+        )
+    return fallback
+
+
+def html_to_text(content: str) -> str:
+    """A readable plain-text rendering of an HTML body (line breaks kept, tags dropped)."""
+    text = _HIDDEN.sub("", content)
+    text = _BREAKS.sub("\n", text)
+    text = _TAGS.sub("", text)
+    text = html.unescape(text).replace("\xa0", " ")
+    lines = [line.rstrip() for line in text.splitlines()]
+    return "\n".join(lines).strip()
+
+
+def _body(item: Mapping[str, Any]) -> str | None:
+    body = item.get("body")
+    if not isinstance(body, Mapping):
+        return None
+    content = body.get("content")
+    if not content:
+        return None
+    if str(body.get("contentType", "text")).lower() == "html":
+        return html_to_text(str(content)) or None
+    return str(content)
+
+
+def _attendees(item: Mapping[str, Any], organizer_email: str | None) -> tuple[Attendee, ...]:
+    out = []
+    for a in item.get("attendees") or ():
+        email_obj = a.get("emailAddress") or {}
+        email = email_obj.get("address") or None
+        status = a.get("status") or {}
+        kind = str(a.get("type") or "required").lower()
+        out.append(
+            Attendee(
+                email=email,
+                name=email_obj.get("name") or None,
+                response=_RESPONSES.get(str(status.get("response") or "none").lower(), Response.NONE),
+                optional=kind == "optional",
+                resource=kind == "resource",
+                organizer=bool(email and organizer_email and email.lower() == organizer_email.lower()),
+            )
+        )
+    return tuple(out)
+
+
+def pattern_to_rrule(recurrence: Mapping[str, Any], *, all_day: bool, series_zone: ZoneInfo | None) -> str:
+    """A Graph ``patternedRecurrence`` → one canonical ``RRULE:`` line.
+
+    Raises:
+        MalformedEvent: unknown pattern or range type, or a pattern missing what its type needs.
+    """
+    pattern = recurrence.get("pattern") or {}
+    rng = recurrence.get("range") or {}
+    ptype = str(pattern.get("type") or "").lower()
+    parts: dict[str, str] = {}
+    interval = int(pattern.get("interval") or 1)
+    days = [_DAYS.get(str(d).lower()) for d in pattern.get("daysOfWeek") or ()]
+    if None in days:
+        raise MalformedEvent(f"bad daysOfWeek {pattern.get('daysOfWeek')!r}")
+    index = _INDEX.get(str(pattern.get("index") or "first").lower())
+    if index is None:
+        raise MalformedEvent(f"bad recurrence index {pattern.get('index')!r}")
+
+    def need(key: str) -> str:
+        value = pattern.get(key)
+        if value in (None, "", 0, []):
+            raise MalformedEvent(f"{pattern.get('type')} recurrence without {key}")
+        return str(value)
+
+    def relative_days() -> None:
+        if not days:
+            raise MalformedEvent(f"{pattern.get('type')} recurrence without daysOfWeek")
+        if len(days) == 1:
+            parts["BYDAY"] = f"{index}{days[0]}"
+        else:
+            parts["BYDAY"] = ",".join(d for d in days if d)
+            parts["BYSETPOS"] = str(index)
+
+    if ptype == "daily":
+        parts["FREQ"] = "DAILY"
+    elif ptype == "weekly":
+        parts["FREQ"] = "WEEKLY"
+        if not days:
+            raise MalformedEvent("weekly recurrence without daysOfWeek")
+        parts["BYDAY"] = ",".join(d for d in days if d)
+        first = _DAYS.get(str(pattern.get("firstDayOfWeek") or "sunday").lower(), "SU")
+        parts["WKST"] = first  # canonical_rrule keeps it only where it changes the expansion
+    elif ptype == "absolutemonthly":
+        parts["FREQ"] = "MONTHLY"
+        parts["BYMONTHDAY"] = need("dayOfMonth")
+    elif ptype == "relativemonthly":
+        parts["FREQ"] = "MONTHLY"
+        relative_days()
+    elif ptype == "absoluteyearly":
+        parts["FREQ"] = "YEARLY"
+        parts["BYMONTH"] = need("month")
+        parts["BYMONTHDAY"] = need("dayOfMonth")
+    elif ptype == "relativeyearly":
+        parts["FREQ"] = "YEARLY"
+        parts["BYMONTH"] = need("month")
+        relative_days()
+    else:
+        raise MalformedEvent(f"unknown recurrence pattern type {str(pattern.get('type'))[:40]!r}")
+    if interval > 1:
+        parts["INTERVAL"] = str(interval)
+
+    rtype = str(rng.get("type") or "noEnd").lower()
+    if rtype == "enddate":
+        try:
+            end = dt.date.fromisoformat(str(rng.get("endDate")))
+        except ValueError:
+            raise MalformedEvent(f"bad range.endDate {rng.get('endDate')!r}") from None
+        rzone = rng.get("recurrenceTimeZone")
+        tz = _zone_for(rzone) if rzone else series_zone
+        parts["UNTIL"] = format_until(end, all_day=all_day, tz=tz or series_zone)
+    elif rtype == "numbered":
+        count = int(rng.get("numberOfOccurrences") or 0)
+        if count <= 0:
+            raise MalformedEvent("numbered recurrence range without numberOfOccurrences")
+        parts["COUNT"] = str(count)
+    elif rtype != "noend":
+        raise MalformedEvent(f"unknown recurrence range type {str(rng.get('type'))[:40]!r}")
+    return canonical_rrule(";".join(f"{k}={v}" for k, v in parts.items()), all_day=all_day, tz=series_zone)
+
+
+def convert_event(
+    item: Mapping[str, Any],
+    *,
+    account: str,
+    calendar_id: str,
+    master: Event | None = None,
+) -> Event:
+    """One Graph event (single, occurrence, exception or series master) → Event.
+
+    ``master`` is the normalized series master of an occurrence or exception: it supplies the
+    zone of ``original_start`` and everything a skeletal occurrence leaves out.
+
+    Raises:
+        MalformedEvent: the payload cannot be normalized.
+    """
+    event_id = item.get("id")
+    if not event_id or not isinstance(event_id, str):
+        raise MalformedEvent("event without an id")
+    kind = _KINDS.get(str(item.get("type") or "singleInstance").lower())
+    if kind is None:
+        raise MalformedEvent(f"unknown event type {str(item.get('type'))[:40]!r}", event_id=event_id)
+    if master is not None and "subject" not in item:
+        return hydrate(item, master)
+
+    start_raw = item.get("start")
+    all_day = bool(item.get("isAllDay"))
+    if all_day:
+        sdate = _date_of(start_raw, what="start", event_id=event_id)
+        edate = _date_of(item.get("end") or start_raw, what="end", event_id=event_id)
+        start, end = When(date=sdate), When(date=max(edate, sdate + dt.timedelta(days=1)))
+        tzname = None
+    else:
+        tzname = export_zone(item, (start_raw or {}).get("timeZone") if isinstance(start_raw, Mapping) else None)
+        s = parse_local(start_raw, what="start", event_id=event_id)
+        e = parse_local(item.get("end") or start_raw, what="end", event_id=event_id)
+        start, end = When(instant=s, timezone=tzname), When(instant=e, timezone=tzname)
+
+    series_id = item.get("seriesMasterId") if kind in (Kind.OCCURRENCE, Kind.EXCEPTION) else None
+    original_start = None
+    recurrence: tuple[str, ...] = ()
+    if kind in (Kind.OCCURRENCE, Kind.EXCEPTION):
+        if not series_id:
+            raise MalformedEvent(f"{kind.value} without seriesMasterId", event_id=event_id)
+        original_start = _original_start(item, start, master, tzname)
+    elif kind is Kind.SERIES:
+        rec = item.get("recurrence")
+        if not isinstance(rec, Mapping):
+            raise MalformedEvent("seriesMaster without recurrence", event_id=event_id)
+        try:
+            series_zone = zone(tzname) if tzname else None
+            recurrence = (pattern_to_rrule(rec, all_day=all_day, series_zone=series_zone),)
+        except MalformedEvent as exc:
+            raise MalformedEvent(str(exc), event_id=event_id) from None
+
+    org = (item.get("organizer") or {}).get("emailAddress") or {}
+    organizer = Person(email=org.get("address") or None, name=org.get("name") or None) if org else None
+    location = (item.get("location") or {}).get("displayName") or None
+    online = item.get("onlineMeeting") or {}
+    try:
+        return Event(
+            provider=PROVIDER,
+            account=account,
+            calendar_id=calendar_id,
+            id=event_id,
+            kind=kind,
+            start=start,
+            end=end,
+            status=Status.CANCELLED if item.get("isCancelled") else Status.CONFIRMED,
+            series_id=series_id,
+            original_start=original_start,
+            title=item.get("subject") or None,
+            description=_body(item),
+            location=location,
+            recurrence=recurrence,
+            organizer=organizer,
+            attendees=_attendees(item, organizer.email if organizer else None),
+            show_as=_SHOW_AS.get(str(item.get("showAs") or "").lower(), ShowAs.UNKNOWN),
+            visibility=_VISIBILITY.get(str(item.get("sensitivity") or "").lower(), Visibility.DEFAULT),
+            meeting_url=online.get("joinUrl") or item.get("onlineMeetingUrl") or None,
+            html_link=item.get("webLink") or None,
+            created=parse_instant(item.get("createdDateTime")),
+            updated=parse_instant(item.get("lastModifiedDateTime")),
+            etag=item.get("@odata.etag") or item.get("changeKey") or None,
+            ical_uid=item.get("iCalUId") or None,
+        )
+    except (ValueError, TypeError) as exc:
+        raise MalformedEvent(str(exc), event_id=event_id) from None
+
+
+def _original_start(item: Mapping[str, Any], start: When, master: Event | None, tzname: str | None) -> When:
+    """The slot an occurrence or exception fills, in the series' zone (its date for all-day)."""
+    raw = parse_instant(item.get("originalStart"))
+    if start.all_day or (master is not None and master.start.all_day):
+        if raw is None:
+            assert start.date is not None
+            return When(date=start.date)
+        return When(date=raw.date())
+    zone_name = master.start.timezone if master is not None else tzname
+    if raw is None:
+        if str(item.get("type")).lower() == "exception":
+            raise MalformedEvent("exception without originalStart", event_id=item.get("id"))
+        assert start.instant is not None
+        raw = start.instant
+    return When(instant=raw, timezone=zone_name)
+
+
+def hydrate(item: Mapping[str, Any], master: Event) -> Event:
+    """A skeletal occurrence (id, type, seriesMasterId, start, end) filled in from its master.
+
+    Raises:
+        MalformedEvent: its start or end cannot be read.
+    """
+    event_id = str(item["id"])
+    kind = _KINDS.get(str(item.get("type") or "occurrence").lower(), Kind.OCCURRENCE)
+    if master.start.all_day:
+        sdate = _date_of(item.get("start"), what="start", event_id=event_id)
+        edate = _date_of(item.get("end") or item.get("start"), what="end", event_id=event_id)
+        start, end = When(date=sdate), When(date=max(edate, sdate + dt.timedelta(days=1)))
+    else:
+        tzname = master.start.timezone
+        s = parse_local(item.get("start"), what="start", event_id=event_id)
+        e = parse_local(item.get("end") or item.get("start"), what="end", event_id=event_id)
+        start, end = When(instant=s, timezone=tzname), When(instant=e, timezone=tzname)
+    original = _original_start(item, start, master, master.start.timezone)
+    try:
+        return Event(
+            provider=master.provider,
+            account=master.account,
+            calendar_id=master.calendar_id,
+            id=event_id,
+            kind=Kind.EXCEPTION if kind is Kind.EXCEPTION else Kind.OCCURRENCE,
+            start=start,
+            end=end,
+            status=master.status,
+            series_id=master.id,
+            original_start=original,
+            title=master.title,
+            description=master.description,
+            location=master.location,
+            organizer=master.organizer,
+            attendees=master.attendees,
+            show_as=master.show_as,
+            visibility=master.visibility,
+            meeting_url=master.meeting_url,
+            html_link=None,
+            created=master.created,
+            updated=master.updated,
+            etag=item.get("@odata.etag") or None,
+            ical_uid=item.get("iCalUId") or None,
+        )
+    except (ValueError, TypeError) as exc:
+        raise MalformedEvent(str(exc), event_id=event_id) from None

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from calbridge.export import event_to_dict
+from calbridge.model import Event, Kind, When
+from calbridge_providers.fake import FakeServer
+
+CANARY = "tok-CANARY-7f3a9c"
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def fake_event(i: int | str, *, start: dt.datetime | None = None, title: str | None = None, **kw: Any) -> dict[str, Any]:
+    """An event dict in the exported form, as the fake server holds it."""
+    start = start or NOW + dt.timedelta(days=int(i) if isinstance(i, int) else 0)
+    ev = Event(
+        provider="fake",
+        account="fake",
+        calendar_id="x",
+        id=f"ev{i:05d}" if isinstance(i, int) else i,
+        kind=kw.pop("kind", Kind.SINGLE),
+        start=When.at(start, "Europe/London"),
+        end=When.at(start + dt.timedelta(hours=1), "Europe/London"),
+        title=title or f"event {i}",
+        **kw,
+    )
+    d = event_to_dict(ev)
+    for k in ("provider", "account", "calendar_id"):
+        d.pop(k)
+    return d
+
+
+class FakeEnv:
+    """A fake server file plus a config pointing at it, in tmp_path."""
+
+    def __init__(self, tmp: Path, calendars: tuple[str, ...] = ("cal1",)) -> None:
+        self.tmp = tmp
+        self.server = FakeServer(tmp / "server.json")
+        self.server.set(page_size=3)
+        for cal in calendars:
+            with self.server.edit() as s:
+                s["calendars"].setdefault(cal, {"events": {}, "log": {}})
+        self.config = tmp / "calbridge.yaml"
+        self.config.write_text(
+            yaml.safe_dump(
+                {
+                    "store": "sqlite:///mirror.db",
+                    "window": {"past": "30d", "future": "90d"},
+                    "accounts": [
+                        {
+                            "name": "fake",
+                            "provider": "fake",
+                            "auth": {"kind": "token", "token": "${FAKE_TOKEN}"},
+                            "options": {"state": str(tmp / "server.json")},
+                            "calendars": list(calendars),
+                        }
+                    ],
+                }
+            )
+        )
+        self.store = tmp / "mirror.db"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "FAKE_TOKEN": CANARY, "CALBRIDGE_NOW": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    def cli(self, *args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "calbridge.cli.main", "-c", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=timeout,
+        )
+        assert CANARY not in proc.stdout + proc.stderr
+        if check:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEnv:
+    monkeypatch.setenv("FAKE_TOKEN", CANARY)
+    return FakeEnv(tmp_path)
