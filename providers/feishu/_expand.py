@@ -1,0 +1,202 @@
+"""Expansion of Feishu series into occurrences, by whichever of the two calls costs fewer requests.
+
+- ``GET …/events/{id}/instances`` (one series): range ≤ 2 years, **open** interval
+  (start_time, end_time) on the occurrence start, paged (≤ 500). Each range is widened by one
+  second on each side (and backwards by the series' duration, so occurrences that began before
+  the window but overlap it are seen), then filtered by overlap with the window.
+- ``GET …/events/instance_view`` (whole calendar): range < 40 days, < 1000 instances, no paging.
+  The window is cut into 39-day chunks (each widened by one second per side, still < 40 days, so
+  193103 never happens); a chunk answering 193104 is halved until it fits. Occurrences that
+  straddle a chunk edge come back in both chunks and are kept once (by id).
+
+Cost rule: instance_view costs one request per 39-day chunk of the window, instances at least one
+request per series per 2-year span. instance_view is used when it needs fewer requests, i.e. when
+``chunks < series × spans``; with the default 396-day window that is from 11 series on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from calbridge.errors import InvalidRequest, MalformedEvent, NotFound
+from calbridge.model import Event, Kind, Window
+from calbridge.provider import Expansion, MirrorView, Quarantined
+
+from ._client import FeishuClient, TooManyInstances
+from ._convert import event_from, original_seconds, series_id_of, uid_of
+
+API = "/open-apis/calendar/v4/calendars"
+VIEW_SPAN = dt.timedelta(days=39)
+INSTANCES_SPAN = dt.timedelta(days=729)
+MIN_CHUNK = dt.timedelta(hours=1)
+MAX_LEAD = dt.timedelta(days=31)
+INSTANCES_PAGE = 500
+
+
+def _sec(value: dt.datetime) -> int:
+    return int(value.timestamp())
+
+
+def view_chunks(window: Window) -> list[Window]:
+    """The window cut into instance_view chunks of 39 days."""
+    return window.split(VIEW_SPAN)
+
+
+def instance_calls(window: Window, series: int) -> int:
+    """Lower bound of the requests ``instances`` needs for ``series`` series over ``window``."""
+    spans = max(1, math.ceil((window.end - window.start + MAX_LEAD) / INSTANCES_SPAN))
+    return series * spans
+
+
+def _fill(event: Event, item: Mapping[str, Any], master: Event | None) -> Event:
+    """Fields the ``instances`` call leaves out are the master's."""
+    if master is None:
+        return event
+    changes: dict[str, Any] = {}
+    if "event_organizer" not in item:
+        changes["organizer"] = master.organizer
+    if "attendees" not in item:
+        changes["attendees"] = master.attendees
+    if "free_busy_status" not in item:
+        changes["show_as"] = master.show_as
+    if "visibility" not in item:
+        changes["visibility"] = master.visibility
+    if "vchat" not in item:
+        changes["meeting_url"] = master.meeting_url
+    return attrs.evolve(event, **changes) if changes else event
+
+
+class Expander:
+    """Runs expansions for one account."""
+
+    def __init__(self, client: FeishuClient, account: str, resolve: Callable[[str], Awaitable[str]]) -> None:
+        self._client = client
+        self._account = account
+        self._resolve = resolve
+        self.last_method: str | None = None
+
+    async def expand(
+        self, calendar_id: str, series_ids: Sequence[str], *, window: Window, view: MirrorView
+    ) -> AsyncIterator[Expansion]:
+        if not series_ids:
+            return
+        real_id = await self._resolve(calendar_id)
+        masters = await view.get([series_id_of(s) for s in series_ids])
+        if len(view_chunks(window)) < instance_calls(window, len(series_ids)):
+            result: Expansion | None = None
+            try:
+                result = await self._by_view(calendar_id, real_id, series_ids, window, masters)
+            except InvalidRequest as exc:
+                if exc.code != "191004":  # calendar type without instance_view: use instances
+                    raise
+            if result is not None:
+                self.last_method = "instance_view"
+                yield result
+                return
+        self.last_method = "instances"
+        for sid in series_ids:
+            yield await self._by_instances(calendar_id, real_id, sid, window, masters.get(series_id_of(sid)))
+
+    def _keep(
+        self,
+        item: Any,
+        calendar_id: str,
+        window: Window,
+        masters: Mapping[str, Event],
+        seen: dict[str, Event],
+        quarantined: list[Quarantined],
+        wanted: Mapping[str, str] | None,
+    ) -> None:
+        if not isinstance(item, dict):
+            return
+        eid = item.get("event_id")
+        if not isinstance(eid, str) or original_seconds(eid) is None or eid in seen:
+            return  # singles (``_0``) and repeats across chunk edges
+        if item.get("status") == "cancelled":
+            return
+        uid = uid_of(item.get("recurring_event_id") or eid)
+        if wanted is not None and uid not in wanted:
+            return
+        try:
+            event = event_from(item, account=self._account, calendar_id=calendar_id, occurrence=True)
+        except MalformedEvent as exc:
+            quarantined.append(Quarantined(event_id=eid, error=str(exc), payload=repr(item)[:20000]))
+            return
+        assert event.kind is Kind.OCCURRENCE
+        if window.overlaps(event.start.utc(), event.end.utc()):
+            seen[eid] = _fill(event, item, masters.get(uid + "_0"))
+
+    async def _by_view(
+        self,
+        calendar_id: str,
+        real_id: str,
+        series_ids: Sequence[str],
+        window: Window,
+        masters: Mapping[str, Event],
+    ) -> Expansion:
+        wanted = {uid_of(s): s for s in series_ids}
+        seen: dict[str, Event] = {}
+        quarantined: list[Quarantined] = []
+        pending = [(c.start, c.end) for c in view_chunks(window)]
+        path = f"{API}/{real_id}/events/instance_view"
+        while pending:
+            start, end = pending.pop(0)
+            params = {"start_time": str(_sec(start) - 1), "end_time": str(_sec(end) + 1)}
+            try:
+                data = await self._client.get(path, params, what="instance_view")
+            except TooManyInstances:
+                if end - start <= MIN_CHUNK:
+                    raise
+                middle = start + dt.timedelta(seconds=(_sec(end) - _sec(start)) // 2)
+                pending[0:0] = [(start, middle), (middle, end)]
+                continue
+            for item in data.get("items") or ():
+                self._keep(item, calendar_id, window, masters, seen, quarantined, wanted)
+        return Expansion(
+            series_ids=tuple(series_id_of(s) for s in series_ids),
+            window=window,
+            occurrences=sorted(seen.values(), key=lambda e: (e.start.utc(), e.id)),
+            quarantined=quarantined,
+        )
+
+    async def _by_instances(
+        self, calendar_id: str, real_id: str, series_id: str, window: Window, master: Event | None
+    ) -> Expansion:
+        sid = series_id_of(series_id)
+        lead = dt.timedelta(days=1)
+        if master is not None:
+            lead = min(max(master.end.utc() - master.start.utc(), dt.timedelta(0)), MAX_LEAD)
+        seen: dict[str, Event] = {}
+        quarantined: list[Quarantined] = []
+        masters = {sid: master} if master is not None else {}
+        path = f"{API}/{real_id}/events/{sid}/instances"
+        try:
+            for span in Window(start=window.start - lead, end=window.end).split(INSTANCES_SPAN):
+                token = ""
+                while True:
+                    params = {
+                        "start_time": str(_sec(span.start) - 1),
+                        "end_time": str(_sec(span.end) + 1),
+                        "page_size": str(INSTANCES_PAGE),
+                    }
+                    if token:
+                        params["page_token"] = token
+                    data = await self._client.get(path, params, what="instances")
+                    for item in data.get("items") or ():
+                        self._keep(item, calendar_id, window, masters, seen, quarantined, None)
+                    token = data.get("page_token") or ""
+                    if not data.get("has_more") or not token:
+                        break
+        except NotFound:
+            seen.clear()  # the series is gone; the next sync round deletes it
+        return Expansion(
+            series_ids=(sid,),
+            window=window,
+            occurrences=sorted(seen.values(), key=lambda e: (e.start.utc(), e.id)),
+            quarantined=quarantined,
+        )
