@@ -18,7 +18,9 @@ CANARY = "tok-CANARY-7f3a9c"
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
-def fake_event(i: int | str, *, start: dt.datetime | None = None, title: str | None = None, **kw: Any) -> dict[str, Any]:
+def fake_event(
+    i: int | str, *, start: dt.datetime | None = None, title: str | None = None, **kw: Any
+) -> dict[str, Any]:
     """An event dict in the exported form, as the fake server holds it."""
     start = start or NOW + dt.timedelta(days=int(i) if isinstance(i, int) else 0)
     ev = Event(

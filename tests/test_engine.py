@@ -24,9 +24,10 @@ FAST = RetryPolicy(attempts=3, base_backoff=0.01, max_backoff=0.02)
 async def run_sync(env: FakeEnv, **kw: Any) -> tuple[Any, list[ChangeBatch]]:
     config = load_config(env.config, registry=default_registry)
     published: list[ChangeBatch] = []
-    async with SqliteStore(env.store) as store, SyncEngine(
-        config, store, clock=lambda: NOW, retry_policy=kw.pop("retry_policy", FAST), **kw
-    ) as engine:
+    async with (
+        SqliteStore(env.store) as store,
+        SyncEngine(config, store, clock=lambda: NOW, retry_policy=kw.pop("retry_policy", FAST), **kw) as engine,
+    ):
         engine.add_listener(published.append)
         report = await engine.sync()
     return report, published

@@ -8,6 +8,7 @@ is decoded again item by item so that only that item is quarantined. Everything 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import re
 from collections.abc import Sequence
@@ -32,13 +33,13 @@ class EventDateTime(msgspec.Struct, rename="camel"):
     time_zone: str | None = None
 
 
-class GPerson(msgspec.Struct, rename="camel"):
+class GPerson(msgspec.Struct, rename="camel", frozen=True):
     email: str | None = None
     display_name: str | None = None
     id: str | None = None
 
 
-class GAttendee(msgspec.Struct, rename="camel"):
+class GAttendee(msgspec.Struct, rename="camel", frozen=True):
     email: str | None = None
     display_name: str | None = None
     id: str | None = None
@@ -71,7 +72,7 @@ class GEvent(msgspec.Struct, rename="camel"):
     recurring_event_id: str | None = None
     original_start_time: EventDateTime | None = None
     organizer: GPerson | None = None
-    attendees: list[GAttendee] | None = None
+    attendees: tuple[GAttendee, ...] | None = None
     transparency: str | None = None
     visibility: str | None = None
     event_type: str | None = None
@@ -111,6 +112,10 @@ _VISIBILITY = {
     "default": Visibility.DEFAULT, "public": Visibility.PUBLIC, "private": Visibility.PRIVATE,
     "confidential": Visibility.CONFIDENTIAL,
 }  # fmt: skip
+# People repeat across a calendar: convert each distinct organizer and attendee list once.
+_CACHE_LIMIT = 20_000
+_people: dict[GPerson, Person] = {}
+_attendee_lists: dict[tuple[GAttendee, ...], tuple[Attendee, ...]] = {}
 _TAG = re.compile(r"<[^>]+>")
 _BREAK = re.compile(r"<\s*(br\s*/?|/p|/div|/li)\s*>", re.IGNORECASE)
 
@@ -123,6 +128,8 @@ def plain_text(value: str | None) -> str | None:
 
 
 def _when(value: EventDateTime | None, what: str, fallback_zone: str | None) -> When:
+    if value is not None and value.date_time is not None and value.date_time.tzinfo is not None:  # the usual case
+        return When(instant=value.date_time, timezone=canonical_zone(value.time_zone) if value.time_zone else None)
     if value is None:
         raise MalformedEvent(f"no {what}")
     if value.date is not None:
@@ -166,6 +173,31 @@ def _show_as(ev: GEvent) -> ShowAs:
     return ShowAs.FREE if ev.transparency == "transparent" else ShowAs.BUSY
 
 
+@functools.lru_cache(maxsize=4096)
+def _recurrence(lines: tuple[str, ...], all_day: bool, zone_name: str | None) -> tuple[str, ...]:
+    return canonical_recurrence(lines, all_day=all_day, tz=zone(zone_name) if zone_name else None)
+
+
+def _person(p: GPerson) -> Person:
+    if len(_people) > _CACHE_LIMIT:
+        _people.clear()
+    out = _people[p] = Person(email=p.email, name=p.display_name, id=p.id)
+    return out
+
+
+def _attendees(items: tuple[GAttendee, ...]) -> tuple[Attendee, ...]:
+    if len(_attendee_lists) > _CACHE_LIMIT:
+        _attendee_lists.clear()
+    out = _attendee_lists[items] = tuple(
+        Attendee(
+            email=a.email, name=a.display_name, id=a.id, response=_RESPONSES.get(a.response_status or "", Response.NONE),
+            optional=a.optional, organizer=a.organizer, resource=a.resource,
+        )
+        for a in items
+    )  # fmt: skip
+    return out
+
+
 def convert(ev: GEvent, *, provider: str, account: str, calendar_id: str, calendar_zone: str | None) -> Change:
     """One decoded item → an Upsert, or a Delete for a cancelled stub that is not an occurrence.
 
@@ -201,7 +233,7 @@ def convert(ev: GEvent, *, provider: str, account: str, calendar_id: str, calend
         if ev.recurrence:
             kind = Kind.SERIES
             rz = start.timezone or calendar_zone
-            recurrence = canonical_recurrence(ev.recurrence, all_day=start.all_day, tz=zone(rz) if rz else None)
+            recurrence = _recurrence(tuple(ev.recurrence), start.all_day, rz)
         elif ev.recurring_event_id is not None:
             kind = Kind.EXCEPTION
             series_id = ev.recurring_event_id
@@ -211,21 +243,15 @@ def convert(ev: GEvent, *, provider: str, account: str, calendar_id: str, calend
         else:
             kind = Kind.SINGLE
         org = ev.organizer
-        attendees = ()
+        organizer = None if org is None else (_people.get(org) or _person(org))
+        attendees: tuple[Attendee, ...] = ()
         if ev.attendees:
-            attendees = tuple(
-                Attendee(
-                    email=a.email, name=a.display_name, id=a.id,
-                    response=_RESPONSES.get(a.response_status or "", Response.NONE),
-                    optional=a.optional, organizer=a.organizer, resource=a.resource,
-                )
-                for a in ev.attendees
-            )  # fmt: skip
+            attendees = _attendee_lists.get(ev.attendees) or _attendees(ev.attendees)
         return Upsert(event=Event(
             provider=provider, account=account, calendar_id=calendar_id, id=eid, kind=kind, start=start, end=end,
             status=status, series_id=series_id, original_start=original_start, title=ev.summary,
             description=plain_text(ev.description), location=ev.location, recurrence=recurrence,
-            organizer=None if org is None else Person(email=org.email, name=org.display_name, id=org.id),
+            organizer=organizer,
             attendees=attendees, show_as=_show_as(ev), visibility=_VISIBILITY.get(ev.visibility or "", Visibility.DEFAULT),
             meeting_url=_meeting_url(ev), html_link=ev.html_link, created=ev.created, updated=ev.updated,
             etag=ev.etag, ical_uid=ev.i_cal_u_i_d,
