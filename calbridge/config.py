@@ -289,7 +289,8 @@ def parse_config(
             if resolve_auth:
                 if ca is not None and not ca.is_file():
                     raise ConfigError(f"no such file: {ca}", where=f"{where}.ca_file")
-                raw_acc = attrs.asdict(acc)
+                # Plugins resolve relative paths in their auth keys (key_file) against this folder.
+                raw_acc = {**attrs.asdict(acc), "config_dir": str(base_dir)}
                 parsed = plugin.parse_auth(acc.auth, account=raw_acc, where=f"{where}.auth")
                 account = attrs.evolve(account, auth=parsed)
         accounts_out.append(account)

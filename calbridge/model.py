@@ -57,8 +57,8 @@ class Visibility(enum.StrEnum):
 
 
 def _utc_second(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
+    if value is None or (value.tzinfo is UTC and not value.microsecond):
+        return value
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value.isoformat()} (calbridge instants are aware)")
     return value.astimezone(UTC).replace(microsecond=0)
@@ -126,11 +126,11 @@ class Attendee:
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+    return value if type(value) is tuple else tuple(value)
 
 
 def _attendee_tuple(value: Iterable[Attendee]) -> tuple[Attendee, ...]:
-    return tuple(value)
+    return value if type(value) is tuple else tuple(value)
 
 
 @attrs.frozen(kw_only=True)

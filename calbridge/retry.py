@@ -80,4 +80,8 @@ class Retrier:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return await retrying(fn)
+        async def attempt() -> T:
+            # Await explicitly: tenacity would hand back the coroutine of a plain lambda un-awaited.
+            return await fn()
+
+        return await retrying(attempt)

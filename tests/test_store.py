@@ -458,3 +458,22 @@ async def test_sync_lock_across_processes(tmp_path: Path) -> None:
         holder.wait()
     async with store.sync_lock(wait=0):  # released on exit
         pass
+
+
+async def test_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open store"):
+        await SqliteStore(path, create=False).open()
+
+
+async def test_cancelled_caller_keeps_connection_serialized(store: SqliteStore) -> None:
+    page = [Upsert(event=ev(f"c{i}", T0 + i * HOUR)) for i in range(3000)]
+    task = asyncio.create_task(store.commit_page(state(), page))
+    await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The worker thread finished the transaction before the lock was released: all or nothing.
+    assert len(await store.query()) in (0, 3000)
+    assert await store.commit_page(state(), [Upsert(event=ev("after"))]) == [Upsert(event=ev("after"))]

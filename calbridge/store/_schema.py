@@ -255,18 +255,19 @@ def query(
         if window is not None:
             sql += f" AND CASE WHEN kind = 'series' THEN start_utc < ? ELSE {OVERLAP} END"
             args += [ts(window.end), *overlap_args(window)]
-        return [decode_event(r[0]) for r in conn.execute(sql + " ORDER BY start_utc, id", args)]
+        order = " ORDER BY start_utc, id, account, calendar_id"
+        return [decode_event(r[0]) for r in conn.execute(sql + order, args)]
     overlap = "1" if window is None else OVERLAP
     wargs = [] if window is None else list(overlap_args(window))
     # A stored exception (or synced occurrence) takes its slot from the expanded occurrence, once,
     # at its own time; a cancelled one hides the slot unless cancelled rows are asked for.
+    cols = "json, start_utc, id, account, calendar_id"
     sql = (
-        f"SELECT json, start_utc, id FROM events WHERE kind IN ('single', 'exception', 'occurrence')"
-        f" AND {common} AND {overlap}"
-        f" UNION ALL SELECT json, start_utc, id FROM occurrences AS o WHERE {common} AND {overlap}"
+        f"SELECT {cols} FROM events WHERE kind IN ('single', 'exception', 'occurrence') AND {common} AND {overlap}"
+        f" UNION ALL SELECT {cols} FROM occurrences AS o WHERE {common} AND {overlap}"
         " AND NOT EXISTS (SELECT 1 FROM events AS e WHERE e.account = o.account AND e.calendar_id = o.calendar_id"
         " AND e.series_id = o.series_id AND e.orig_utc = o.orig_utc AND e.kind IN ('exception', 'occurrence'))"
-        " ORDER BY 2, 3"
+        " ORDER BY 2, 3, 4, 5"
     )
     return [decode_event(r[0]) for r in conn.execute(sql, [*args, *wargs, *args, *wargs])]
 

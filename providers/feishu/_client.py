@@ -161,9 +161,7 @@ async def send(
     ssl: Any = ctx.ssl if ctx.ssl is not None else True
     try:
         async with asyncio.timeout(TIMEOUT):
-            async with ctx.session.request(
-                method, url, params=params, json=body, headers=headers, ssl=ssl
-            ) as resp:
+            async with ctx.session.request(method, url, params=params, json=body, headers=headers, ssl=ssl) as resp:
                 raw = await resp.read()
                 return decode(resp.status, raw, resp.headers.get("x-ogw-ratelimit-reset"), what, flat=flat)
     except TimeoutError as exc:

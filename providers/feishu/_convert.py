@@ -38,7 +38,6 @@ from calbridge.zones import canonical_zone, zone
 PROVIDER = "feishu"
 UTC = dt.UTC
 ONE_DAY = dt.timedelta(days=1)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 _RSVP = {
     "accept": Response.ACCEPTED,
@@ -86,7 +85,7 @@ def _recurrence(rule: str, all_day: bool, tz: str | None) -> tuple[str, ...]:
 
 
 def _instant(seconds: str | int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(seconds=int(seconds))
+    return dt.datetime.fromtimestamp(int(seconds), UTC)
 
 
 def _when(info: Any, end: bool, eid: str) -> When:
@@ -98,9 +97,9 @@ def _when(info: Any, end: bool, eid: str) -> When:
             d = _date(day)
             return When(date=d + ONE_DAY if end else d)
         stamp = info.get("timestamp")
-        if stamp is None or stamp == "":
+        if not stamp:
             raise ValueError("no timestamp")
-        return When(instant=_instant(stamp), timezone=_zone_name(info.get("timezone")))
+        return When(instant=dt.datetime.fromtimestamp(int(stamp), UTC), timezone=_zone_name(info.get("timezone")))
     except (ValueError, TypeError, OverflowError) as exc:
         raise MalformedEvent(f"event {eid}: bad {'end_time' if end else 'start_time'}: {exc}", event_id=eid) from None
 
@@ -111,6 +110,12 @@ def _original(seconds: int, start: When) -> When:
     if start.date is not None:
         return When(date=instant.date())
     return When(instant=instant, timezone=start.timezone)
+
+
+@functools.lru_cache(maxsize=1024)
+def _person(user_id: str | None, name: str | None) -> Person:
+    """Organizers repeat across a calendar; the frozen value is shared."""
+    return Person(id=user_id, name=name)
 
 
 def _location(loc: Any) -> str | None:
@@ -168,7 +173,7 @@ def event_from(item: Mapping[str, Any], *, account: str, calendar_id: str, occur
         raise MalformedEvent("event without an event_id", event_id=None)
     start = _when(item.get("start_time"), False, eid)
     end = _when(item.get("end_time"), True, eid)
-    if start.date is not None and end.date is None or start.date is None and end.date is not None:
+    if (start.date is None) != (end.date is None):
         raise MalformedEvent(f"event {eid}: start and end mix all-day and timed", event_id=eid)
     orig = original_seconds(eid)
     recurring = item.get("recurring_event_id")
@@ -190,13 +195,15 @@ def event_from(item: Mapping[str, Any], *, account: str, calendar_id: str, occur
         kind = Kind.SERIES
     else:
         kind = Kind.SINGLE
-    org = item.get("event_organizer")
+    get = item.get
+    org = get("event_organizer")
     organizer = None
     if isinstance(org, dict) and (org.get("user_id") or org.get("display_name")):
-        organizer = Person(id=org.get("user_id") or None, name=org.get("display_name") or None)
-    vchat = item.get("vchat")
+        organizer = _person(org.get("user_id") or None, org.get("display_name") or None)
+    vchat = get("vchat")
     meeting = vchat.get("meeting_url") or None if isinstance(vchat, dict) else None
-    created = item.get("create_time")
+    created = get("create_time")
+    attendees = get("attendees")
     try:
         return Event(
             provider=PROVIDER,
@@ -206,19 +213,19 @@ def event_from(item: Mapping[str, Any], *, account: str, calendar_id: str, occur
             kind=kind,
             start=start,
             end=end,
-            status=_STATUS.get(item.get("status") or "confirmed", Status.CONFIRMED),
+            status=_STATUS.get(get("status") or "confirmed", Status.CONFIRMED),
             series_id=series_id,
             original_start=original,
-            title=item.get("summary") or None,
-            description=item.get("description") or None,
-            location=_location(item.get("location")),
+            title=get("summary") or None,
+            description=get("description") or None,
+            location=_location(get("location")),
             recurrence=recurrence,
             organizer=organizer,
-            attendees=attendees_from(item.get("attendees")),
-            show_as=_SHOW_AS.get(item.get("free_busy_status") or "", ShowAs.UNKNOWN),
-            visibility=_VISIBILITY.get(item.get("visibility") or "", Visibility.DEFAULT),
+            attendees=attendees_from(attendees) if attendees else (),
+            show_as=_SHOW_AS.get(get("free_busy_status") or "", ShowAs.UNKNOWN),
+            visibility=_VISIBILITY.get(get("visibility") or "", Visibility.DEFAULT),
             meeting_url=meeting,
-            html_link=item.get("app_link") or None,
+            html_link=get("app_link") or None,
             created=_instant(created) if created and created != "0" else None,
         )
     except (ValueError, TypeError) as exc:

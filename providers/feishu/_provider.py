@@ -31,7 +31,7 @@ from calbridge.provider import Capabilities, Expansion, MirrorView, Page, Provid
 from . import FEISHU_BASE_URL
 from ._auth import token_source
 from ._client import FeishuClient
-from ._convert import attendees_from, change_from
+from ._convert import attendees_from, change_from, uid_of
 from ._expand import Expander
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,8 @@ class FeishuProvider:
         self.tokens = token_source(ctx, base)
         self.client = FeishuClient(ctx, self.tokens, base)
         self._primary: str | None = None
+        # ``options.page_size`` (50–1000) exists for tests and slow links; the maximum is the default.
+        self._page_size = min(max(int(ctx.account.options.get("page_size", PAGE_SIZE)), 50), PAGE_SIZE)
         self._expander = Expander(self.client, ctx.account.name, self._resolve)
         self.attendee_requests = 0
 
@@ -122,7 +124,7 @@ class FeishuProvider:
             CursorExpired: code 190008, or a cursor of another scheme/version.
         """
         state = dict(cursor.require(SCHEME, VERSION)) if cursor is not None else {}
-        if cursor is None or state.get("mid") is None and not state.get("sync_token"):
+        if cursor is None or (state.get("mid") is None and not state.get("sync_token")):
             floor = self._ctx.settings.history_floor(self._ctx.clock())
             state = {"mid": "full", "anchor": None if floor is None else int(floor.timestamp())}
         elif state.get("mid") is None:
@@ -135,7 +137,7 @@ class FeishuProvider:
         sync_token: str = state.get("sync_token") or ""
         guard = 0
         while True:
-            params = {"page_size": str(PAGE_SIZE)}
+            params = {"page_size": str(self._page_size)}
             if anchor is not None:
                 params["anchor_time"] = str(anchor)
             if page_token:
@@ -153,7 +155,9 @@ class FeishuProvider:
             changes, quarantined = await self._convert(calendar_id, real_id, items, view, full=full)
             if not has_more:
                 done = {"sync_token": sync_token} if sync_token else {}
-                scope = Window(start=dt.datetime.fromtimestamp(anchor, dt.UTC), end=FAR_FUTURE) if full and anchor else None
+                scope = None
+                if full and anchor is not None:
+                    scope = Window(start=dt.datetime.fromtimestamp(anchor, dt.UTC), end=FAR_FUTURE)
                 yield Page(
                     changes=changes,
                     cursor=Cursor(scheme=SCHEME, version=VERSION, state=done),
@@ -163,14 +167,18 @@ class FeishuProvider:
                 )
                 return
             if not new_page and not new_sync:
-                raise InvalidResponse("feishu event list: has_more without a page_token or sync_token", provider="feishu")
+                raise InvalidResponse("feishu event list: has_more without any token", provider="feishu")
             guard = guard + 1 if not items and new_page == page_token and new_sync == sync_token else 0
             if guard > 20:
                 raise InvalidResponse("feishu event list: empty pages without progress", provider="feishu")
             page_token = new_page
             mid = {"mid": state["mid"], "anchor": anchor, "page_token": page_token, "sync_token": sync_token}
-            yield Page(changes=changes, cursor=Cursor(scheme=SCHEME, version=VERSION, state=mid), last=False,
-                       quarantined=quarantined)
+            yield Page(
+                changes=changes,
+                cursor=Cursor(scheme=SCHEME, version=VERSION, state=mid),
+                last=False,
+                quarantined=quarantined,
+            )
 
     async def _convert(
         self, calendar_id: str, real_id: str, items: list[Any], view: MirrorView, *, full: bool
@@ -185,6 +193,13 @@ class FeishuProvider:
                 changes.append(change_from(item, account=account, calendar_id=calendar_id))
             except MalformedEvent as exc:
                 quarantined.append(Quarantined(event_id=exc.event_id, error=str(exc), payload=_payload(item)))
+        deleted = {uid_of(c.key.id) for c in changes if isinstance(c, Delete)}
+        if deleted:  # a cancelled exception of a series deleted in the same page goes with its series
+            changes = [
+                c
+                for c in changes
+                if isinstance(c, Delete) or c.event.series_id is None or uid_of(c.event.series_id) not in deleted
+            ]
         wanted = [c.event.id for c in changes if isinstance(c, Upsert) and c.event.status.value != "cancelled"]
         if not wanted:
             return changes, quarantined
@@ -239,4 +254,3 @@ class FeishuProvider:
         """Occurrences of ``series_ids`` in ``window``: per-series ``instances`` or calendar-wide
         ``instance_view``, whichever needs fewer requests (see ``_expand``)."""
         return self._expander.expand(calendar_id, series_ids, window=window, view=view)
-

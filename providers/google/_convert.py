@@ -18,7 +18,19 @@ import msgspec
 
 from calbridge.errors import MalformedEvent
 from calbridge.model import (
-    Attendee, Change, Delete, Event, EventKey, Kind, Person, Response, ShowAs, Status, Upsert, Visibility, When,
+    Attendee,
+    Change,
+    Delete,
+    Event,
+    EventKey,
+    Kind,
+    Person,
+    Response,
+    ShowAs,
+    Status,
+    Upsert,
+    Visibility,
+    When,
 )  # fmt: skip
 from calbridge.provider import Quarantined
 from calbridge.recurrence import canonical_recurrence
@@ -190,7 +202,8 @@ def _attendees(items: tuple[GAttendee, ...]) -> tuple[Attendee, ...]:
         _attendee_lists.clear()
     out = _attendee_lists[items] = tuple(
         Attendee(
-            email=a.email, name=a.display_name, id=a.id, response=_RESPONSES.get(a.response_status or "", Response.NONE),
+            email=a.email, name=a.display_name, id=a.id,
+            response=_RESPONSES.get(a.response_status or "", Response.NONE),
             optional=a.optional, organizer=a.organizer, resource=a.resource,
         )
         for a in items
@@ -252,7 +265,8 @@ def convert(ev: GEvent, *, provider: str, account: str, calendar_id: str, calend
             status=status, series_id=series_id, original_start=original_start, title=ev.summary,
             description=plain_text(ev.description), location=ev.location, recurrence=recurrence,
             organizer=organizer,
-            attendees=attendees, show_as=_show_as(ev), visibility=_VISIBILITY.get(ev.visibility or "", Visibility.DEFAULT),
+            attendees=attendees, show_as=_show_as(ev),
+            visibility=_VISIBILITY.get(ev.visibility or "", Visibility.DEFAULT),
             meeting_url=_meeting_url(ev), html_link=ev.html_link, created=ev.created, updated=ev.updated,
             etag=ev.etag, ical_uid=ev.i_cal_u_i_d,
         ))  # fmt: skip
@@ -261,6 +275,17 @@ def convert(ev: GEvent, *, provider: str, account: str, calendar_id: str, calend
         raise
     except (ValueError, TypeError, KeyError) as exc:
         raise MalformedEvent(f"{type(exc).__name__}: {exc}", event_id=eid) from None
+
+
+class _IdOnly(msgspec.Struct):
+    id: str | None = None
+
+
+def _id_of(item: msgspec.Raw) -> str | None:
+    try:
+        return msgspec.json.decode(item, type=_IdOnly).id
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 class DecodedPage(msgspec.Struct):
@@ -303,7 +328,7 @@ def decode_page(
             else:
                 item_text = item
             text = bytes(item_text).decode("utf-8", "replace")
-            event_id = getattr(exc, "event_id", None) or (item.id if isinstance(item, GEvent) else None)
+            event_id = getattr(exc, "event_id", None) or (item.id if isinstance(item, GEvent) else _id_of(item))
             quarantined.append(Quarantined(event_id=event_id, error=str(exc), payload=text))
             continue
         if occurrences:

@@ -79,7 +79,7 @@ class _CaSession(requests.Session):
             settings["verify"] = self._ca_file
         return settings
 
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self._timeout)
         return super().request(method, url, *args, **kwargs)
 
@@ -156,7 +156,7 @@ class MsalTokenSource:
         async with self._lock:
             self._token = None
             if self._cache is not None:
-                for item in self._cache.search(self._cache.CredentialType.ACCESS_TOKEN):
+                for item in list(self._cache.search(self._cache.CredentialType.ACCESS_TOKEN)):
                     self._cache.remove_at(item)
 
     async def _load_cache(self) -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import time
 from collections.abc import Mapping
@@ -146,12 +147,13 @@ class GraphClient:
                 f"{what}: refusing to follow a link to another origin than base_url ({origin(url)[1]})",
                 provider="graph",
             )
+        # A coroutine function (not a lambda): tenacity only awaits what it recognises as async.
         try:
-            return await self._ctx.retry.call(lambda: self._once(url, what), what=what)
+            return await self._ctx.retry.call(functools.partial(self._once, url, what), what=what)
         except TokenExpired:
             await self._tokens.invalidate()
         try:
-            return await self._ctx.retry.call(lambda: self._once(url, what), what=what)
+            return await self._ctx.retry.call(functools.partial(self._once, url, what), what=what)
         except TokenExpired as exc:
             raise AuthError(str(exc), provider="graph", status=exc.status, code=exc.code) from None
 
@@ -163,14 +165,19 @@ class GraphClient:
             "Prefer": self._prefer,
         }
         try:
-            async with self._semaphore:
-                async with self._ctx.session.get(
-                    url, headers=headers, ssl=self._ctx.ssl if self._ctx.ssl is not None else True,
-                    timeout=self._timeout, allow_redirects=False,
-                ) as resp:
-                    body = await resp.read()
-                    status = resp.status
-                    resp_headers = resp.headers
+            async with (
+                self._semaphore,
+                self._ctx.session.get(
+                    url,
+                    headers=headers,
+                    ssl=self._ctx.ssl if self._ctx.ssl is not None else True,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as resp,
+            ):
+                body = await resp.read()
+                status = resp.status
+                resp_headers = resp.headers
         except TimeoutError:
             raise ProviderTimeout(f"{what}: timed out", provider="graph") from None
         except aiohttp.ClientError as exc:

@@ -27,12 +27,15 @@ UTC = dt.UTC
 PROVIDER = "graph"
 
 _KINDS = {
+    "singleInstance": Kind.SINGLE,
+    "seriesMaster": Kind.SERIES,
     "singleinstance": Kind.SINGLE,
     "occurrence": Kind.OCCURRENCE,
     "exception": Kind.EXCEPTION,
     "seriesmaster": Kind.SERIES,
 }
 _SHOW_AS = {
+    "workingElsewhere": ShowAs.WORKING_ELSEWHERE,
     "free": ShowAs.FREE,
     "tentative": ShowAs.TENTATIVE,
     "busy": ShowAs.BUSY,
@@ -45,7 +48,10 @@ _VISIBILITY = {
     "private": Visibility.PRIVATE,
     "confidential": Visibility.CONFIDENTIAL,
 }
+_EMPTY: Mapping[str, Any] = {}
 _RESPONSES = {
+    "tentativelyAccepted": Response.TENTATIVE,
+    "notResponded": Response.NEEDS_ACTION,
     "accepted": Response.ACCEPTED,
     "organizer": Response.ACCEPTED,
     "declined": Response.DECLINED,
@@ -82,14 +88,15 @@ def parse_local(value: Mapping[str, Any] | None, *, what: str, event_id: str | N
     if not value or not isinstance(value, Mapping) or not value.get("dateTime"):
         raise MalformedEvent(f"missing {what}", event_id=event_id)
     text = str(value["dateTime"])
+    name = value.get("timeZone") or "UTC"
     try:
-        # Graph sends seven fractional digits; the second is all calbridge keeps.
+        # Graph sends seven fractional digits; the second is all calbridge keeps. Parsing with the
+        # offset in the string is several times faster than replace(tzinfo=...) afterwards.
+        if name == "UTC":
+            return dt.datetime.fromisoformat(text[:19] + "+00:00")
         naive = dt.datetime.fromisoformat(text[:19])
     except ValueError:
         raise MalformedEvent(f"bad {what}.dateTime {text[:40]!r}", event_id=event_id) from None
-    name = value.get("timeZone") or "UTC"
-    if name == "UTC":
-        return naive.replace(tzinfo=UTC)
     tz = _zone_for(name)
     if tz is None:
         raise MalformedEvent(f"unknown time zone {str(name)[:60]!r} in {what}", event_id=event_id)
@@ -110,15 +117,10 @@ def parse_instant(text: str | None) -> dt.datetime | None:
     if not text:
         return None
     try:
-        head = text[:19]
-        rest = text[19:]
-        value = dt.datetime.fromisoformat(head)
-        if rest:
-            tail = rest.lstrip(".0123456789")
-            if tail and tail not in ("Z", "z"):
-                off = dt.datetime.fromisoformat(head + tail)
-                return off.astimezone(UTC)
-        return value.replace(tzinfo=UTC)
+        if text[-1] in "Zz":
+            return dt.datetime.fromisoformat(text[:19] + "+00:00")
+        tail = text[19:].lstrip(".0123456789")
+        return dt.datetime.fromisoformat(text[:19] + (tail or "+00:00")).astimezone(UTC)
     except ValueError:
         return None
 
@@ -163,21 +165,24 @@ def _body(item: Mapping[str, Any]) -> str | None:
     return str(content)
 
 
-def _attendees(item: Mapping[str, Any], organizer_email: str | None) -> tuple[Attendee, ...]:
+def _attendees(items: Any, organizer_email: str | None) -> tuple[Attendee, ...]:
+    if not items:
+        return ()
+    org = organizer_email.lower() if organizer_email else None
     out = []
-    for a in item.get("attendees") or ():
-        email_obj = a.get("emailAddress") or {}
+    for a in items:
+        email_obj = a.get("emailAddress") or _EMPTY
         email = email_obj.get("address") or None
-        status = a.get("status") or {}
-        kind = str(a.get("type") or "required").lower()
+        response = (a.get("status") or _EMPTY).get("response") or "none"
+        kind = a.get("type") or "required"
         out.append(
             Attendee(
                 email=email,
                 name=email_obj.get("name") or None,
-                response=_RESPONSES.get(str(status.get("response") or "none").lower(), Response.NONE),
+                response=_RESPONSES.get(response) or _RESPONSES.get(str(response).lower(), Response.NONE),
                 optional=kind == "optional",
                 resource=kind == "resource",
-                organizer=bool(email and organizer_email and email.lower() == organizer_email.lower()),
+                organizer=bool(email and org and email.lower() == org),
             )
         )
     return tuple(out)
@@ -278,17 +283,19 @@ def convert_event(
     Raises:
         MalformedEvent: the payload cannot be normalized.
     """
-    event_id = item.get("id")
+    get = item.get
+    event_id = get("id")
     if not event_id or not isinstance(event_id, str):
         raise MalformedEvent("event without an id")
-    kind = _KINDS.get(str(item.get("type") or "singleInstance").lower())
+    etype = get("type") or "singleInstance"
+    kind = _KINDS.get(etype) or _KINDS.get(str(etype).lower())
     if kind is None:
         raise MalformedEvent(f"unknown event type {str(item.get('type'))[:40]!r}", event_id=event_id)
     if master is not None and "subject" not in item:
         return hydrate(item, master)
 
-    start_raw = item.get("start")
-    all_day = bool(item.get("isAllDay"))
+    start_raw = get("start")
+    all_day = bool(get("isAllDay"))
     if all_day:
         sdate = _date_of(start_raw, what="start", event_id=event_id)
         edate = _date_of(item.get("end") or start_raw, what="end", event_id=event_id)
@@ -317,10 +324,12 @@ def convert_event(
         except MalformedEvent as exc:
             raise MalformedEvent(str(exc), event_id=event_id) from None
 
-    org = (item.get("organizer") or {}).get("emailAddress") or {}
+    org = (get("organizer") or _EMPTY).get("emailAddress")
     organizer = Person(email=org.get("address") or None, name=org.get("name") or None) if org else None
-    location = (item.get("location") or {}).get("displayName") or None
-    online = item.get("onlineMeeting") or {}
+    location = (get("location") or _EMPTY).get("displayName") or None
+    online = get("onlineMeeting") or _EMPTY
+    show_as = get("showAs") or ""
+    sensitivity = get("sensitivity") or ""
     try:
         return Event(
             provider=PROVIDER,
@@ -330,23 +339,23 @@ def convert_event(
             kind=kind,
             start=start,
             end=end,
-            status=Status.CANCELLED if item.get("isCancelled") else Status.CONFIRMED,
+            status=Status.CANCELLED if get("isCancelled") else Status.CONFIRMED,
             series_id=series_id,
             original_start=original_start,
-            title=item.get("subject") or None,
+            title=get("subject") or None,
             description=_body(item),
             location=location,
             recurrence=recurrence,
             organizer=organizer,
-            attendees=_attendees(item, organizer.email if organizer else None),
-            show_as=_SHOW_AS.get(str(item.get("showAs") or "").lower(), ShowAs.UNKNOWN),
-            visibility=_VISIBILITY.get(str(item.get("sensitivity") or "").lower(), Visibility.DEFAULT),
-            meeting_url=online.get("joinUrl") or item.get("onlineMeetingUrl") or None,
-            html_link=item.get("webLink") or None,
-            created=parse_instant(item.get("createdDateTime")),
-            updated=parse_instant(item.get("lastModifiedDateTime")),
-            etag=item.get("@odata.etag") or item.get("changeKey") or None,
-            ical_uid=item.get("iCalUId") or None,
+            attendees=_attendees(get("attendees"), organizer.email if organizer else None),
+            show_as=_SHOW_AS.get(show_as) or _SHOW_AS.get(str(show_as).lower(), ShowAs.UNKNOWN),
+            visibility=_VISIBILITY.get(sensitivity) or _VISIBILITY.get(str(sensitivity).lower(), Visibility.DEFAULT),
+            meeting_url=online.get("joinUrl") or get("onlineMeetingUrl") or None,
+            html_link=get("webLink") or None,
+            created=parse_instant(get("createdDateTime")),
+            updated=parse_instant(get("lastModifiedDateTime")),
+            etag=get("@odata.etag") or get("changeKey") or None,
+            ical_uid=get("iCalUId") or None,
         )
     except (ValueError, TypeError) as exc:
         raise MalformedEvent(str(exc), event_id=event_id) from None
@@ -376,7 +385,8 @@ def hydrate(item: Mapping[str, Any], master: Event) -> Event:
         MalformedEvent: its start or end cannot be read.
     """
     event_id = str(item["id"])
-    kind = _KINDS.get(str(item.get("type") or "occurrence").lower(), Kind.OCCURRENCE)
+    etype = item.get("type") or "occurrence"
+    kind = _KINDS.get(etype) or _KINDS.get(str(etype).lower(), Kind.OCCURRENCE)
     if master.start.all_day:
         sdate = _date_of(item.get("start"), what="start", event_id=event_id)
         edate = _date_of(item.get("end") or item.get("start"), what="end", event_id=event_id)

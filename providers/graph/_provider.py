@@ -73,7 +73,11 @@ class GraphProvider:
         )
         self.tokens = token_source(auth, ctx)
         self.client = GraphClient(
-            ctx, self.tokens, base_url=base_url, semaphore=self._semaphore, prefer=prefer,
+            ctx,
+            self.tokens,
+            base_url=base_url,
+            semaphore=self._semaphore,
+            prefer=prefer,
             timeout=float(options.get("request_timeout", 60.0)),
         )
 
@@ -138,6 +142,7 @@ class GraphProvider:
                     f"{what}: the stored link is not on base_url's origin any more", provider="graph", code="origin"
                 )
         seen_masters: dict[str, Event | None] = {}
+        touched_series: set[str] = set()
         while True:
             data = await self.client.get(url, what=what)
             next_link = self._link(data, "@odata.nextLink", what)
@@ -148,6 +153,11 @@ class GraphProvider:
             if not isinstance(items, list):
                 raise InvalidResponse(f"{what}: page without a value list", provider="graph")
             changes, quarantined = await self._page(calendar_id, items, view, seen_masters, full=full)
+            if not full:
+                touched_series.update(await self._series_of_removed(changes, view))
+            if delta_link is not None and touched_series:
+                alive = {k for k, v in seen_masters.items() if v is not None}
+                changes.extend(await self._deleted_series(calendar_id, touched_series - alive))
             link = next_link or delta_link
             assert link is not None
             state = {"link": link, "origin": "{}://{}:{}".format(*self.client.origin)}
@@ -213,6 +223,26 @@ class GraphProvider:
             if reason != "not found":
                 quarantined.append(Quarantined(event_id=mid, error=reason, payload=json.dumps({"id": mid})))
         return changes, quarantined
+
+    async def _series_of_removed(self, changes: Sequence[Change], view: MirrorView) -> set[str]:
+        """Series whose stored occurrences this page removed (a deleted series shows only as that)."""
+        removed = [c.key.id for c in changes if isinstance(c, Delete)]
+        if not removed:
+            return set()
+        stored = await view.get(removed)
+        return {e.series_id for e in stored.values() if e.series_id}
+
+    async def _deleted_series(self, calendar_id: str, series_ids: set[str]) -> list[Change]:
+        """Deletes for the series among ``series_ids`` that no longer exist: delta never reports a
+        series master, so a deleted series would otherwise linger until the next full listing."""
+        out: list[Change] = []
+        for sid in sorted(series_ids):
+            url = f"{self._root}/events/{quote(sid, safe='')}"
+            try:
+                await self.client.get(url, what=f"series master {sid}")
+            except NotFound:
+                out.append(Delete(key=EventKey(account=self._account, calendar_id=calendar_id, id=sid)))
+        return out
 
     async def _masters(
         self, calendar_id: str, ids: Sequence[str], view: MirrorView, *, reuse: bool

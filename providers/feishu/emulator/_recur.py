@@ -62,9 +62,10 @@ def _rule(master: Wire) -> du.rrule:
     if until:
         value = until[0].split("=", 1)[1]
         if "T" in value:
-            stamp = dt.datetime.strptime(value.rstrip("Z"), "%Y%m%dT%H%M%S").replace(tzinfo=UTC if value.endswith("Z") else tz)
+            local = dt.datetime.strptime(value.rstrip("Z") + "+0000", "%Y%m%dT%H%M%S%z")
+            stamp = local.replace(tzinfo=UTC if value.endswith("Z") else tz)
         else:
-            day = dt.datetime.strptime(value, "%Y%m%d")
+            day = dt.datetime.strptime(value + "+0000", "%Y%m%d%z")
             stamp = day.replace(hour=23, minute=59, second=59, tzinfo=tz)
         rule = rule.replace(until=stamp)
     return rule

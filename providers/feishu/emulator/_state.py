@@ -10,7 +10,6 @@ and consumed by matching requests.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import secrets
 import threading
 import time
@@ -160,7 +159,7 @@ class FeishuState:
             for eid in ids:
                 cal.events[eid] = {"event_id": eid, "status": "cancelled"}
                 cal.dead.add(eid)
-                self._touch(cal, eid)
+            self._touch(cal, event_id)  # only the deleted event is reported; its exceptions go with it
 
     def _exception(self, cal: Cal, series_id: str, original: dt.datetime | dt.date) -> Wire:
         master = cal.events[series_id]
@@ -285,9 +284,6 @@ class FeishuState:
     def clear_log(self) -> None:
         with self.lock:
             self.log.clear()
-
-
-_ids = itertools.count(1)
 
 
 def _info(value: dt.datetime | dt.date, tz: str) -> Wire:

@@ -29,8 +29,8 @@ from ._state import GoogleState, RequestRecord
 __all__ = ["GoogleEmulator", "GoogleState", "RequestRecord"]
 
 CLIENT_ID = "calbridge-emulator.apps.googleusercontent.com"
-CLIENT_SECRET = "emulator-client-secret"  # noqa: S105 - a fixed value only this emulator accepts
-REFRESH_TOKEN = "1//emulator-refresh-token"  # noqa: S105
+CLIENT_SECRET = "emulator-client-secret"
+REFRESH_TOKEN = "1//emulator-refresh-token"
 
 
 class GoogleEmulator:
@@ -66,7 +66,9 @@ class GoogleEmulator:
             entry["ca_file"] = ca_file
         return entry
 
-    def service_account_key(self, path: Path, *, token_uri: str, email: str = "sync-bot@emulator.iam.gserviceaccount.com") -> Path:
+    def service_account_key(
+        self, path: Path, *, token_uri: str, email: str = "sync-bot@emulator.iam.gserviceaccount.com"
+    ) -> Path:
         """Write a fresh service-account JSON key to ``path`` whose JWTs this emulator accepts."""
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa

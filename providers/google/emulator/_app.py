@@ -111,11 +111,11 @@ def _verify_assertion(state: GoogleState, assertion: str) -> dict[str, Any] | No
     """The JWT's claims when it is signed by the key we issued to its ``iss`` (``aud`` is not checked:
     google-auth always sends Google's own token URL there)."""
     try:
-        unverified = google.auth.jwt.decode(assertion, verify=False)
+        unverified = google.auth.jwt.decode(assertion, verify=False)  # type: ignore[no-untyped-call]
         pem = state.service_accounts.get(str(unverified.get("iss")))
         if pem is None:
             return None
-        claims: dict[str, Any] = google.auth.jwt.decode(assertion, certs=pem, verify=True)
+        claims: dict[str, Any] = google.auth.jwt.decode(assertion, certs=pem, verify=True)  # type: ignore[no-untyped-call]
     except (ValueError, google.auth.exceptions.GoogleAuthError):
         return None
     return claims

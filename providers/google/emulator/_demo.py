@@ -63,8 +63,10 @@ def seed(state: GoogleState, today: dt.date) -> None:
     for i in range(30):
         day = monday + dt.timedelta(days=i - 10)
         zone = zones[i % len(zones)]
-        state.put_event(DEMO_CALENDAR, _timed(f"Meeting {i + 1:02d}", day, 8 + i % 9, 30 + 15 * (i % 3), zone,
-                                              location=f"Room {100 + i}", visibility="private" if i % 7 == 0 else "default"))  # fmt: skip
+        visibility = "private" if i % 7 == 0 else "default"
+        event = _timed(f"Meeting {i + 1:02d}", day, 8 + i % 9, 30 + 15 * (i % 3), zone, location=f"Room {100 + i}",
+                       visibility=visibility)  # fmt: skip
+        state.put_event(DEMO_CALENDAR, event)
     for i, (title, days) in enumerate([("Conference", 3), ("Holiday", 1), ("Offsite", 2), ("Company day off", 1)]):
         start = monday + dt.timedelta(days=7 * i + 2)
         state.put_event(DEMO_CALENDAR, {
@@ -72,7 +74,9 @@ def seed(state: GoogleState, today: dt.date) -> None:
             "end": {"date": (start + dt.timedelta(days=days)).isoformat()}, "transparency": "transparent",
         })  # fmt: skip
     for i in range(8):
-        state.put_event(TEAM_CALENDAR, _timed(f"Team sync {i + 1}", monday + dt.timedelta(days=i), 14, 30, "Europe/Berlin"))
+        state.put_event(
+            TEAM_CALENDAR, _timed(f"Team sync {i + 1}", monday + dt.timedelta(days=i), 14, 30, "Europe/Berlin")
+        )
     del standup
 
 

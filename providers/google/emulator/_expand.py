@@ -68,7 +68,9 @@ def series_zone(master: Mapping[str, Any], calendar_zone: str) -> ZoneInfo:
     return ZoneInfo(master.get("start", {}).get("timeZone") or calendar_zone)
 
 
-def occurrences(master: Mapping[str, Any], calendar_zone: str, *, until: dt.datetime | None) -> Iterator[dict[str, Any]]:
+def occurrences(
+    master: Mapping[str, Any], calendar_zone: str, *, until: dt.datetime | None
+) -> Iterator[dict[str, Any]]:
     """The rule's occurrences as ``{"start", "end", "originalStartTime", "slot"}`` (no exceptions applied)."""
     tz = series_zone(master, calendar_zone)
     lines = [str(x) for x in master.get("recurrence", ())]
@@ -105,7 +107,12 @@ def occurrences(master: Mapping[str, Any], calendar_zone: str, *, until: dt.date
             if slot in skip:
                 continue
             when: dict[str, Any] = {"date": day.isoformat()}
-            yield {"start": when, "end": {"date": (day + length).isoformat()}, "originalStartTime": dict(when), "slot": slot}
+            yield {
+                "start": when,
+                "end": {"date": (day + length).isoformat()},
+                "originalStartTime": dict(when),
+                "slot": slot,
+            }
         else:
             local = occ.replace(tzinfo=tz)
             slot = local.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

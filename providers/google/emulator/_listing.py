@@ -48,7 +48,7 @@ def _max_results(q: Mapping[str, str], default: int = 250, cap: int = MAX_RESULT
     return min(n, cap)
 
 
-def _instant(q: Mapping[str, str], name: str) -> dt.datetime | None | Result:
+def _instant(q: Mapping[str, str], name: str) -> dt.datetime | Result | None:
     if name not in q:
         return None
     try:

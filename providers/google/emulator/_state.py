@@ -241,7 +241,7 @@ class GoogleState:
 
     def add_client(self, client_id: str, client_secret: str, refresh_token: str) -> None:
         with self.lock:
-            secret, tokens = self.clients.setdefault(client_id, (client_secret, set()))
+            _secret, tokens = self.clients.setdefault(client_id, (client_secret, set()))
             tokens.add(refresh_token)
 
     def add_service_account(self, client_email: str, public_key_pem: str) -> None:

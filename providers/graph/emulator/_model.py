@@ -23,9 +23,14 @@ from calbridge.zones import canonical_zone, zone
 
 UTC = dt.UTC
 _WEEKDAYS = {
-    "monday": du.MO, "tuesday": du.TU, "wednesday": du.WE, "thursday": du.TH,
-    "friday": du.FR, "saturday": du.SA, "sunday": du.SU,
-}  # fmt: skip
+    "monday": du.MO,
+    "tuesday": du.TU,
+    "wednesday": du.WE,
+    "thursday": du.TH,
+    "friday": du.FR,
+    "saturday": du.SA,
+    "sunday": du.SU,
+}
 _INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
 
 
@@ -140,7 +145,7 @@ def build_rule(defn: EventDef) -> du.rrule:
         kw["until"] = dt.datetime.combine(dt.date.fromisoformat(rng["endDate"]), dt.time(23, 59, 59))
     elif rtype == "numbered":
         kw["count"] = int(rng["numberOfOccurrences"])
-    return du.rrule(freq, **kw)
+    return du.rrule(freq, **kw)  # type: ignore[arg-type]  # freq is one of dateutil's constants
 
 
 def slot_id(series_id: str, slot: dt.datetime) -> str:
@@ -199,10 +204,23 @@ def instances(defn: EventDef | None, ws: dt.datetime, we: dt.datetime) -> list[I
 def content(defn: EventDef, inst: Instance) -> tuple[Any, ...]:
     """What a client can see of one instance, without version stamps (delta compares these)."""
     return (
-        inst.type, inst.start, inst.end, inst.overrides, defn.subject, defn.body, defn.location,
-        repr(defn.attendees), repr(defn.organizer), defn.show_as, defn.sensitivity, defn.is_cancelled,
-        defn.join_url, defn.zone_name, defn.is_all_day, repr(defn.recurrence),
-    )  # fmt: skip
+        inst.type,
+        inst.start,
+        inst.end,
+        inst.overrides,
+        defn.subject,
+        defn.body,
+        defn.location,
+        repr(defn.attendees),
+        repr(defn.organizer),
+        defn.show_as,
+        defn.sensitivity,
+        defn.is_cancelled,
+        defn.join_url,
+        defn.zone_name,
+        defn.is_all_day,
+        repr(defn.recurrence),
+    )
 
 
 def _dtz(value: dt.datetime, defn: EventDef, prefer_tz: str | None) -> dict[str, str]:

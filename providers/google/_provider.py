@@ -1,0 +1,187 @@
+"""The google :class:`~calbridge.provider.Provider`: calendarList discovery, events.list sync rounds and
+events.instances expansion.
+
+Cursor scheme ``google.events`` v1; its state holds ``syncToken`` (``None`` on a full listing),
+``pageToken`` (set mid-round) and ``timeMin`` (the full listing's history floor), so a stored
+mid-round cursor repeats exactly the same query with the next page token, as Google requires.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+from typing import cast
+
+import attrs
+import msgspec
+
+from calbridge.cursor import Cursor
+from calbridge.errors import InvalidResponse, NotFound
+from calbridge.model import Calendar, Event, Kind, Status, Upsert, When, Window
+from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
+from calbridge.zones import canonical_zone
+
+from ._auth import token_source
+from ._client import GoogleClient, path_segment
+from ._convert import DecodedPage, decode_page
+
+SCHEME = "google.events"
+VERSION = 1
+PAGE_SIZE = "2500"
+FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+
+
+class _CalendarEntry(msgspec.Struct, rename="camel"):
+    id: str
+    summary: str | None = None
+    summary_override: str | None = None
+    primary: bool = False
+    time_zone: str | None = None
+    access_role: str | None = None
+
+
+class _CalendarList(msgspec.Struct, rename="camel"):
+    items: list[_CalendarEntry] = []
+    next_page_token: str | None = None
+
+
+def _rfc3339(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _describe_stubs(page: DecodedPage, view: MirrorView) -> None:
+    """A cancelled-occurrence stub carries only its slot: give it its series' title and length, from
+    the same page or the mirror, so that it reads as what was cancelled."""
+    stubs = [
+        i for i, c in enumerate(page.changes)
+        if isinstance(c, Upsert) and c.event.status is Status.CANCELLED and c.event.series_id and c.event.title is None
+    ]  # fmt: skip
+    if not stubs:
+        return
+    masters = {c.event.id: c.event for c in page.changes if isinstance(c, Upsert) and c.event.kind is Kind.SERIES}
+    wanted = {cast(Upsert, page.changes[i]).event.series_id for i in stubs} - set(masters) - {None}
+    if wanted:
+        masters.update(await view.get(sorted(w for w in wanted if w)))
+    for i in stubs:
+        stub = cast(Upsert, page.changes[i]).event
+        master = masters.get(stub.series_id or "")
+        if master is None or master.start.all_day != stub.start.all_day:
+            continue
+        length = master.end.utc() - master.start.utc()
+        if stub.start.date is not None:
+            end = When.on(stub.start.date + dt.timedelta(days=length.days))
+        else:
+            end = When.at(stub.start.utc() + length, stub.start.timezone)
+        page.changes[i] = Upsert(event=attrs.evolve(stub, title=master.title, end=end))
+
+
+class GoogleProvider:
+    """One configured google account."""
+
+    capabilities = Capabilities()
+
+    def __init__(self, ctx: ProviderContext) -> None:
+        self._ctx = ctx
+        self._client = GoogleClient(ctx, token_source(ctx.account.auth, ca_file=ctx.account.ca_file))
+
+    def __repr__(self) -> str:
+        return f"GoogleProvider(account={self._ctx.account.name!r})"
+
+    def _decode(self, body: bytes, calendar_id: str, *, occurrences: bool = False) -> DecodedPage:
+        try:
+            return decode_page(body, provider="google", account=self._ctx.account.name, calendar_id=calendar_id,
+                               occurrences=occurrences)  # fmt: skip
+        except msgspec.DecodeError as exc:
+            raise InvalidResponse(f"google: undecodable page: {exc}", provider="google") from None
+
+    async def calendars(self) -> Sequence[Calendar]:
+        """Every calendar on the account's calendarList (paged)."""
+        out: list[Calendar] = []
+        params = {"maxResults": "250"}
+        while True:
+            body = await self._client.get("/users/me/calendarList", params, what="google calendarList")
+            try:
+                page = msgspec.json.decode(body, type=_CalendarList)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise InvalidResponse(f"google: bad calendarList page: {exc}", provider="google") from None
+            out.extend(
+                Calendar(id=c.id, name=c.summary_override or c.summary, primary=c.primary,
+                         timezone=canonical_zone(c.time_zone), access=c.access_role)
+                for c in page.items
+            )  # fmt: skip
+            if not page.next_page_token:
+                return out
+            params = {"maxResults": "250", "pageToken": page.next_page_token}
+
+    async def sync(
+        self, calendar_id: str, cursor: Cursor | None, *, window: Window, view: MirrorView
+    ) -> AsyncIterator[Page]:
+        """One round of events.list from ``cursor`` (``None``: a full listing from the history floor).
+
+        Raises:
+            CursorExpired: 410 from Google, or a cursor of another scheme/version.
+        """
+        if cursor is None:
+            floor = self._ctx.settings.history_floor(self._ctx.clock())
+            state: dict[str, str | None] = {
+                "syncToken": None, "pageToken": None, "timeMin": None if floor is None else _rfc3339(floor),
+            }  # fmt: skip
+        else:
+            old = cursor.require(SCHEME, VERSION)
+            state = {k: old.get(k) for k in ("syncToken", "pageToken", "timeMin")}
+        path = f"/calendars/{path_segment(calendar_id)}/events"
+        while True:
+            params = {"maxResults": PAGE_SIZE, "showDeleted": "true", "singleEvents": "false"}
+            if state["syncToken"]:
+                params["syncToken"] = state["syncToken"]
+            elif state["timeMin"]:
+                params["timeMin"] = state["timeMin"]  # forbidden with syncToken: full listings only
+            if state["pageToken"]:
+                params["pageToken"] = state["pageToken"]
+            body = await self._client.get(path, params, what=f"google events.list {calendar_id}")
+            page = self._decode(body, calendar_id)
+            await _describe_stubs(page, view)
+            if page.next_page_token:
+                state = {**state, "pageToken": page.next_page_token}
+                yield Page(changes=page.changes, quarantined=page.quarantined, last=False,
+                           cursor=Cursor(scheme=SCHEME, version=VERSION, state=state))  # fmt: skip
+                continue
+            if not page.next_sync_token:
+                raise InvalidResponse("google: last page without nextSyncToken", provider="google")
+            scope = None
+            if not state["syncToken"] and state["timeMin"]:
+                scope = Window(start=dt.datetime.fromisoformat(state["timeMin"]), end=FAR_FUTURE)
+            done = {"syncToken": page.next_sync_token, "pageToken": None, "timeMin": None}
+            yield Page(changes=page.changes, quarantined=page.quarantined, last=True, sweep_scope=scope,
+                       cursor=Cursor(scheme=SCHEME, version=VERSION, state=done))  # fmt: skip
+            return
+
+    async def expand(
+        self, calendar_id: str, series_ids: Sequence[str], *, window: Window, view: MirrorView
+    ) -> AsyncIterator[Expansion]:
+        """events.instances of each series inside ``window``, one :class:`Expansion` per series.
+
+        A series Google no longer has (404) expands to nothing.
+        """
+        for sid in series_ids:
+            path = f"/calendars/{path_segment(calendar_id)}/events/{path_segment(sid)}/instances"
+            base = {"maxResults": PAGE_SIZE, "timeMin": _rfc3339(window.start), "timeMax": _rfc3339(window.end)}
+            params = dict(base)
+            occurrences: list[Event] = []
+            quarantined: list[Quarantined] = []
+            while True:
+                try:
+                    body = await self._client.get(path, params, what=f"google events.instances {sid}")
+                except NotFound:
+                    occurrences, quarantined = [], []
+                    break
+                page = self._decode(body, calendar_id, occurrences=True)
+                occurrences.extend(c.event for c in page.changes if isinstance(c, Upsert))
+                quarantined.extend(page.quarantined)
+                if not page.next_page_token:
+                    break
+                params = {**base, "pageToken": page.next_page_token}
+            yield Expansion(series_ids=(sid,), window=window, occurrences=occurrences, quarantined=quarantined)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the session is borrowed."""

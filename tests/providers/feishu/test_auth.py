@@ -1,0 +1,129 @@
+"""Feishu auth: config parsing, tenant token reuse, rotating user refresh tokens, secret hygiene."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from calbridge.errors import AuthError, ConfigError
+from calbridge.testing.context import MemorySecrets
+from calbridge_providers.feishu import TenantAuth, TokenAuth, UserAuth, plugin
+from calbridge_providers.feishu._auth import SECRET_REFRESH, UserTokens
+from calbridge_providers.feishu.emulator import FeishuEmulator
+
+from .conftest import Factory, Mirror, at
+
+APP = "cli_calbridge_demo"
+
+
+def test_parse_auth_kinds_and_errors() -> None:
+    assert plugin.parse_auth({"kind": "token", "token": "t-1"}, account={}, where="accounts[0].auth") == TokenAuth(
+        token="t-1"
+    )
+    user = plugin.parse_auth(
+        {"kind": "user", "app_id": "cli_a", "app_secret": "APP-SECRET", "refresh_token": "RT-SECRET"},
+        account={},
+        where="x",
+    )
+    assert isinstance(user, UserAuth) and "RT-SECRET" not in repr(user) and "APP-SECRET" not in repr(user)
+    with pytest.raises(ConfigError) as info:
+        plugin.parse_auth({"kind": "tenant", "app_id": "cli_a"}, account={}, where="accounts[2].auth")
+    assert str(info.value) == "accounts[2].auth.app_secret: required"
+    with pytest.raises(ConfigError, match=r"accounts\[0\].auth.kind: unknown kind"):
+        plugin.parse_auth({"kind": "oauth"}, account={}, where="accounts[0].auth")
+    with pytest.raises(ConfigError, match=r"auth.refresh_token: unknown key"):
+        plugin.parse_auth(
+            {"kind": "tenant", "app_id": "a", "app_secret": "b", "refresh_token": "c"}, account={}, where="auth"
+        )
+    with pytest.raises(ConfigError, match=r"auth.app_id: expected a string"):
+        plugin.parse_auth({"kind": "tenant", "app_id": 5, "app_secret": "b"}, account={}, where="auth")
+
+
+async def test_tenant_token_is_reused(emu: FeishuEmulator, make_provider: Factory) -> None:
+    emu.create_event(summary="x", start=at(1), end=at(1, 1))
+    provider = make_provider()
+    mirror = Mirror()
+    await mirror.round(provider)
+    await mirror.round(provider)
+    assert len(emu.requests("tenant_access_token")) == 1
+
+
+async def test_wrong_app_secret_is_a_clear_auth_error(emu: FeishuEmulator, make_provider: Factory) -> None:
+    provider = make_provider(auth=TenantAuth(app_id=APP, app_secret="wrong-secret-canary"))
+    with pytest.raises(AuthError) as info:
+        await Mirror().round(provider)
+    assert info.value.code == "10014" and "wrong-secret-canary" not in str(info.value)
+
+
+async def test_two_user_refreshes_rotate_and_persist(
+    emu: FeishuEmulator, make_provider: Factory, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    emu.create_event(summary="x", start=at(1), end=at(1, 1))
+    configured = emu.issue_refresh_token(APP)
+    secrets = MemorySecrets()
+    auth = UserAuth(app_id=APP, app_secret=emu.apps[APP], refresh_token=configured)
+    provider = make_provider(auth=auth, secrets=secrets)
+    mirror = Mirror()
+    await mirror.round(provider)
+    first = secrets.values[("acme-feishu", SECRET_REFRESH)]
+    assert first != configured
+
+    emu.revoke_access_tokens()  # the access token dies mid-life: refresh #2 must use the rotated token
+    emu.create_event(summary="y", start=at(2), end=at(2, 1))
+    await mirror.round(provider)
+    second = secrets.values[("acme-feishu", SECRET_REFRESH)]
+    assert second not in (first, configured)
+    assert isinstance(provider.tokens, UserTokens) and provider.tokens.refreshes == 2
+    assert len(emu.requests("/authen/v2/oauth/token")) == 2  # the dead configured token was never sent again
+
+    # A new process with the same store: the stored (newest) refresh token is used, not the configured one.
+    emu.revoke_access_tokens()
+    again = make_provider(auth=auth, secrets=secrets)
+    await Mirror().round(again)
+    assert secrets.values[("acme-feishu", SECRET_REFRESH)] not in (second, first, configured)
+
+    out = capsys.readouterr()
+    for token in (configured, first, second):
+        assert token not in caplog.text and token not in out.out and token not in out.err
+
+
+async def test_user_reauthorised_configured_token_wins(emu: FeishuEmulator, make_provider: Factory) -> None:
+    secrets = MemorySecrets()
+    old = emu.issue_refresh_token(APP)
+    await Mirror().round(
+        make_provider(auth=UserAuth(app_id=APP, app_secret=emu.apps[APP], refresh_token=old), secrets=secrets)
+    )
+    fresh = emu.issue_refresh_token(APP)  # the user re-authorised; the config now holds the new token
+    provider = make_provider(auth=UserAuth(app_id=APP, app_secret=emu.apps[APP], refresh_token=fresh), secrets=secrets)
+    provider_tokens = provider.tokens
+    await Mirror().round(provider)
+    assert isinstance(provider_tokens, UserTokens) and provider_tokens.refreshes == 1
+    sent = [r for r in emu.requests("/authen/v2/oauth/token")]
+    assert len(sent) == 2
+
+
+async def test_stale_stored_token_falls_back_to_configured_once(emu: FeishuEmulator, make_provider: Factory) -> None:
+    import hashlib
+
+    secrets = MemorySecrets()
+    configured = emu.issue_refresh_token(APP)
+    digest = hashlib.sha256(configured.encode()).hexdigest()
+    secrets.values[("acme-feishu", SECRET_REFRESH)] = "ur-stale-and-dead"
+    secrets.values[("acme-feishu", "feishu.refresh_token.configured_sha256")] = digest
+    provider = make_provider(
+        auth=UserAuth(app_id=APP, app_secret=emu.apps[APP], refresh_token=configured), secrets=secrets
+    )
+    await Mirror().round(provider)
+    assert len(emu.requests("/authen/v2/oauth/token")) == 2
+
+
+async def test_dead_refresh_token_never_leaks_into_the_error(emu: FeishuEmulator, make_provider: Factory) -> None:
+    canary = "ur-CANARY-7f3a9c"
+    provider = make_provider(auth=UserAuth(app_id=APP, app_secret="s3cr3t-canary", refresh_token=canary))
+    with pytest.raises(AuthError) as info:
+        await Mirror().round(provider)
+    text = str(info.value) + repr(info.value) + str(info.value.__cause__)
+    assert canary not in text and "s3cr3t-canary" not in text
+    assert "re-authorise" in str(info.value)

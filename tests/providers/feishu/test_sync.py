@@ -1,0 +1,243 @@
+"""Sync rounds of the real Feishu provider against the shipped emulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from calbridge.config import Settings
+from calbridge.errors import CursorExpired
+from calbridge.model import Event, Kind, Response, ShowAs, Status, When
+from calbridge.retry import Retrier, RetryPolicy
+from calbridge_providers.feishu.emulator import FeishuEmulator
+
+from .conftest import Factory, Mirror, at, person
+
+UTC = dt.UTC
+
+
+def seed(emu: FeishuEmulator) -> dict[str, str]:
+    ids = {
+        "single": emu.create_event(
+            summary="Design review",
+            start=at(1, 2),
+            end=at(1, 3),
+            timezone="Asia/Calcutta",
+            location={"name": "Room 1", "address": "Tower B"},
+            description="notes",
+            attendees=[person("ou_a", "Ann"), person("ou_b", "Ben", "decline"), person("ou_c", "Cy", "removed")],
+        ),
+        "series": emu.create_event(
+            summary="Stand-up",
+            start=at(-2, 1),
+            end=at(-2, 1.5),
+            recurrence="FREQ=DAILY;INTERVAL=1;COUNT=20",
+            attendees=[person("ou_a", "Ann", "tentative")],
+        ),
+        "allday": emu.create_event(summary="Holiday", start=at(5).date(), end=at(6).date()),
+    }
+    ids["moved"] = emu.move_occurrence(ids["series"], at(0, 1), start=at(0, 3), end=at(0, 4), summary="Late stand-up")
+    return ids
+
+
+async def test_full_sync_without_anchor_normalizes_everything(emu: FeishuEmulator, make_provider: Factory) -> None:
+    ids = seed(emu)
+    provider = make_provider()
+    mirror = Mirror()
+    pages = await mirror.round(provider)
+    assert pages[-1].last and pages[-1].sweep_scope is None
+    assert pages[-1].cursor.state.get("sync_token")
+    assert "anchor_time" not in [r for r in emu.requests("/events") if r["path"].endswith("/events")][0]["query"]
+    single = mirror.events[ids["single"]]
+    assert single.kind is Kind.SINGLE and single.calendar_id == "primary"
+    assert single.start.timezone == "Asia/Kolkata"  # canonical IANA
+    assert single.location == "Room 1, Tower B" and single.show_as is ShowAs.BUSY
+    assert single.meeting_url and single.html_link and single.organizer is not None
+    assert [(a.name, a.response) for a in single.attendees] == [("Ann", Response.ACCEPTED), ("Ben", Response.DECLINED)]
+    series = mirror.events[ids["series"]]
+    assert series.kind is Kind.SERIES and series.recurrence == ("RRULE:FREQ=DAILY;COUNT=20",)
+    allday = mirror.events[ids["allday"]]
+    assert allday.start == When.on(at(5).date()) and allday.end == When.on(at(7).date())  # inclusive → exclusive
+    moved = mirror.events[ids["moved"]]
+    assert moved.kind is Kind.EXCEPTION and moved.series_id == ids["series"]
+    assert moved.original_start == When.at(at(0, 1), "Asia/Shanghai") and moved.start.utc() == at(0, 3)
+
+
+async def test_full_sync_with_anchor_pages_and_scopes_the_sweep(emu: FeishuEmulator, make_provider: Factory) -> None:
+    old = emu.create_event(summary="Long ago", start=at(-100), end=at(-100, 1))
+    old_series = emu.create_event(summary="Old series", start=at(-400), end=at(-400, 1), recurrence="FREQ=WEEKLY")
+    recent = [emu.create_event(summary=f"e{i}", start=at(i % 20, 1), end=at(i % 20, 2)) for i in range(120)]
+    provider = make_provider(settings=Settings(history=dt.timedelta(days=30)), options={"page_size": 50})
+    mirror = Mirror()
+    mirror.events["kept-outside"] = Event(
+        provider="feishu",
+        account="acme-feishu",
+        calendar_id="primary",
+        id="kept-outside",
+        kind=Kind.SINGLE,
+        start=When.at(at(-200)),
+        end=When.at(at(-200, 1)),
+    )
+    mirror.cursor = None
+    emu.clear_log()
+    pages = await mirror.round(provider)
+    listed = [r for r in emu.requests("/events") if r["path"].endswith("/events")]
+    assert len(pages) == 3 and len(listed) == 3
+    assert all("anchor_time" in r["query"] for r in listed)
+    assert "page_token" in listed[1]["query"]  # with anchor_time Feishu pages with page_token
+    assert old not in mirror.events and old_series in mirror.events
+    assert all(r in mirror.events for r in recent)
+    scope = pages[-1].sweep_scope
+    assert (
+        scope is not None and abs((scope.start - (dt.datetime.now(UTC) - dt.timedelta(days=30))).total_seconds()) < 60
+    )
+    assert "kept-outside" in mirror.events  # older than the anchor: not swept
+
+
+async def test_incremental_create_update_delete_cancel(emu: FeishuEmulator, make_provider: Factory) -> None:
+    ids = seed(emu)
+    provider = make_provider()
+    mirror = Mirror()
+    await mirror.round(provider)
+    emu.clear_log()
+    pages = await mirror.round(provider)  # nothing changed: one request, no changes
+    assert len(emu.requests()) == 1 and not pages[0].changes
+    assert "sync_token" in [r for r in emu.requests("/events") if r["path"].endswith("/events")][0]["query"]
+
+    new = emu.create_event(summary="New", start=at(2), end=at(2, 1))
+    emu.update_event(ids["single"], summary="Design review v2")
+    emu.delete_event(ids["allday"])
+    cancelled = emu.cancel_occurrence(ids["series"], at(1, 1))
+    await mirror.round(provider)
+    assert mirror.events[new].title == "New"
+    assert mirror.events[ids["single"]].title == "Design review v2"
+    assert ids["allday"] not in mirror.events
+    exc = mirror.events[cancelled]
+    assert exc.kind is Kind.EXCEPTION and exc.status is Status.CANCELLED and exc.series_id == ids["series"]
+    assert exc.original_start == When.at(at(1, 1), "Asia/Shanghai")
+
+    emu.delete_event(ids["series"])  # the series and its exceptions
+    await mirror.round(provider)
+    assert ids["series"] not in mirror.events and cancelled not in mirror.events and ids["moved"] not in mirror.events
+
+
+async def test_expired_sync_token_raises_and_full_resync_sweeps(emu: FeishuEmulator, make_provider: Factory) -> None:
+    ids = seed(emu)
+    provider = make_provider()
+    mirror = Mirror()
+    await mirror.round(provider)
+    emu.expire_sync_tokens()
+    emu.delete_event(ids["single"])
+    with pytest.raises(CursorExpired) as info:
+        await mirror.round(provider)
+    assert info.value.code == "190008" and info.value.status == 400
+    mirror.cursor = None  # what the engine does on CursorExpired: a full listing, then the sweep
+    await mirror.round(provider)
+    assert ids["single"] not in mirror.events and ids["series"] in mirror.events
+
+
+async def test_resume_from_a_mid_round_cursor(emu: FeishuEmulator, make_provider: Factory) -> None:
+    ids = [emu.create_event(summary=f"e{i}", start=at(1, i % 24), end=at(1, i % 24 + 1)) for i in range(130)]
+    emu.empty_pages = 1  # an empty page with has_more true comes first
+    mirror = Mirror()
+    pages = await mirror.round(make_provider(options={"page_size": 50}), stop_after=2)
+    assert not pages[-1].last and pages[-1].cursor.state["mid"] == "full"
+    assert not pages[0].changes
+    emu.clear_log()
+    # A new process: a fresh provider resumes from the persisted cursor.
+    await mirror.round(make_provider(options={"page_size": 50}))
+    first = [r for r in emu.requests("/events") if r["path"].endswith("/events")][0]["query"]
+    assert first.get("sync_token") or first.get("page_token")
+    assert set(ids) <= set(mirror.events) and len(mirror.events) == 130
+    assert "mid" not in mirror.cursor.state  # type: ignore[union-attr]
+
+
+async def test_rate_limit_waits_for_the_reset_header(emu: FeishuEmulator, make_provider: Factory) -> None:
+    seed(emu)
+    provider = make_provider(retry=Retrier(RetryPolicy(attempts=3, base_backoff=0.01, max_backoff=0.02)))
+    mirror = Mirror()
+    await provider.client.get("/open-apis/calendar/v4/calendars", {"page_size": "50"}, what="warm-up")
+    emu.clear_log()
+    emu.rate_limit(reset=1, code=190004, path="/events")
+    await mirror.round(provider)
+    hits = [r for r in emu.requests("/events") if r["path"].endswith("/events")]
+    assert len(hits) >= 2 and hits[1]["time"] - hits[0]["time"] >= 0.95
+
+
+async def test_server_errors_are_retried_and_token_rejection_refreshes_once(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    seed(emu)
+    provider = make_provider()
+    mirror = Mirror()
+    emu.inject(503, 190003, path="/events", msg="internal service error", count=2)
+    await mirror.round(provider)
+    emu.revoke_access_tokens()
+    emu.clear_log()
+    emu.create_event(summary="after revoke", start=at(3), end=at(3, 1))
+    await mirror.round(provider)
+    assert len(emu.requests("tenant_access_token")) == 1
+    assert any(e.title == "after revoke" for e in mirror.events.values())
+
+
+async def test_malformed_event_is_quarantined_and_the_rest_lands(emu: FeishuEmulator, make_provider: Factory) -> None:
+    good = emu.create_event(summary="fine", start=at(1), end=at(1, 1))
+    bad = emu.create_event(summary="broken", start=at(2), end=at(2, 1), recurrence="BOGUS")
+    worse = emu.create_event(summary="no times", start=at(2), end=at(2, 1))
+    emu.update_event(worse, start_time={"timestamp": "not-a-number", "timezone": "UTC"})
+    mirror = Mirror()
+    await mirror.round(make_provider())
+    assert good in mirror.events and bad not in mirror.events and worse not in mirror.events
+    assert sorted(q.event_id or "" for q in mirror.quarantined) == sorted([bad, worse])
+    assert all(q.error and q.payload for q in mirror.quarantined)
+
+
+async def test_attendees_fetched_for_new_and_changed_reused_for_unchanged(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    ids = [
+        emu.create_event(summary=f"m{i}", start=at(1, i), end=at(1, i + 1), attendees=[person("ou_a", "Ann")])
+        for i in range(5)
+    ]
+    provider = make_provider()
+    mirror = Mirror()
+    await mirror.round(provider)
+    assert provider.attendee_requests == 5
+    assert all(mirror.events[i].attendees[0].name == "Ann" for i in ids)
+
+    emu.update_event(ids[0], summary="m0 renamed")
+    emu.set_rsvp(ids[1], "ou_a", "decline")  # only the attendee list changed
+    await mirror.round(provider)
+    assert provider.attendee_requests == 7
+    assert mirror.events[ids[1]].attendees[0].response is Response.DECLINED
+
+    mirror.cursor = None  # a full resync: unchanged content → stored attendees reused, no request
+    emu.clear_log()
+    await mirror.round(provider)
+    assert provider.attendee_requests == 7 and not emu.requests("/attendees")
+    assert all(mirror.events[i].attendees for i in ids)
+
+
+async def test_lark_base_url_is_honoured(emu: FeishuEmulator, make_provider: Factory) -> None:
+    from aiohttp import web
+
+    from calbridge.testing.server import ThreadedServer
+    from calbridge_providers.feishu import LARK_BASE_URL, TenantAuth, plugin
+
+    seed(emu)
+
+    def prefixed() -> web.Application:
+        outer = web.Application()
+        outer.add_subapp("/lark", emu.make_app())
+        return outer
+
+    with ThreadedServer(prefixed) as lark:
+        provider = make_provider(base_url=lark.url + "/lark")
+        mirror = Mirror()
+        await mirror.round(provider)
+        assert mirror.events and all(r["path"].startswith("/lark/") for r in emu.requests())
+    parsed = plugin.parse_auth({"kind": "tenant", "app_id": "cli_x", "app_secret": "s"}, account={}, where="a")
+    assert isinstance(parsed, TenantAuth)
+    lark_provider = make_provider(base_url=LARK_BASE_URL)
+    assert lark_provider.client._base == "https://open.larksuite.com"

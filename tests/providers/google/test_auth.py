@@ -1,0 +1,131 @@
+"""Auth against the emulator's token endpoint: refresh-token and JWT-bearer grants, refresh on 401,
+config errors, and tokens kept out of every message."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import traceback
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from calbridge.errors import AuthError, CalbridgeError, ConfigError
+from calbridge.testing.server import ThreadedServer
+from calbridge_providers.google import plugin
+from calbridge_providers.google.emulator import GoogleEmulator
+
+from .support import CAL, Mirror, make_provider, timed
+
+JWT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+async def test_service_account_jwt_grant_with_subject(
+    emu: GoogleEmulator, server: ThreadedServer, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    key = emu.service_account_key(tmp_path / "key.json", token_uri=f"{server.url}/token")
+    emu.state.put_event(CAL, timed("x", dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)))
+    prov = make_provider(emu, server, session, auth={"kind": "service_account", "key_file": str(key),
+                                                     "subject": "alice@example.com"})  # fmt: skip
+    mirror = Mirror()
+    await mirror.round(prov, None)
+    assert len(mirror.live()) == 1
+    assert emu.state.token_grants == [
+        {"grant_type": JWT, "iss": "sync-bot@emulator.iam.gserviceaccount.com", "sub": "alice@example.com"}
+    ]
+
+
+async def test_service_account_key_the_server_does_not_know_is_refused(
+    emu: GoogleEmulator, server: ThreadedServer, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    other = GoogleEmulator()
+    key = other.service_account_key(tmp_path / "key.json", token_uri=f"{server.url}/token")
+    prov = make_provider(emu, server, session, auth={"kind": "service_account", "key_file": str(key)})
+    with pytest.raises(AuthError, match="invalid_grant"):
+        await Mirror().round(prov, None)
+
+
+async def test_authorized_user_refreshes_once_and_again_after_a_401(
+    emu: GoogleEmulator, server: ThreadedServer, session: aiohttp.ClientSession
+) -> None:
+    prov = make_provider(emu, server, session)
+    mirror = Mirror()
+    cursor = await mirror.round(prov, None)
+    await mirror.round(prov, cursor)
+    assert [g["grant_type"] for g in emu.state.token_grants] == ["refresh_token"]
+    emu.state.revoke_access_tokens()
+    await mirror.round(prov, cursor)
+    assert [g["grant_type"] for g in emu.state.token_grants] == ["refresh_token", "refresh_token"]
+    statuses = [r.status for r in emu.state.requests if r.path.startswith("/calendar")]
+    assert statuses[-2:] == [401, 200]
+
+
+async def test_static_token_refused_is_an_auth_error(
+    emu: GoogleEmulator, server: ThreadedServer, session: aiohttp.ClientSession
+) -> None:
+    emu.state.add_static_token("good-static-token")
+    prov = make_provider(emu, server, session, auth={"kind": "token", "token": "good-static-token"})
+    await Mirror().round(prov, None)
+    emu.state.revoke_access_tokens()
+    with pytest.raises(AuthError):
+        await Mirror().round(prov, None)
+
+
+async def test_tokens_and_secrets_never_appear_in_errors_reprs_or_logs(
+    emu: GoogleEmulator, server: ThreadedServer, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    canary = "CANARY-7f3a9c"
+    texts: list[str] = []
+    for auth in (
+        {"kind": "authorized_user", "client_id": "calbridge-emulator.apps.googleusercontent.com",
+         "client_secret": "emulator-client-secret", "refresh_token": f"{canary}-refresh",
+         "token_uri": f"{server.url}/token"},
+        {"kind": "authorized_user", "client_id": "calbridge-emulator.apps.googleusercontent.com",
+         "client_secret": f"{canary}-secret", "refresh_token": "x", "token_uri": f"{server.url}/token"},
+        {"kind": "token", "token": f"{canary}-access"},
+    ):  # fmt: skip
+        prov = make_provider(emu, server, session, auth=auth)
+        with pytest.raises(CalbridgeError) as info:
+            await Mirror().round(prov, None)
+        exc = info.value
+        texts += [str(exc), repr(exc), "".join(traceback.format_exception(exc)), repr(prov)]
+        texts.append(repr(plugin.parse_auth(auth, account={}, where="a")))
+    texts.append(caplog.text)
+    assert not [t for t in texts if canary in t]
+
+
+def test_parse_auth_names_the_missing_or_unknown_key(tmp_path: Path) -> None:
+    where = "accounts[1].auth"
+    cases = [
+        ({"kind": "authorized_user", "client_id": "c", "refresh_token": "r"}, "accounts[1].auth.client_secret"),
+        ({"client_id": "c"}, "accounts[1].auth.kind"),
+        ({"kind": "oauth"}, "accounts[1].auth.kind"),
+        ({"kind": "token", "token": "t", "tokne": "x"}, "accounts[1].auth.tokne"),
+        ({"kind": "service_account", "key_file": str(tmp_path / "missing.json")}, "accounts[1].auth.key_file"),
+        ({"kind": "service_account"}, "accounts[1].auth.key_file"),
+    ]
+    for raw, expected in cases:
+        with pytest.raises(ConfigError) as info:
+            plugin.parse_auth(raw, account={}, where=where)
+        assert info.value.where == expected, raw
+
+
+def test_parse_auth_defaults_token_uri() -> None:
+    auth = plugin.parse_auth(
+        {"kind": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"}, account={}, where="a"
+    )
+    assert auth.token_uri == "https://oauth2.googleapis.com/token"  # type: ignore[attr-defined]
+    assert repr(auth) == "AuthorizedUserAuth(client_id='c', token_uri='https://oauth2.googleapis.com/token')"
+
+
+async def test_calendars_lists_the_calendar_list(
+    emu: GoogleEmulator, server: ThreadedServer, session: aiohttp.ClientSession
+) -> None:
+    emu.state.add_calendar("team@group.calendar.google.com", summary="Team", time_zone="Asia/Calcutta")
+    cals = await make_provider(emu, server, session).calendars()
+    assert [(c.id, c.primary, c.timezone) for c in cals] == [
+        (CAL, True, "Europe/Zurich"),
+        ("team@group.calendar.google.com", False, "Asia/Kolkata"),
+    ]

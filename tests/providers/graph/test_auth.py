@@ -1,0 +1,152 @@
+"""Config parsing (no network) and msal against the emulator's HTTPS identity endpoints."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import pytest
+
+from calbridge.errors import AuthError, ConfigError, InvalidResponse, NotFound, PermissionDenied, TransientError
+from calbridge_providers.graph import plugin
+from calbridge_providers.graph._auth import CACHE_SECRET, RT_HASH_SECRET
+
+from .conftest import Harness, at
+
+CANARY = "secret-CANARY-51e0"
+
+
+@pytest.mark.parametrize(
+    ("raw", "account", "where", "message"),
+    [
+        ({"kind": "client_credentials", "tenant_id": "t", "client_id": "c"}, {"user": "u"},
+         "accounts[1].auth.client_secret", "required"),
+        ({"kind": "client_credentials", "tenant_id": "t", "client_id": "c", "client_secret": "s"}, {},
+         "accounts[1].user", "required with client_credentials"),
+        ({"kind": "password"}, {}, "accounts[1].auth.kind", "unknown kind"),
+        ({"tenant_id": "t"}, {}, "accounts[1].auth.kind", "required"),
+        ({"kind": "refresh_token", "tenant_id": "t", "client_id": "c"}, {}, "accounts[1].auth.refresh_token",
+         "required"),
+        ({"kind": "token", "token": "x", "tenant": "t"}, {}, "accounts[1].auth.tenant", "unknown key"),
+    ],
+)  # fmt: skip
+def test_parse_auth_errors_name_the_place(
+    raw: dict[str, Any], account: dict[str, Any], where: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        plugin.parse_auth(raw, account=account, where="accounts[1].auth")
+    assert info.value.where == where and message in info.value.message
+
+
+def test_parse_auth_structures_without_network_and_hides_secrets() -> None:
+    auth = plugin.parse_auth(
+        {"kind": "client_credentials", "tenant_id": "t", "client_id": "c", "client_secret": CANARY},
+        account={"user": "u@x"},
+        where="accounts[0].auth",
+    )
+    assert auth.kind == "client_credentials" and CANARY not in repr(auth)
+    rt = plugin.parse_auth({"kind": "refresh_token", "tenant_id": "t", "client_id": "c", "refresh_token": CANARY},
+                           account={}, where="a")  # fmt: skip
+    assert CANARY not in repr(rt) and rt.client_secret is None
+
+
+@pytest.fixture
+def trap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machines' trap: REQUESTS_CA_BUNDLE points at the system bundle, which lacks the test CA."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.delenv("MSAL_FORCE_REGION", raising=False)
+    assert os.environ["REQUESTS_CA_BUNDLE"]
+
+
+async def test_client_credentials_token_fetched_once_and_cache_persisted(harness: Harness, trap: None) -> None:
+    harness.emulator.create_event("A", at(2026, 3, 2, 12), at(2026, 3, 2, 13))
+    provider = harness.provider()
+    await harness.sync(provider)
+    await harness.sync(provider)
+    assert harness.emulator.token_requests == 1
+    stored = harness.secrets.values[("m365", CACHE_SECRET)]
+    assert "AccessToken" in stored
+    # a new process with the same store reuses the persisted token: still one token request
+    await harness.sync(harness.provider())
+    assert harness.emulator.token_requests == 1
+
+
+async def test_401_refreshes_once_and_retries(harness: Harness, trap: None) -> None:
+    provider = harness.provider()
+    await harness.sync(provider)
+    harness.emulator.revoke_access_tokens()
+    await harness.sync(provider)
+    assert harness.emulator.token_requests == 2
+    statuses = [r.status for r in harness.emulator.requests if r.path.startswith("/v1.0/")]
+    assert statuses[-2:] == [401, 200]
+
+
+def delegated(h: Harness, token: str) -> dict[str, Any]:
+    client_id, secret = next(iter(h.emulator.clients.items()))
+    entry = dict(h.entry)
+    entry.pop("user")
+    entry["auth"] = {"kind": "refresh_token", "tenant_id": h.emulator.tenant, "client_id": client_id,
+                     "client_secret": secret, "refresh_token": token, "authority": h.server.url}  # fmt: skip
+    return entry
+
+
+async def test_rotated_refresh_token_survives_and_configured_one_wins(harness: Harness, trap: None) -> None:
+    emu = harness.emulator
+    emu.create_event("A", at(2026, 3, 2, 12), at(2026, 3, 2, 13))
+    first = emu.issue_refresh_token()
+    await harness.sync(harness.provider(delegated(harness, first)))
+    assert len(harness.mirror) == 1 and any(r.path.startswith("/v1.0/me/") for r in emu.requests)
+    assert first not in emu._refresh  # consumed and rotated by the emulator
+    # a new process: access tokens revoked, so only the rotated refresh token from the store can work
+    emu.revoke_access_tokens()
+    harness.cursor = None
+    await harness.sync(harness.provider(delegated(harness, first)))
+    assert emu.token_requests == 2
+    # the configured refresh token changed: it wins over the stored cache
+    second = emu.issue_refresh_token()
+    emu.revoke_access_tokens()
+    before = harness.secrets.values[("m365", RT_HASH_SECRET)]
+    harness.cursor = None
+    await harness.sync(harness.provider(delegated(harness, second)))
+    assert second not in emu._refresh and harness.secrets.values[("m365", RT_HASH_SECRET)] != before
+    refresh_posts = [r for r in emu.requests if r.path.endswith("/oauth2/v2.0/token")]
+    assert len(refresh_posts) == 3
+
+
+async def test_token_canary_never_in_errors_or_logs(
+    harness: Harness, trap: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu = harness.emulator
+    emu.clients = {"calbridge-client": CANARY}
+    harness.entry = emu.account_config(name="m365", base_url=harness.server.url, ca_file=str(harness.ca.ca_file))
+    eid = emu.create_event("A", at(2026, 3, 2, 12), at(2026, 3, 2, 13))
+    messages: list[str] = []
+    caplog.set_level(logging.DEBUG)
+    provider = harness.provider()
+    await harness.sync(provider)
+    for status, error in ((403, PermissionDenied), (404, NotFound), (500, TransientError)):
+        emu.fail_next(status, count=8)
+        with pytest.raises(error) as info:
+            await harness.sync(provider)
+        messages.append(str(info.value))
+        emu._failures.clear()
+    emu.link_origin = "https://evil.example:8443"
+    emu.update_event(eid, subject="B")
+    with pytest.raises(InvalidResponse) as bad_link:
+        await harness.sync(provider)
+    messages.append(str(bad_link.value))
+    emu.link_origin = None
+    wrong = dict(harness.entry)
+    wrong["auth"] = {**harness.entry["auth"], "client_secret": CANARY + "-wrong"}
+    harness.secrets.values.clear()
+    with pytest.raises(AuthError) as refused:
+        await harness.sync(harness.provider(wrong))
+    messages.append(str(refused.value))
+    assert "invalid_client" in messages[-1]
+    tokens = list(emu._access) + list(emu._refresh)
+    assert tokens
+    for text in [*messages, caplog.text]:
+        assert CANARY not in text
+        assert not any(t in text for t in tokens)

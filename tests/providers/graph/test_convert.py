@@ -1,0 +1,130 @@
+"""Pure Graph JSON → Event conversion (the wire shapes the emulator cannot produce on its own)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import pytest
+
+from calbridge.errors import MalformedEvent
+from calbridge.export import event_to_dict
+from calbridge.model import Kind, Response, ShowAs, Visibility, When
+from calbridge_providers.graph._convert import convert_event, html_to_text
+
+UTC = dt.UTC
+
+
+def graph(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "AAMk1", "type": "singleInstance", "subject": "S",
+        "start": {"dateTime": "2026-07-01T16:30:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-07-01T17:00:00.0000000", "timeZone": "UTC"},
+        "originalStartTimeZone": "Pacific Standard Time",
+    }  # fmt: skip
+    base.update(fields)
+    return base
+
+
+def conv(item: dict[str, Any]) -> Any:
+    return convert_event(item, account="a", calendar_id="primary")
+
+
+@pytest.mark.parametrize(
+    ("zone", "local", "utc"),
+    [
+        ("Pacific Standard Time", "2026-07-01T09:30:00.0000000", dt.datetime(2026, 7, 1, 16, 30, tzinfo=UTC)),
+        ("Pacific Standard Time", "2026-01-05T09:30:00.0000000", dt.datetime(2026, 1, 5, 17, 30, tzinfo=UTC)),
+        ("W. Europe Standard Time", "2026-03-29T03:30:00.0000000", dt.datetime(2026, 3, 29, 1, 30, tzinfo=UTC)),
+        ("India Standard Time", "2026-07-01T22:00:00.0000000", dt.datetime(2026, 7, 1, 16, 30, tzinfo=UTC)),
+        ("America/Los_Angeles", "2026-07-01T09:30:00.0000000", dt.datetime(2026, 7, 1, 16, 30, tzinfo=UTC)),
+        ("Asia/Calcutta", "2026-07-01T22:00:00.0000000", dt.datetime(2026, 7, 1, 16, 30, tzinfo=UTC)),
+    ],
+)
+def test_windows_and_iana_zone_names_give_utc_instants(zone: str, local: str, utc: dt.datetime) -> None:
+    ev = conv(graph(start={"dateTime": local, "timeZone": zone}, end={"dateTime": local, "timeZone": zone}))
+    assert ev.start.instant == utc
+    assert ev.start.timezone == "America/Los_Angeles"  # from originalStartTimeZone, not the wire zone
+
+
+def test_exported_zone_falls_back_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    custom = "tzone://Microsoft/Custom"
+    with caplog.at_level(logging.INFO):
+        assert conv(graph(originalStartTimeZone=custom)).start.timezone is None
+        wired = {"dateTime": "2026-07-01T09:30:00", "timeZone": "Pacific Standard Time"}
+        assert conv(graph(originalStartTimeZone=custom, start=wired, end=wired)).start.timezone == "America/Los_Angeles"
+    assert "tzone://Microsoft/Custom" in caplog.text and "unknown" in caplog.text
+    assert conv(graph(originalStartTimeZone="Asia/Calcutta")).start.timezone == "Asia/Kolkata"
+    assert conv(graph(originalStartTimeZone="UTC")).start.timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"start": None}, "missing start"),
+        ({"start": {"dateTime": "2026-07-01T09:30:00", "timeZone": "tzone://Microsoft/Custom"}}, "unknown time zone"),
+        ({"start": {"dateTime": "yesterday", "timeZone": "UTC"}}, "bad start"),
+        ({"type": "seriesMaster", "recurrence": {"pattern": {"type": "hebrew"}, "range": {}}}, "hebrew"),
+        ({"type": "seriesMaster", "recurrence": {"pattern": {"type": "daily"}, "range": {"type": "sometimes"}}},
+         "range type"),
+        ({"type": "seriesMaster", "recurrence": {"pattern": {"type": "weekly"}, "range": {}}}, "daysOfWeek"),
+        ({"type": "exception", "seriesMasterId": "M"}, "originalStart"),
+        ({"type": "party"}, "unknown event type"),
+    ],
+)  # fmt: skip
+def test_malformed_payloads_raise_malformed_event(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(MalformedEvent, match=message) as info:
+        conv(graph(**change))
+    assert info.value.event_id == "AAMk1"
+
+
+def test_all_day_is_dates_with_exclusive_end_never_midnight_instants() -> None:
+    ev = conv(graph(isAllDay=True, start={"dateTime": "2026-07-01T00:00:00.0000000", "timeZone": "UTC"},
+                    end={"dateTime": "2026-07-03T00:00:00.0000000", "timeZone": "UTC"}))  # fmt: skip
+    assert ev.start == When.on(dt.date(2026, 7, 1)) and ev.end == When.on(dt.date(2026, 7, 3))
+    assert event_to_dict(ev)["start"] == {"date": "2026-07-01"}
+
+
+def test_fields_map_per_the_contract() -> None:
+    ev = conv(
+        graph(
+            body={"contentType": "html", "content": "<html><body><p>Hi&nbsp;<b>there</b></p><p>line 2</p></body>"},
+            isCancelled=True, showAs="workingElsewhere", sensitivity="personal",
+            location={"displayName": "Room 1"}, webLink="https://outlook/x", iCalUId="uid-1",
+            onlineMeeting={"joinUrl": "https://teams/join"}, changeKey="ck", **{"@odata.etag": 'W/"ck"'},
+            createdDateTime="2026-06-01T10:00:00.1234567Z", lastModifiedDateTime="2026-06-02T10:00:00Z",
+            organizer={"emailAddress": {"name": "Ann", "address": "ann@x"}},
+            attendees=[
+                {"type": "required", "status": {"response": "organizer"}, "emailAddress": {"address": "ann@x"}},
+                {"type": "optional", "status": {"response": "tentativelyAccepted"}, "emailAddress": {"address": "b@x"}},
+                {"type": "resource", "status": {"response": "notResponded"}, "emailAddress": {"address": "room@x"}},
+            ],
+        )
+    )  # fmt: skip
+    assert ev.description == "Hi there\nline 2"
+    assert ev.status.value == "cancelled" and ev.show_as is ShowAs.WORKING_ELSEWHERE
+    assert ev.visibility is Visibility.PRIVATE and ev.location == "Room 1" and ev.meeting_url == "https://teams/join"
+    assert ev.etag == 'W/"ck"' and ev.ical_uid == "uid-1" and ev.html_link == "https://outlook/x"
+    assert ev.created == dt.datetime(2026, 6, 1, 10, tzinfo=UTC) and ev.updated == dt.datetime(
+        2026, 6, 2, 10, tzinfo=UTC
+    )
+    a, b, room = ev.attendees
+    assert a.organizer and a.response is Response.ACCEPTED
+    assert b.optional and b.response is Response.TENTATIVE and room.resource and room.response is Response.NEEDS_ACTION
+
+
+def test_exception_original_start_is_in_the_master_zone() -> None:
+    master = conv(graph(id="M", type="seriesMaster",
+                        recurrence={"pattern": {"type": "daily"}, "range": {"type": "noEnd"}}))  # fmt: skip
+    exc = convert_event(
+        graph(id="E", type="exception", seriesMasterId="M", originalStart="2026-07-02T16:30:00Z",
+              originalStartTimeZone="Pacific Standard Time"),
+        account="a", calendar_id="primary", master=master,
+    )  # fmt: skip
+    assert exc.kind is Kind.EXCEPTION and exc.series_id == "M"
+    assert exc.original_start == When.at(dt.datetime(2026, 7, 2, 16, 30, tzinfo=UTC), "America/Los_Angeles")
+
+
+def test_html_to_text_drops_style_and_keeps_breaks() -> None:
+    assert html_to_text("<style>p{}</style>a<br>b &amp; c") == "a\nb & c"
