@@ -85,7 +85,8 @@ def migrate(conn: sqlite3.Connection, where: str, migrations: tuple[tuple[str, .
             (str(len(migrations)),),
         )
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # some errors (SQLITE_FULL, ...) already rolled it back
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return len(migrations)
@@ -159,7 +160,8 @@ UPSERT_OCCURRENCE = (
     f" ON CONFLICT (account, calendar_id, id) DO UPDATE SET {_SET}"
 )
 IN_IDS = "id IN (SELECT value FROM json_each(?))"
-# Half-open overlap of [start_utc, end_utc) with [?, ?); a zero-length row at the window start counts.
+# Half-open overlap of [start_utc, end_utc) with a window (arguments: overlap_args); a zero-length row
+# at the window start counts, as in Window.overlaps.
 OVERLAP = "start_utc < ? AND (end_utc > ? OR start_utc = ?)"
 
 
@@ -195,7 +197,8 @@ def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[Non
     try:
         yield
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # some errors (SQLITE_FULL, ...) already rolled it back
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 

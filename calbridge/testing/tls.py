@@ -12,6 +12,8 @@ import attrs
 class TestCA:
     """A CA written to ``ca_file`` plus a server context for ``localhost``/``127.0.0.1``."""
 
+    __test__ = False  # not a pytest test class, despite its name
+
     ca_file: Path
     server_context: ssl.SSLContext
 

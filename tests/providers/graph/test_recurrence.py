@@ -83,7 +83,7 @@ async def test_pattern_to_rrule_expands_like_the_emulator(
 
 
 def test_wkst_appears_only_where_it_changes_the_expansion() -> None:
-    from calbridge_providers.graph._convert import pattern_to_rrule
+    from calbridge_providers.graph._recurrence import pattern_to_rrule
 
     def rule(**pattern: Any) -> str:
         return pattern_to_rrule({"pattern": pattern, "range": {"type": "noEnd"}}, all_day=False, series_zone=None)
