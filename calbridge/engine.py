@@ -358,6 +358,9 @@ class SyncEngine:
                 )
                 run.result.occurrences += sum(1 for c in applied if isinstance(c, Upsert))
                 await self._publish(state.account, state.calendar_id, applied)
+                if exp.quarantined:
+                    await self.store.commit_page(state, [], exp.quarantined)
+                    run.result.quarantined += len(exp.quarantined)
         if state.expanded != window:
             await self.store.save_state(attrs.evolve(state, expanded=window))
 

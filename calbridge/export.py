@@ -19,7 +19,10 @@ UTC = dt.UTC
 
 
 def format_instant(value: dt.datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``YYYY-MM-DDTHH:MM:SSZ`` (isoformat slicing: strftime costs 2 µs a call on a hot path)."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def parse_instant(text: str) -> dt.datetime:

@@ -129,6 +129,8 @@ def print_status(rows: Sequence[CalendarStatus]) -> None:
         table.add_column(col, overflow="fold")
     for r in rows:
         err = r.last_error or ""
+        if err and r.last_success and r.last_error_at and r.last_error_at < r.last_success:
+            err = ""  # an older failure, since recovered
         if r.sweep_held:
             err = (err + "; " if err else "") + "sweep held (sync --allow-mass-delete)"
         table.add_row(

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .base import CalendarState, CalendarStatus, PendingSweep, Round, Store
+from .sqlite import SqliteStore
 
-__all__ = ["CalendarState", "CalendarStatus", "PendingSweep", "Round", "Store"]
+__all__ = ["CalendarState", "CalendarStatus", "PendingSweep", "Round", "SqliteStore", "Store"]

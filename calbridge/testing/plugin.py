@@ -1,0 +1,3 @@
+"""calbridge's pytest plugin (the ``pytest11`` entry point): fixtures for provider-plugin authors."""
+
+from __future__ import annotations
