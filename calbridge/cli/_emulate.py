@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ..model import Window
 from ..registry import default_registry
 from ..testing.server import ThreadedServer
 
@@ -117,8 +118,8 @@ async def _demo() -> int:
                 async with SyncEngine(config, store, clock=now) as engine:
                     print("\n== first sync (full)")
                     _output.print_report(await engine.sync())
-                    window = config.settings.window(now())
-                    events = await store.query(window=window, expand=True)
+                    upcoming = Window(start=now(), end=config.settings.window(now()).end)
+                    events = await store.query(window=upcoming, expand=True)
                     print(f"\n== the next happenings ({len(events)} in the window), first 15")
                     _output.print_events(events[:15], "table")
                     print("\n== server-side changes")
@@ -133,9 +134,9 @@ async def _demo() -> int:
                     for change in batch.changes:
                         ev = getattr(change, "event", None)
                         if ev is not None:
-                            print(
-                                f"  {batch.account}: upsert {ev.kind.value:10} {ev.title!r} ({_output._when(ev.start)})"
-                            )
+                            flag = " [cancelled]" if ev.status.value == "cancelled" else ""
+                            when = _output.when_text(ev.start)
+                            print(f"  {batch.account}: upsert {ev.kind.value:10} {ev.title!r} ({when}){flag}")
                         else:
                             print(f"  {batch.account}: delete {change.key.id}")
     return 0

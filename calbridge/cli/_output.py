@@ -92,7 +92,7 @@ def print_report(report: SyncReport) -> None:
         out.print(f"{len(report.calendars)} calendars synced", markup=False)
 
 
-def _when(w: When) -> str:
+def when_text(w: When) -> str:
     if w.date is not None:
         return w.date.isoformat()
     assert w.instant is not None
@@ -110,8 +110,8 @@ def print_events(events: Sequence[Event], fmt: str) -> None:
         table.add_column(col, overflow="fold")
     for e in events:
         table.add_row(
-            _when(e.start),
-            _when(e.end),
+            when_text(e.start),
+            when_text(e.end),
             e.title or "",
             e.kind.value,
             e.status.value,
