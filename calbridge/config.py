@@ -63,7 +63,7 @@ class AccountConfig:
 
     name: str
     provider: str
-    auth: object = None
+    auth: object = attrs.field(default=None, repr=False)  # secrets live here
     auth_kind: str | None = None
     base_url: str | None = None
     ca_file: Path | None = None
@@ -186,6 +186,21 @@ def _store_path(store: str, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
+def _check_shapes(data: dict[Any, Any]) -> None:
+    """Type errors cattrs would report as Python internals, said plainly."""
+    accounts = data.get("accounts")
+    if accounts is not None and not isinstance(accounts, list):
+        raise ConfigError("expected a list of accounts", where="accounts")
+    for i, acc in enumerate(accounts or ()):
+        if not isinstance(acc, dict):
+            raise ConfigError("expected a mapping (name, provider, auth, ...)", where=f"accounts[{i}]")
+        for key in ("auth", "options"):
+            if key in acc and not isinstance(acc[key], dict):
+                raise ConfigError("expected a mapping", where=f"accounts[{i}].{key}")
+    if "window" in data and not isinstance(data["window"], dict):
+        raise ConfigError("expected a mapping with past and future", where="window")
+
+
 def parse_config(
     data: object,
     *,
@@ -206,6 +221,7 @@ def parse_config(
     if isinstance(data.get("accounts"), list):
         for acc in data["accounts"]:
             auths.append(acc.get("auth") if isinstance(acc, dict) else None)
+    _check_shapes(data)
     stripped = {k: v for k, v in data.items() if k != "accounts"}
     expanded = _expand_vars(stripped, "", env)
     if "accounts" in data:
@@ -264,7 +280,12 @@ def parse_config(
         else:
             if not acc.calendars:
                 raise ConfigError("empty list (omit it or say `all`)", where=f"{where}.calendars")
+            dup = sorted({c for c in acc.calendars if acc.calendars.count(c) > 1})
+            if dup:
+                raise ConfigError(f"calendar {dup[0]!r} listed twice", where=f"{where}.calendars")
             calendars = tuple(acc.calendars)
+        if acc.base_url is not None and not re.match(r"^https?://[^/\s]+", acc.base_url):
+            raise ConfigError("expected an http(s):// URL", where=f"{where}.base_url")
         kind = acc.auth.get("kind") if isinstance(acc.auth, dict) else None
         ca = None
         if acc.ca_file:
@@ -312,9 +333,16 @@ def load_config(
 ) -> Config:
     """Read and structure the YAML file at ``path``.
 
+    ``registry`` defaults to the installed plugins (entry points); each account's ``auth`` is
+    structured by its plugin unless ``resolve_auth`` is false.
+
     Raises:
         ConfigError: naming the place (``accounts[1].auth.client_secret: required``).
     """
+    if registry is None:
+        from .registry import default_registry
+
+        registry = default_registry
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -327,8 +355,11 @@ def load_config(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(p)
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(str(problem), where=where) from None
+        problem = str(getattr(exc, "problem", None) or "invalid YAML")
+        line = text.splitlines()[mark.line] if mark is not None and mark.line < len(text.splitlines()) else ""
+        if "${" in line:
+            problem += ' (inside {...} a ${VAR} value must be quoted: "${VAR}")'
+        raise ConfigError(problem, where=where) from None
     return parse_config(
         data,
         base_dir=p.resolve().parent,

@@ -20,7 +20,7 @@ import asyncio
 import datetime as dt
 import logging
 import zlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -58,7 +58,6 @@ class _Round:
     """Mutable bookkeeping of one calendar's run."""
 
     result: CalendarResult
-    touched_series: set[str] = attrs.field(factory=set)
 
 
 class SyncEngine:
@@ -153,9 +152,13 @@ class SyncEngine:
         for q in self._queues:
             q.put_nowait(batch)
         for listener in self._listeners:
-            out = listener(batch)
-            if asyncio.iscoroutine(out):
-                await out
+            try:
+                out = listener(batch)
+                if asyncio.iscoroutine(out):
+                    await out
+            except Exception:
+                # A listener's bug must not fail the sync: the changes are committed either way.
+                logger.exception("a change listener failed on %d changes", len(batch.changes))
 
     # -- providers ---------------------------------------------------------------------------
 
@@ -165,6 +168,12 @@ class SyncEngine:
             if self._session is None:
                 raise RuntimeError("use SyncEngine as an async context manager")
             plugin = self._registry.get(account.provider)
+            if isinstance(account.auth, Mapping):
+                # Built in code (or loaded with resolve_auth=False): let the plugin structure it now.
+                parsed = plugin.parse_auth(
+                    account.auth, account=attrs.asdict(account, recurse=False), where=f"{account.name}.auth"
+                )
+                account = attrs.evolve(account, auth=parsed)
             ctx = ProviderContext(
                 account=account,
                 settings=self.config.settings,
@@ -220,6 +229,10 @@ class SyncEngine:
         except CalbridgeError as exc:
             report.calendars.append(CalendarResult(account=account.name, calendar_id="*", error=_describe(exc)))
             return
+        except Exception as exc:  # a provider bug: this account fails, the others go on
+            logger.exception("%s: listing calendars failed", account.name)
+            report.calendars.append(CalendarResult(account=account.name, calendar_id="*", error=_describe(exc)))
+            return
         sem = self._per_account.setdefault(account.name, asyncio.Semaphore(self._per_account_n))
         async with asyncio.TaskGroup() as tg:
             for cal in ids:
@@ -239,6 +252,9 @@ class SyncEngine:
                 logger.warning("%s/%s: %s", account.name, calendar_id, result.error)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 result.error = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a provider bug: this calendar fails, the others go on
+                logger.exception("%s/%s: unexpected error", account.name, calendar_id)
+                result.error = f"internal error: {_describe(exc)}"
             await self.store.record_result(account.name, calendar_id, at=started, error=result.error)
             self._report(account.name, "done", {"calendar": calendar_id, "result": result})
 
@@ -252,7 +268,9 @@ class SyncEngine:
             state = await self._sweep(state, run)
         now = self._clock()
         window = self.config.settings.window(now)
-        if state.round is None and (full or state.cursor is None or self._reanchor_due(provider, state, now)):
+        if state.round is not Round.FULL and (
+            full or state.cursor is None or self._reanchor_due(provider, state, now)
+        ):
             state = await self._begin_full(state, now)
         restarted = False
         while True:
@@ -304,16 +322,9 @@ class SyncEngine:
         return state
 
     def _count(self, run: _Round, applied: Sequence[Change]) -> None:
-        for change in applied:
-            if isinstance(change, Upsert):
-                run.result.upserts += 1
-                ev = change.event
-                if ev.kind is Kind.SERIES:
-                    run.touched_series.add(ev.id)
-                elif ev.series_id is not None:
-                    run.touched_series.add(ev.series_id)
-            else:
-                run.result.deletes += 1
+        upserts = sum(1 for change in applied if isinstance(change, Upsert))
+        run.result.upserts += upserts
+        run.result.deletes += len(applied) - upserts
 
     async def _sweep(self, state: CalendarState, run: _Round) -> CalendarState:
         sweep = state.sweep
@@ -325,6 +336,7 @@ class SyncEngine:
             await self.store.save_state(state)
             run.result.sweep_held = (candidates, total)
             return state
+        run.result.sweep_held = None
         while True:
             removed = await self.store.sweep_batch(state, sweep, limit=self._sweep_batch)
             if not removed:
@@ -338,18 +350,17 @@ class SyncEngine:
     async def _expand(
         self, provider: Provider, state: CalendarState, window: Window, view: MirrorView, run: _Round
     ) -> None:
-        series = set(await self.store.series_ids(state.account, state.calendar_id))
-        if state.expanded != window:
-            wanted = series
-        else:
-            wanted = run.touched_series & series
-            gone = run.touched_series - series
-            if gone:
-                # A series turned single or cancelled: its old occurrences must not linger.
-                applied = await self.store.replace_occurrences(
-                    state.account, state.calendar_id, sorted(gone), window, []
-                )
-                await self._publish(state.account, state.calendar_id, applied)
+        acct, cal = state.account, state.calendar_id
+        live = set(await self.store.series_ids(acct, cal))
+        dirty = set(await self.store.dirty_series(acct, cal))
+        moved = state.expanded != window
+        if moved or dirty - live:
+            # Occurrences outside the new window, or of series that were deleted, cancelled or turned
+            # single, must not linger.
+            applied = await self.store.prune_occurrences(acct, cal, sorted(live), window)
+            run.result.deletes += len(applied)
+            await self._publish(acct, cal, applied)
+        wanted = live if moved else dirty & live
         if wanted:
             async for exp in provider.expand(state.calendar_id, sorted(wanted), window=window, view=view):
                 occurrences = [o for o in exp.occurrences if o.kind is Kind.OCCURRENCE]

@@ -94,7 +94,10 @@ def canonical_rrule(rule: str, *, all_day: bool, tz: ZoneInfo | None) -> str:
         raise MalformedEvent("RRULE has both UNTIL and COUNT")
     if "UNTIL" in parts:
         parts["UNTIL"] = format_until(_parse_stamp(parts["UNTIL"], tz), all_day=all_day, tz=tz)
-    interval = int(parts.get("INTERVAL", "1") or "1")
+    try:
+        interval = int(parts.get("INTERVAL", "1") or "1")
+    except ValueError:
+        raise MalformedEvent(f"bad INTERVAL in {rule!r}") from None
     if interval <= 1:
         parts.pop("INTERVAL", None)
     else:

@@ -125,7 +125,9 @@ async def test_delete_cascades_to_exceptions_and_occurrences(store: SqliteStore)
     assert (await store.status())[0].occurrences == 2
 
     applied = await store.commit_page(state(), [Delete(key=key("s")), Delete(key=key("absent"))])
-    assert applied == [Delete(key=key("s"))]
+    # The series first, then everything it took with it (published so listeners' copies stay exact).
+    assert applied[0] == Delete(key=key("s"))
+    assert sorted(c.key.id for c in applied[1:]) == sorted(["s_x", occ("s", T0).id, occ("s", T0 + 2 * DAY).id])
     assert await store.get_events(A, CAL, ["s", "s_x", "single"]) == {"single": other}
     assert (await store.status())[0].occurrences == 0
     assert ids(await store.query(window=window, expand=True)) == ["single"]
@@ -183,17 +185,20 @@ async def test_sweep_scope_rules(store: SqliteStore) -> None:
     await store.commit_page(state(mark=1), [Upsert(event=e) for e in rows])
     await store.commit_page(state(mark=2), [Upsert(event=ev("fresh", T0 + 2 * DAY))])
     sweep = PendingSweep(mark=2, scope=scope)
-    assert await store.sweep_count(A, CAL, sweep) == (4, 11)
+    # Series are always in scope: every unlisted series is gone, whenever it began.
+    assert await store.sweep_count(A, CAL, sweep) == (6, 11)
     removed = await store.sweep_batch(state(mark=2), sweep, limit=100)
     assert sorted(c.key.id for c in removed if isinstance(c, Delete)) == [
         "inside",
+        "series_after",
+        "series_before",
         "series_inside",
         "straddles_start",
         "zero_at_start",
     ]
     left = await store.get_events(A, CAL, [e.id for e in rows] + ["fresh"])
     assert sorted(left) == sorted(
-        ["before", "ends_at_start", "zero_at_end", "after", "series_before", "series_after", "fresh"]
+        ["before", "ends_at_start", "zero_at_end", "after", "fresh"]
     )
 
 
@@ -323,16 +328,18 @@ async def test_schema_version_and_newer_file(tmp_path: Path) -> None:
 
 
 def test_migrations_apply_in_order(tmp_path: Path) -> None:
+    n = len(_schema.MIGRATIONS)
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
-    assert _schema.migrate(conn, "m", _schema.MIGRATIONS) == 1
+    assert _schema.migrate(conn, "m", _schema.MIGRATIONS[:1]) == 1
+    assert _schema.migrate(conn, "m", _schema.MIGRATIONS) == n == 2  # v1 → v2 on an existing file
     extra = (*_schema.MIGRATIONS, ("CREATE TABLE later (x INTEGER)", "INSERT INTO later VALUES (7)"))
-    assert _schema.migrate(conn, "m", extra) == 2
-    assert _schema.migrate(conn, "m", extra) == 2  # applied once
+    assert _schema.migrate(conn, "m", extra) == n + 1
+    assert _schema.migrate(conn, "m", extra) == n + 1  # applied once
     assert conn.execute("SELECT count(*) FROM later").fetchone() == (1,)
     broken = (*extra, ("CREATE TABLE fine (x)", "NOT SQL"))
     with pytest.raises(sqlite3.OperationalError):
         _schema.migrate(conn, "m", broken)
-    assert conn.execute("SELECT value FROM meta").fetchone() == ("2",)
+    assert conn.execute("SELECT value FROM meta").fetchone() == (str(n + 1),)
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'fine'").fetchone() is None
     conn.close()
 

@@ -27,6 +27,7 @@ class UsageError(Exception):
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file (default ./calbridge.yaml)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log (never tokens)")
     p = argparse.ArgumentParser(prog="calbridge", description="Mirror Google, Graph and Feishu calendars.")
     p.add_argument("-c", "--config", default="calbridge.yaml", help="config file (default ./calbridge.yaml)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens (never tokens)")
@@ -115,8 +116,11 @@ async def cmd_events(args: argparse.Namespace) -> int:
     end = parse_time(args.end, "--to") if args.end else None
     if args.expand and (start is None or end is None):
         default = config.settings.window(now())
-        start = start or default.start
-        end = end or default.end
+        span = default.end - default.start
+        if start is None:
+            start = default.start if end is None else end - span
+        if end is None:
+            end = start + span if args.start else default.end
     window = None
     if start is not None or end is not None:
         lo = start or dt.datetime(1, 1, 2, tzinfo=dt.UTC)
@@ -145,7 +149,7 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
     config = _config(args, resolve_auth=False)
     if not config.store_path.exists():
-        print(f"no store at {config.store_path} yet; run `calbridge sync` first")
+        print(f"calbridge: no store at {config.store_path} yet; run `calbridge sync` first", file=sys.stderr)
         return 0
     async with SqliteStore(config.store_path, create=False) as store:
         rows = await store.status()

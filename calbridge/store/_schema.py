@@ -55,6 +55,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE secrets (account TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,"
         " PRIMARY KEY (account, name))",
     ),
+    (
+        # Series whose stored occurrences are stale, written with the page that changed them, so a
+        # run killed before its expansion still refreshes them next time.
+        "CREATE TABLE dirty_series (account TEXT NOT NULL, calendar_id TEXT NOT NULL, series_id TEXT NOT NULL,"
+        " PRIMARY KEY (account, calendar_id, series_id))",
+        # Quarantined payloads carry the full-listing mark too, so a sweep clears those not seen again.
+        "ALTER TABLE quarantine ADD COLUMN mark INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -224,6 +232,14 @@ def get_events(conn: sqlite3.Connection, account: str, calendar_id: str, ids: Se
         (account, calendar_id, json.dumps(list(ids))),
     )
     return {r[0]: decode_event(r[1]) for r in rows}
+
+
+def dirty_series(conn: sqlite3.Connection, account: str, calendar_id: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT series_id FROM dirty_series WHERE account = ? AND calendar_id = ? ORDER BY series_id",
+        (account, calendar_id),
+    )
+    return [r[0] for r in rows]
 
 
 def series_ids(conn: sqlite3.Connection, account: str, calendar_id: str) -> list[str]:

@@ -102,17 +102,17 @@ class Store(Protocol):
         quarantined: Sequence[Quarantined] = (),
     ) -> list[Change]:
         """Apply ``changes`` (upserts stamped with ``state.mark``), record ``quarantined`` and save
-        ``state``, in one transaction. Returns the changes that changed the mirror: an upsert
-        whose content equals the stored one, or a delete of an absent id, is not returned."""
+        ``state``, in one transaction; series whose occurrences the page made stale are flagged
+        dirty in it too. Returns the changes that changed the mirror: an upsert whose content equals
+        the stored one, or a delete of an absent id, is not returned; a delete that took exceptions
+        or occurrences with it is followed by a delete of each."""
         ...
 
     async def sweep_count(self, account: str, calendar_id: str, sweep: PendingSweep) -> tuple[int, int]:
         """(rows the sweep would remove, rows the calendar holds)."""
         ...
 
-    async def sweep_batch(
-        self, state: CalendarState, sweep: PendingSweep, *, limit: int = 1000
-    ) -> list[Change]:
+    async def sweep_batch(self, state: CalendarState, sweep: PendingSweep, *, limit: int = 1000) -> list[Change]:
         """Delete up to ``limit`` rows the sweep covers (with their exceptions and occurrences),
         saving ``state`` in the same transaction; returns the deletes (empty when done)."""
         ...
@@ -123,6 +123,18 @@ class Store(Protocol):
         """Ids of the series masters the calendar holds (not cancelled)."""
         ...
 
+    async def dirty_series(self, account: str, calendar_id: str) -> list[str]:
+        """Series whose occurrences are stale: changed (or no longer series) in a committed page and
+        not expanded since. Kept in the store so a run that dies before expanding loses nothing."""
+        ...
+
+    async def prune_occurrences(
+        self, account: str, calendar_id: str, live_series: Sequence[str], window: Window
+    ) -> list[Change]:
+        """Delete stored occurrences outside ``window`` or of series not in ``live_series``; returns
+        the deletes."""
+        ...
+
     async def replace_occurrences(
         self,
         account: str,
@@ -131,8 +143,9 @@ class Store(Protocol):
         window: Window,
         occurrences: Sequence[Event],
     ) -> list[Change]:
-        """Make ``occurrences`` the stored occurrences of ``series_ids`` that overlap ``window``;
-        returns the effective changes (upserts of new or changed ones, deletes of vanished ones)."""
+        """Make ``occurrences`` the stored occurrences of ``series_ids`` that overlap ``window`` and
+        clear those series' dirty flags; returns the effective changes (upserts of new or changed
+        ones, deletes of vanished ones)."""
         ...
 
     async def query(
@@ -150,9 +163,7 @@ class Store(Protocol):
         UTC start then id."""
         ...
 
-    async def record_result(
-        self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None
-    ) -> None:
+    async def record_result(self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None) -> None:
         """Record a round's outcome (``error`` None: success) for ``status``."""
         ...
 

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Concatenate, ParamSpec, Self, TypeVar
 
 from ..errors import StoreBusy, StoreError
-from ..model import UTC, Change, Delete, Event, EventKey, Upsert, Window
+from ..model import UTC, Change, Delete, Event, EventKey, Kind, Upsert, Window
 from ..provider import Quarantined
 from . import _schema
 from .base import CalendarState, CalendarStatus, PendingSweep
@@ -41,13 +41,35 @@ def _check(account: str, calendar_id: str, key: Event | EventKey) -> None:
         raise StoreError(f"event {key.id} of {key.account}/{key.calendar_id} given for {account}/{calendar_id}")
 
 
-def _delete_cascade(conn: sqlite3.Connection, account: str, calendar_id: str, event_id: str) -> bool:
+def _mark_dirty(conn: sqlite3.Connection, account: str, calendar_id: str, series_ids: set[str]) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO dirty_series (account, calendar_id, series_id) VALUES (?, ?, ?)",
+        [(account, calendar_id, sid) for sid in series_ids],
+    )
+
+
+def _delete_cascade(conn: sqlite3.Connection, account: str, calendar_id: str, event_id: str) -> list[str]:
+    """Delete an event with its exceptions and occurrences; returns every id removed, its own first."""
     args = (account, calendar_id, event_id)
-    n = conn.execute(
+    rows = conn.execute(
+        "SELECT id, series_id FROM events WHERE account = ? AND calendar_id = ? AND (id = ? OR series_id = ?)"
+        " ORDER BY id != ?",
+        (*args, event_id, event_id),
+    ).fetchall()
+    occ = conn.execute(
+        "SELECT id FROM occurrences WHERE account = ? AND calendar_id = ? AND series_id = ?", args
+    ).fetchall()
+    if not rows and not occ:
+        return []
+    conn.execute(
         "DELETE FROM events WHERE account = ? AND calendar_id = ? AND (id = ? OR series_id = ?)", (*args, event_id)
-    ).rowcount
-    n += conn.execute("DELETE FROM occurrences WHERE account = ? AND calendar_id = ? AND series_id = ?", args).rowcount
-    return n > 0
+    )
+    conn.execute("DELETE FROM occurrences WHERE account = ? AND calendar_id = ? AND series_id = ?", args)
+    conn.execute("DELETE FROM dirty_series WHERE account = ? AND calendar_id = ? AND series_id = ?", args)
+    if rows and rows[0][0] == event_id and rows[0][1]:
+        # A deleted exception gives its slot back to the series: expand it again.
+        _mark_dirty(conn, account, calendar_id, {rows[0][1]})
+    return [r[0] for r in rows] + [r[0] for r in occ]
 
 
 def _sweep_filter(sweep: PendingSweep) -> tuple[str, tuple[int, ...]]:
@@ -55,9 +77,11 @@ def _sweep_filter(sweep: PendingSweep) -> tuple[str, tuple[int, ...]]:
     if sweep.scope is None:
         return "mark < ?", (sweep.mark,)
     s, e = _schema.ts(sweep.scope.start), _schema.ts(sweep.scope.end)
-    # A series that began before the scope may simply not have been listed: keep it.
-    cond = f"mark < ? AND CASE WHEN kind = 'series' THEN start_utc >= ? AND start_utc < ? ELSE {_schema.OVERLAP} END"
-    return cond, (sweep.mark, s, e, e, s, s)
+    # Series are always in scope: Feishu's anchor_time lists every series whatever its age, and
+    # Google's timeMin lists every series with an instance after it; one not listed is gone (or
+    # ended before the history floor, which a fresh full sync would not hold either).
+    cond = f"mark < ? AND CASE WHEN kind = 'series' THEN 1 ELSE {_schema.OVERLAP} END"
+    return cond, (sweep.mark, e, s, s)
 
 
 class SqliteStore:
@@ -221,6 +245,14 @@ class SqliteStore:
         """Make ``occurrences`` the stored occurrences of ``series_ids`` overlapping ``window``."""
         return await self._run(_replace_occurrences, account, calendar_id, series_ids, window, occurrences)
 
+    async def dirty_series(self, account: str, calendar_id: str) -> list[str]:
+        return await self._run(_schema.dirty_series, account, calendar_id)
+
+    async def prune_occurrences(
+        self, account: str, calendar_id: str, live_series: Sequence[str], window: Window
+    ) -> list[Change]:
+        return await self._run(_prune_occurrences, account, calendar_id, live_series, window)
+
     async def query(
         self,
         *,
@@ -269,24 +301,31 @@ def _upsert_run(
 ) -> list[Change]:
     acct, cal, mark = state.account, state.calendar_id, state.mark
     stored = {
-        r[0]: (r[1], r[2])
+        r[0]: (r[1], r[2], r[3])
         for r in conn.execute(
-            f"SELECT id, hash, mark FROM events WHERE account = ? AND calendar_id = ? AND {_schema.IN_IDS}",
+            f"SELECT id, hash, mark, kind FROM events WHERE account = ? AND calendar_id = ? AND {_schema.IN_IDS}",
             (acct, cal, json.dumps(list(run))),
         )
     }
     out: list[Change] = []
     rows: list[tuple[object, ...]] = []
     remark: list[tuple[int, str, str, str]] = []
+    dirty: set[str] = set()
     for event_id, (change, row) in run.items():
         old = stored.get(event_id)
         if old is None or old[0] != row[_schema.HASH]:
             rows.append((*row, mark))
             out.append(change)
+            ev = change.event
+            if ev.kind is Kind.SERIES or (old is not None and old[2] == Kind.SERIES.value):
+                dirty.add(ev.id)  # a changed series, or one that stopped being a series
+            elif ev.series_id is not None:
+                dirty.add(ev.series_id)
         elif old[1] != mark:
             remark.append((mark, acct, cal, event_id))
     conn.executemany(_schema.UPSERT_EVENT, rows)
     conn.executemany("UPDATE events SET mark = ? WHERE account = ? AND calendar_id = ? AND id = ?", remark)
+    _mark_dirty(conn, acct, cal, dirty)
     return out
 
 
@@ -314,8 +353,10 @@ def _commit_page(
             if run:  # a delete may cascade onto an exception upserted earlier in the page
                 out += _upsert_run(conn, state, run)
                 run = {}
-            if _delete_cascade(conn, acct, cal, change.key.id):
+            removed = _delete_cascade(conn, acct, cal, change.key.id)
+            if removed:
                 out.append(change)
+                out += [Delete(key=EventKey(account=acct, calendar_id=cal, id=i)) for i in removed[1:]]
             seen.append(change.key.id)
         if run:
             out += _upsert_run(conn, state, run)
@@ -327,11 +368,19 @@ def _commit_page(
             )
         now = dt.datetime.now(UTC).isoformat()
         conn.executemany(
-            "INSERT INTO quarantine (account, calendar_id, qkey, event_id, error, payload, at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, calendar_id, qkey) DO UPDATE SET"
-            " event_id = excluded.event_id, error = excluded.error, payload = excluded.payload, at = excluded.at",
-            [_quarantine_row(acct, cal, q, now) for q in quarantined],
+            "INSERT INTO quarantine (account, calendar_id, qkey, event_id, error, payload, at, mark)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, calendar_id, qkey) DO UPDATE SET"
+            " event_id = excluded.event_id, error = excluded.error, payload = excluded.payload, at = excluded.at,"
+            " mark = excluded.mark",
+            [(*_quarantine_row(acct, cal, q, now), state.mark) for q in quarantined],
         )
+        bad_ids = [q.event_id for q in quarantined if q.event_id]
+        if bad_ids:
+            # Still on the server, just unreadable now: keep the last good copy out of the sweep.
+            conn.execute(
+                f"UPDATE events SET mark = ? WHERE account = ? AND calendar_id = ? AND {_schema.IN_IDS}",
+                (state.mark, acct, cal, json.dumps(bad_ids)),
+            )
         _schema.save_state(conn, state)
     return out
 
@@ -356,8 +405,12 @@ def _sweep_batch(conn: sqlite3.Connection, state: CalendarState, sweep: PendingS
         ).fetchall()
         for (event_id,) in ids:
             # An earlier series in the batch may already have taken this exception with it.
-            if _delete_cascade(conn, acct, cal, event_id):
-                out.append(Delete(key=EventKey(account=acct, calendar_id=cal, id=event_id)))
+            for removed in _delete_cascade(conn, acct, cal, event_id):
+                out.append(Delete(key=EventKey(account=acct, calendar_id=cal, id=removed)))
+        if not ids:  # the sweep is complete: payloads the listing did not return again are gone too
+            conn.execute(
+                "DELETE FROM quarantine WHERE account = ? AND calendar_id = ? AND mark < ?", (acct, cal, sweep.mark)
+            )
         _schema.save_state(conn, state)
     return out
 
@@ -393,7 +446,32 @@ def _replace_occurrences(
         changed = [(o, row) for o, row in new.values() if stored.get(o.id) != row[_schema.HASH]]
         conn.executemany(_schema.UPSERT_OCCURRENCE, [row for _, row in changed])
         out += [Upsert(event=o) for o, _ in changed]
+        conn.executemany(
+            "DELETE FROM dirty_series WHERE account = ? AND calendar_id = ? AND series_id = ?",
+            [(account, calendar_id, sid) for sid in series_ids],
+        )
     return out
+
+
+def _prune_occurrences(
+    conn: sqlite3.Connection, account: str, calendar_id: str, live: Sequence[str], window: Window
+) -> list[Change]:
+    with _schema.transaction(conn):
+        gone = conn.execute(
+            "SELECT id FROM occurrences WHERE account = ? AND calendar_id = ? AND"
+            f" (series_id NOT IN (SELECT value FROM json_each(?)) OR NOT ({_schema.OVERLAP}))",
+            (account, calendar_id, json.dumps(list(live)), *_schema.overlap_args(window)),
+        ).fetchall()
+        conn.executemany(
+            "DELETE FROM occurrences WHERE account = ? AND calendar_id = ? AND id = ?",
+            [(account, calendar_id, g[0]) for g in gone],
+        )
+        conn.execute(
+            "DELETE FROM dirty_series WHERE account = ? AND calendar_id = ?"
+            " AND series_id NOT IN (SELECT value FROM json_each(?))",
+            (account, calendar_id, json.dumps(list(live))),
+        )
+    return [Delete(key=EventKey(account=account, calendar_id=calendar_id, id=g[0])) for g in gone]
 
 
 __all__ = ["SqliteStore"]

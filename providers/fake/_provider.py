@@ -138,7 +138,8 @@ class FakeProvider:
         events = state["calendars"].get(calendar_id, {}).get("events", {})
         for sid in series_ids:
             raw = events.get(sid)
-            if raw is None:
+            if raw is None:  # gone on the server: no occurrences, as Google and Graph answer
+                yield Expansion(series_ids=(sid,), window=window, occurrences=())
                 continue
             master = self._event(calendar_id, raw)
             yield Expansion(series_ids=(sid,), window=window, occurrences=_occurrences(master, window))

@@ -75,7 +75,8 @@ class FakeServer:
     def expire_cursors(self) -> None:
         """Every cursor issued so far dies (the next round gets CursorExpired)."""
         with self.edit() as s:
-            s["expired_before"] = s["seq"] + 1
+            s["seq"] += 1
+            s["expired_before"] = s["seq"]
 
     def set(self, **values: Any) -> None:
         """Set top-level knobs: page_size, kill_after_pages."""

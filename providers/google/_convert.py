@@ -240,6 +240,8 @@ def convert(ev: GEvent, *, provider: str, account: str, calendar_id: str, calend
             ))  # fmt: skip
         start = _when(ev.start, "start", calendar_zone)
         end = _when(ev.end, "end", calendar_zone)
+        if end.timezone is None and end.instant is not None and start.timezone is not None:
+            end = When(instant=end.instant, timezone=start.timezone)  # end.timeZone is optional on the wire
         recurrence: tuple[str, ...] = ()
         series_id = None
         original_start = None

@@ -19,12 +19,17 @@ Usage::
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ._app import App
 from ._state import FeishuState
+
+if TYPE_CHECKING:
+    from calbridge.testing.scenario import Scenario
+
+    from ._scenario import FeishuScenario
 
 __all__ = ["FeishuEmulator"]
 
@@ -103,6 +108,13 @@ class FeishuEmulator(FeishuState):
             "cancelled the stand-up in three days",
             "deleted 'Team offsite'",
         ]
+
+
+    def load_scenario(self, scenario: Scenario, calendar_id: str | None = None) -> FeishuScenario:
+        """Write a conformance scenario into a calendar of its own (see ``_scenario``)."""
+        from ._scenario import load
+
+        return load(self, scenario, calendar_id)
 
 
 def _person(user_id: str, name: str, rsvp: str) -> dict[str, Any]:

@@ -20,11 +20,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._app import make_app
 from ._demo import changes, seed
 from ._state import GoogleState, RequestRecord
+
+if TYPE_CHECKING:
+    from calbridge.testing.scenario import Scenario
+
+    from ._scenario import GoogleScenario
 
 __all__ = ["GoogleEmulator", "GoogleState", "RequestRecord"]
 
@@ -91,3 +96,9 @@ class GoogleEmulator:
 
     def demo_changes(self) -> list[str]:
         return changes(self.state, dt.datetime.now(dt.UTC).date())
+
+    def load_scenario(self, scenario: Scenario, calendar_id: str | None = None) -> GoogleScenario:
+        """Write a conformance scenario into a calendar of its own (see ``_scenario``)."""
+        from ._scenario import load
+
+        return load(self, scenario, calendar_id)

@@ -88,11 +88,10 @@ def occurrences(
     rset = rrule.rruleset()
     for line in rules:
         body = line[6:]
-        if all_day:
-            # A date UNTIL on an all-day series; dateutil wants it aware like dtstart.
-            body = ";".join(
-                (p + "T235959Z" if p.upper().startswith("UNTIL=") and "T" not in p else p) for p in body.split(";")
-            )
+        # A date UNTIL (Google accepts it on timed series too); dateutil wants it aware like dtstart.
+        body = ";".join(
+            (p + "T235959Z" if p.upper().startswith("UNTIL=") and "T" not in p else p) for p in body.split(";")
+        )
         rset.rrule(rrule.rrulestr(body, dtstart=dtstart))  # type: ignore[arg-type]
     count = 0
     for occ in rset:

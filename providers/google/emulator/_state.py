@@ -73,7 +73,9 @@ class CalendarData:
     primary: bool = False
     access_role: str = "owner"
     seq: int = 0
-    epoch: int = 0  # bumped by expire_sync_tokens: older tokens get 410
+    # Starts at a random value so a token from another emulator instance is refused (410) as
+    # Google refuses a token it did not issue; bumped by expire_sync_tokens.
+    epoch: int = attrs.field(factory=lambda: secrets.randbelow(1 << 30))
     events: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     stamps: dict[str, int] = attrs.field(factory=dict)  # event id -> seq of its last change
     deleted: set[str] = attrs.field(factory=set)

@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from aiohttp import web
@@ -24,6 +24,11 @@ from aiohttp import web
 from ._app import GraphApp, _b64
 from ._model import UTC, EventDef, Instance, build_rule, content, instances, render
 from ._service import ServiceMixin
+
+if TYPE_CHECKING:
+    from calbridge.testing.scenario import Scenario
+
+    from ._scenario import GraphScenario
 
 __all__ = ["GraphEmulator", "LoggedRequest", "build_rule"]
 
@@ -97,6 +102,12 @@ class GraphEmulator(ServiceMixin):
         if ca_file is not None:
             entry["ca_file"] = str(ca_file)
         return entry
+
+    def load_scenario(self, scenario: Scenario, calendar_name: str | None = None) -> GraphScenario:
+        """Write a conformance scenario into a new calendar of the organizer's mailbox (see ``_scenario``)."""
+        from ._scenario import load
+
+        return load(self, scenario, calendar_name)
 
     # -- mailboxes -----------------------------------------------------------------------------
 

@@ -202,8 +202,11 @@ def instances(defn: EventDef | None, ws: dt.datetime, we: dt.datetime) -> list[I
 
 
 def content(defn: EventDef, inst: Instance) -> tuple[Any, ...]:
-    """What a client can see of one instance, without version stamps (delta compares these)."""
+    """What a client can see of one instance (delta compares these). The version is part of it:
+    every instance carries its series' changeKey, so a series change re-reports all of them, as
+    Graph's calendarView delta does."""
     return (
+        defn.version,
         inst.type,
         inst.start,
         inst.end,

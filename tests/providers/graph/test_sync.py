@@ -86,7 +86,9 @@ async def test_incremental_create_update_delete_cancel_and_move(harness: Harness
     assert exc.start.utc() == moved_slot + dt.timedelta(hours=2)
     assert exc.original_start == When.at(moved_slot, "America/Los_Angeles")
     assert len(harness.starts(ids["standup"])) == 4
-    assert len(emu.requests) - before <= 4  # a quiet-ish delta, not a relisting
+    # A delta round, not a relisting: the changed series re-reports its occurrences (as Graph does)
+    # at page size 3, plus one master fetch; nothing else is asked again.
+    assert len(emu.requests) - before <= 6
 
     # a round without changes is one request with no changes
     provider = harness.provider()
