@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from .errors import MalformedEvent
+from .model import Event
 
 _ORDER = (
     "FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY",
@@ -164,3 +165,35 @@ def canonical_recurrence(lines: Iterable[str], *, all_day: bool, tz: ZoneInfo | 
         else:
             raise MalformedEvent(f"unsupported recurrence line {line[:40]!r}")
     return (*rrules, *sorted(exdates), *sorted(rdates), *others)
+
+
+def last_end(series: Event) -> dt.datetime | None:
+    """When the last occurrence of ``series`` ends (UTC), or None when the rule never ends.
+
+    Used to filter the series view by overlap: a series whose rule ended before ``--from`` is not in
+    the range. COUNT is expanded with dateutil in the series' zone; UNTIL is read as is.
+    """
+    from dateutil.rrule import rrulestr
+
+    from .zones import zone
+
+    rules = [line for line in series.recurrence if line.startswith("RRULE:")]
+    if not rules:
+        return series.end.utc()
+    duration = series.end.utc() - series.start.utc()
+    latest = series.start.utc()
+    for line in rules:
+        parts = dict(p.split("=", 1) for p in line[6:].split(";") if "=" in p)
+        if "UNTIL" in parts:
+            until = _parse_stamp(parts["UNTIL"], None)  # floating values are read as UTC
+            end = until if isinstance(until, dt.datetime) else dt.datetime.combine(until, dt.time(), tzinfo=UTC)
+            latest = max(latest, end + (dt.timedelta(days=1) if series.start.all_day else dt.timedelta(0)))
+        elif "COUNT" in parts:
+            tz = zone(series.start.timezone) if series.start.timezone else UTC
+            start = series.start.utc().astimezone(tz).replace(tzinfo=None)
+            occurrences = list(rrulestr(line[6:], dtstart=start))
+            if occurrences:
+                latest = max(latest, occurrences[-1].replace(tzinfo=tz).astimezone(UTC))
+        else:
+            return None
+    return latest + duration

@@ -103,3 +103,16 @@ def test_recurrence_lines_canonical() -> None:
     )
     with pytest.raises(MalformedEvent):
         canonical_recurrence(["RRULE:FREQ=SOMETIMES"], all_day=False, tz=None)
+
+
+def test_series_view_range_leaves_out_series_that_ended_before_it() -> None:
+    from calbridge.recurrence import last_end
+
+    start = When.at(T, "America/New_York")
+    end = When.at(T + dt.timedelta(hours=1), "America/New_York")
+    counted = sample(kind=Kind.SERIES, start=start, end=end, recurrence=("RRULE:FREQ=WEEKLY;COUNT=3",))
+    # 2026-03-08 10:30 EDT (the DST day), +2 weeks: 2026-03-22 14:30:15Z, ending an hour later.
+    assert last_end(counted) == dt.datetime(2026, 3, 22, 15, 30, 15, tzinfo=dt.UTC)
+    until = sample(kind=Kind.SERIES, start=start, end=end, recurrence=("RRULE:FREQ=DAILY;UNTIL=20260401T000000Z",))
+    assert last_end(until) == dt.datetime(2026, 4, 1, 1, 0, tzinfo=dt.UTC)
+    assert last_end(sample(kind=Kind.SERIES, start=start, end=end, recurrence=("RRULE:FREQ=DAILY",))) is None

@@ -20,7 +20,8 @@ from typing import Any
 from ..cursor import Cursor
 from ..errors import StoreError
 from ..export import event_from_dict, event_to_json, format_instant, parse_instant
-from ..model import Event, EventKey, Window
+from ..model import Event, EventKey, Kind, Window
+from ..recurrence import last_end
 from .base import CalendarState, CalendarStatus, PendingSweep, Round
 
 _EVENT_COLUMNS = """
@@ -275,7 +276,11 @@ def query(
             sql += f" AND CASE WHEN kind = 'series' THEN start_utc < ? ELSE {OVERLAP} END"
             args += [ts(window.end), *overlap_args(window)]
         order = " ORDER BY start_utc, id, account, calendar_id"
-        return [decode_event(r[0]) for r in conn.execute(sql + order, args)]
+        events = [decode_event(r[0]) for r in conn.execute(sql + order, args)]
+        if window is None:
+            return events
+        # A series overlaps the range unless its rule ended before it (few rows: checked here).
+        return [e for e in events if e.kind is not Kind.SERIES or _series_reaches(e, window.start)]
     overlap = "1" if window is None else OVERLAP
     wargs = [] if window is None else list(overlap_args(window))
     # A stored exception (or synced occurrence) takes its slot from the expanded occurrence, once,
@@ -289,6 +294,14 @@ def query(
         " ORDER BY 2, 3, 4, 5"
     )
     return [decode_event(r[0]) for r in conn.execute(sql, [*args, *wargs, *args, *wargs])]
+
+
+def _series_reaches(series: Event, start: dt.datetime) -> bool:
+    try:
+        end = last_end(series)
+    except (ValueError, TypeError, OverflowError):
+        return True  # an unreadable rule: keep it rather than hide it
+    return end is None or end > start
 
 
 def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
