@@ -179,7 +179,7 @@ def last_end(series: Event) -> dt.datetime | None:
 
     rules = [line for line in series.recurrence if line.startswith("RRULE:")]
     if not rules:
-        return series.end.utc()
+        return None  # RDATE-only or unknown: never hide it
     duration = series.end.utc() - series.start.utc()
     latest = series.start.utc()
     for line in rules:
