@@ -39,19 +39,19 @@ from calbridge.zones import canonical_zone, zone
 UTC = dt.UTC
 
 
-class EventDateTime(msgspec.Struct, rename="camel"):
+class EventDateTime(msgspec.Struct, rename="camel", gc=False):
     date: dt.date | None = None
     date_time: dt.datetime | None = None
     time_zone: str | None = None
 
 
-class GPerson(msgspec.Struct, rename="camel", frozen=True):
+class GPerson(msgspec.Struct, rename="camel", frozen=True, gc=False):
     email: str | None = None
     display_name: str | None = None
     id: str | None = None
 
 
-class GAttendee(msgspec.Struct, rename="camel", frozen=True):
+class GAttendee(msgspec.Struct, rename="camel", frozen=True, gc=False):
     email: str | None = None
     display_name: str | None = None
     id: str | None = None
@@ -61,16 +61,16 @@ class GAttendee(msgspec.Struct, rename="camel", frozen=True):
     resource: bool = False
 
 
-class EntryPoint(msgspec.Struct, rename="camel"):
+class EntryPoint(msgspec.Struct, rename="camel", gc=False):
     entry_point_type: str | None = None
     uri: str | None = None
 
 
-class ConferenceData(msgspec.Struct, rename="camel"):
+class ConferenceData(msgspec.Struct, rename="camel", gc=False):
     entry_points: list[EntryPoint] = []
 
 
-class GEvent(msgspec.Struct, rename="camel"):
+class GEvent(msgspec.Struct, rename="camel", gc=False):
     """The fields of an events resource calbridge keeps; the rest is skipped by the decoder."""
 
     id: str | None = None
@@ -97,14 +97,14 @@ class GEvent(msgspec.Struct, rename="camel"):
     updated: dt.datetime | None = None
 
 
-class EventsPage(msgspec.Struct, rename="camel"):
+class EventsPage(msgspec.Struct, rename="camel", gc=False):
     items: list[GEvent] = []
     time_zone: str | None = None
     next_page_token: str | None = None
     next_sync_token: str | None = None
 
 
-class RawEventsPage(msgspec.Struct, rename="camel"):
+class RawEventsPage(msgspec.Struct, rename="camel", gc=False):
     items: list[msgspec.Raw] = []
     time_zone: str | None = None
     next_page_token: str | None = None
@@ -140,10 +140,13 @@ def plain_text(value: str | None) -> str | None:
 
 
 def _when(value: EventDateTime | None, what: str, fallback_zone: str | None) -> When:
-    if value is not None and value.date_time is not None and value.date_time.tzinfo is not None:  # the usual case
-        return When(instant=value.date_time, timezone=canonical_zone(value.time_zone) if value.time_zone else None)
     if value is None:
         raise MalformedEvent(f"no {what}")
+    instant = value.date_time
+    if instant is not None and instant.tzinfo is not None:  # the usual case
+        if instant.tzinfo is not UTC:
+            instant = instant.astimezone(UTC)
+        return When(instant=instant, timezone=canonical_zone(value.time_zone) if value.time_zone else None)
     if value.date is not None:
         return When(date=value.date)
     instant = value.date_time
@@ -238,10 +241,22 @@ def convert(ev: GEvent, *, provider: str, account: str, calendar_id: str, calend
                 original_start=original, etag=ev.etag,
                 ical_uid=ev.i_cal_u_i_d,
             ))  # fmt: skip
-        start = _when(ev.start, "start", calendar_zone)
-        end = _when(ev.end, "end", calendar_zone)
-        if end.timezone is None and end.instant is not None and start.timezone is not None:
-            end = When(instant=end.instant, timezone=start.timezone)  # end.timeZone is optional on the wire
+        # The usual case inline (offset dateTime and timeZone on both ends); _when handles the rest.
+        s, e = ev.start, ev.end
+        si = None if s is None else s.date_time
+        ei = None if e is None else e.date_time
+        if si is not None and ei is not None and si.tzinfo is not None and ei.tzinfo is not None:
+            assert s is not None and e is not None
+            name = canonical_zone(s.time_zone) if s.time_zone else None
+            start = When(instant=si if si.tzinfo is UTC else si.astimezone(UTC), timezone=name)
+            # end.timeZone is optional on the wire: the start's zone stands in for a missing or unknown one
+            end_name = name if e.time_zone == s.time_zone else (canonical_zone(e.time_zone) if e.time_zone else None)
+            end = When(instant=ei if ei.tzinfo is UTC else ei.astimezone(UTC), timezone=end_name or name)
+        else:
+            start = _when(s, "start", calendar_zone)
+            end = _when(e, "end", calendar_zone)
+            if end.timezone is None and end.instant is not None and start.timezone is not None:
+                end = When(instant=end.instant, timezone=start.timezone)  # end.timeZone is optional on the wire
         recurrence: tuple[str, ...] = ()
         series_id = None
         original_start = None

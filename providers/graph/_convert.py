@@ -59,6 +59,9 @@ _RESPONSES = {
     "notresponded": Response.NEEDS_ACTION,
     "none": Response.NONE,
 }
+_CACHE_LIMIT = 20_000
+_attendee_cache: dict[tuple[Any, ...], Attendee] = {}
+_person_cache: dict[tuple[Any, Any], Person] = {}
 _TAGS = re.compile(r"<[^>]*>")
 _BREAKS = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<(style|script|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
@@ -70,9 +73,12 @@ def parse_local(value: Mapping[str, Any] | None, *, what: str, event_id: str | N
     Raises:
         MalformedEvent: missing, unparseable, or a zone that cannot be resolved.
     """
-    if not value or not isinstance(value, Mapping) or not value.get("dateTime"):
+    # type() first: isinstance against the Mapping ABC costs more than the parse on a hot path.
+    if not value or (type(value) is not dict and not isinstance(value, Mapping)) or not value.get("dateTime"):
         raise MalformedEvent(f"missing {what}", event_id=event_id)
-    text = str(value["dateTime"])
+    text = value["dateTime"]
+    if type(text) is not str:
+        text = str(text)
     name = value.get("timeZone") or "UTC"
     try:
         # Graph sends seven fractional digits; the second is all calbridge keeps. Parsing with the
@@ -89,7 +95,7 @@ def parse_local(value: Mapping[str, Any] | None, *, what: str, event_id: str | N
 
 
 def _date_of(value: Mapping[str, Any] | None, *, what: str, event_id: str | None) -> dt.date:
-    if not value or not isinstance(value, Mapping) or not value.get("dateTime"):
+    if not value or (type(value) is not dict and not isinstance(value, Mapping)) or not value.get("dateTime"):
         raise MalformedEvent(f"missing {what}", event_id=event_id)
     try:
         return dt.date.fromisoformat(str(value["dateTime"])[:10])
@@ -140,7 +146,7 @@ def html_to_text(content: str) -> str:
 
 def _body(item: Mapping[str, Any]) -> str | None:
     body = item.get("body")
-    if not isinstance(body, Mapping):
+    if type(body) is not dict and not isinstance(body, Mapping):
         return None
     content = body.get("content")
     if not content:
@@ -150,27 +156,56 @@ def _body(item: Mapping[str, Any]) -> str | None:
     return str(content)
 
 
+def _attendee(email: Any, name: Any, response: Any, kind: Any, org: str | None) -> Attendee:
+    return Attendee(
+        email=email,
+        name=name,
+        response=_RESPONSES.get(response) or _RESPONSES.get(str(response).lower(), Response.NONE),
+        optional=kind == "optional",
+        resource=kind == "resource",
+        organizer=bool(email and org and email.lower() == org),
+    )
+
+
 def _attendees(items: Any, organizer_email: str | None) -> tuple[Attendee, ...]:
     if not items:
         return ()
     org = organizer_email.lower() if organizer_email else None
     out = []
+    cache = _attendee_cache
     for a in items:
         email_obj = a.get("emailAddress") or _EMPTY
         email = email_obj.get("address") or None
+        name = email_obj.get("name") or None
         response = (a.get("status") or _EMPTY).get("response") or "none"
         kind = a.get("type") or "required"
-        out.append(
-            Attendee(
-                email=email,
-                name=email_obj.get("name") or None,
-                response=_RESPONSES.get(response) or _RESPONSES.get(str(response).lower(), Response.NONE),
-                optional=kind == "optional",
-                resource=kind == "resource",
-                organizer=bool(email and org and email.lower() == org),
-            )
-        )
+        # The same people recur across a mailbox: build each distinct attendee once (frozen, shared).
+        key = (email, name, response, kind, org)
+        try:
+            found = cache.get(key)
+        except TypeError:  # an unhashable value where a string belongs: build it uncached
+            out.append(_attendee(email, name, response, kind, org))
+            continue
+        if found is None:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            found = cache[key] = _attendee(email, name, response, kind, org)
+        out.append(found)
     return tuple(out)
+
+
+def _organizer(org: Mapping[str, Any]) -> Person:
+    email = org.get("address") or None
+    name = org.get("name") or None
+    try:
+        found = _person_cache.get((email, name))
+    except TypeError:
+        return Person(email=email, name=name)
+    if found is None:
+        if len(_person_cache) >= _CACHE_LIMIT:
+            _person_cache.clear()
+        found = _person_cache[(email, name)] = Person(email=email, name=name)
+    return found
 
 
 def convert_event(
@@ -207,7 +242,8 @@ def convert_event(
         start, end = When(date=sdate), When(date=max(edate, sdate + dt.timedelta(days=1)))
         tzname = None
     else:
-        tzname = export_zone(item, (start_raw or {}).get("timeZone") if isinstance(start_raw, Mapping) else None)
+        start_is_map = type(start_raw) is dict or isinstance(start_raw, Mapping)
+        tzname = export_zone(item, (start_raw or {}).get("timeZone") if start_is_map else None)
         s = parse_local(start_raw, what="start", event_id=event_id)
         e = parse_local(item.get("end") or start_raw, what="end", event_id=event_id)
         start, end = When(instant=s, timezone=tzname), When(instant=e, timezone=tzname)
@@ -230,7 +266,7 @@ def convert_event(
             raise MalformedEvent(str(exc), event_id=event_id) from None
 
     org = (get("organizer") or _EMPTY).get("emailAddress")
-    organizer = Person(email=org.get("address") or None, name=org.get("name") or None) if org else None
+    organizer = _organizer(org) if org else None
     location = (get("location") or _EMPTY).get("displayName") or None
     online = get("onlineMeeting") or _EMPTY
     show_as = get("showAs") or ""
