@@ -7,16 +7,22 @@ endpoints answer flat bodies (no ``data``). Every request runs under ``ctx.retry
 (HTTP 429, codes 99991400/190004/190005/190010) wait ``x-ogw-ratelimit-reset`` seconds, 5xx and
 dropped connections back off. A token the gateway rejects mid-round is refreshed once and the
 request sent again. Messages carry status, code and the provider's text, never a token.
+
+Event and attendee pages are decoded here in one typed pass (:func:`decode_data`, ``{code, msg,
+data}`` with ``data`` straight into the caller's msgspec Struct); everything else, and every failed
+response, goes through :func:`decode`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import aiohttp
+import msgspec
 
 from calbridge.errors import (
     AuthError,
@@ -35,6 +41,8 @@ from calbridge.errors import (
 if TYPE_CHECKING:
     from calbridge.provider import ProviderContext
 
+T = TypeVar("T")
+R = TypeVar("R")
 TIMEOUT = 60.0
 RATE_LIMIT_CODES = frozenset({99991400, 190004, 190005, 190010})
 # Gateway codes for a missing, invalid or expired access token: refresh once and resend.
@@ -43,6 +51,14 @@ TOKEN_CODES = frozenset({99991661, 99991663, 99991664, 99991665, 99991668, 99991
 
 class TooManyInstances(InvalidRequest):
     """instance_view code 193104: more than 1000 instances in the range; shrink it."""
+
+
+class Envelope(msgspec.Struct, Generic[T], gc=False):
+    """A business response, ``data`` typed by the caller (see :func:`decode_data`)."""
+
+    code: Any = None
+    msg: Any = None
+    data: T | None = None
 
 
 # code → (error type, what it means for a calbridge user). Codes from the seeds (list events,
@@ -143,6 +159,34 @@ def decode(status: int, raw: bytes, reset: str | None, what: str, *, flat: bool 
     raise error_for(status, code, str(msg)[:300], reset, what)
 
 
+def decode_data(
+    status: int, raw: bytes, reset: str | None, what: str, decoder: msgspec.json.Decoder[Envelope[T]]
+) -> T | None:
+    """``data`` of a successful envelope decoded by ``decoder`` in one pass (an empty one when ``data``
+    is missing or not an object, as :func:`decode` reads it); the typed error of a failed one.
+
+    Returns None when the envelope succeeded but ``data`` does not fit the Struct (an off-shape item):
+    the caller decodes ``raw`` again item by item.
+    """
+    if status == 200:
+        try:
+            env = decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass  # the slow path below tells a failure from an off-shape item
+        else:
+            code = env.code
+            if code is None or (type(code) is int and code == 0):
+                return env.data if env.data is not None else _empty(decoder)
+    data = decode(status, raw, reset, what)  # raises the typed error of a failed response
+    return None if data else _empty(decoder)
+
+
+def _empty(decoder: msgspec.json.Decoder[Envelope[T]]) -> T:
+    data = decoder.decode(b'{"data":{}}').data
+    assert data is not None
+    return data
+
+
 async def send(
     ctx: ProviderContext,
     method: str,
@@ -155,6 +199,25 @@ async def send(
     flat: bool = False,
 ) -> dict[str, Any]:
     """One HTTP exchange (no retry) decoded by :func:`decode`."""
+
+    def parse(status: int, raw: bytes, reset: str | None) -> dict[str, Any]:
+        return decode(status, raw, reset, what, flat=flat)
+
+    return await exchange(ctx, method, url, what=what, parse=parse, params=params, body=body, token=token)
+
+
+async def exchange(
+    ctx: ProviderContext,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    parse: Callable[[int, bytes, str | None], R],
+    params: Mapping[str, str] | None = None,
+    body: Mapping[str, Any] | None = None,
+    token: str | None = None,
+) -> R:
+    """One HTTP exchange (no retry); ``parse(status, body, rate-limit reset)`` reads the answer."""
     headers = {"Content-Type": "application/json; charset=utf-8"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -163,7 +226,7 @@ async def send(
         async with asyncio.timeout(TIMEOUT):
             async with ctx.session.request(method, url, params=params, json=body, headers=headers, ssl=ssl) as resp:
                 raw = await resp.read()
-                return decode(resp.status, raw, resp.headers.get("x-ogw-ratelimit-reset"), what, flat=flat)
+                return parse(resp.status, raw, resp.headers.get("x-ogw-ratelimit-reset"))
     except TimeoutError as exc:
         if isinstance(exc, ProviderError):
             raise
@@ -190,20 +253,36 @@ class FeishuClient:
         self.requests = 0
 
     async def get(self, path: str, params: Mapping[str, str], *, what: str) -> dict[str, Any]:
-        return await self._call("GET", path, params, None, what)
+        return await self._call("GET", path, params, None, what, functools.partial(decode, what=what))
+
+    async def get_data(
+        self, path: str, params: Mapping[str, str], *, what: str, decoder: msgspec.json.Decoder[Envelope[T]]
+    ) -> tuple[bytes, T | None]:
+        """The body and its typed ``data`` (None: off-shape, see :func:`decode_data`) of a GET."""
+
+        def parse(status: int, raw: bytes, reset: str | None) -> tuple[bytes, T | None]:
+            return raw, decode_data(status, raw, reset, what, decoder)
+
+        return await self._call("GET", path, params, None, what, parse)
 
     async def post(self, path: str, body: Mapping[str, Any] | None, *, what: str) -> dict[str, Any]:
-        return await self._call("POST", path, None, body, what)
+        return await self._call("POST", path, None, body, what, functools.partial(decode, what=what))
 
     async def _call(
-        self, method: str, path: str, params: Mapping[str, str] | None, body: Mapping[str, Any] | None, what: str
-    ) -> dict[str, Any]:
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
+        what: str,
+        parse: Callable[[int, bytes, str | None], R],
+    ) -> R:
         url = self._base + path
         token = await self._tokens.token()
 
-        async def once() -> dict[str, Any]:
+        async def once() -> R:
             self.requests += 1
-            return await send(self._ctx, method, url, what=what, params=params, body=body, token=token)
+            return await exchange(self._ctx, method, url, what=what, parse=parse, params=params, body=body, token=token)
 
         try:
             return await self._ctx.retry.call(once, what=f"feishu {what}")

@@ -1,4 +1,4 @@
-"""Feishu event payloads → calbridge events (pure functions, no I/O).
+"""Feishu events (decoded by ``_wire``) → calbridge events (pure functions, no I/O).
 
 - ``timestamp``: Unix seconds as a string; a non-empty ``date`` means all-day, and Feishu's
   all-day ``end_time.date`` is inclusive, so one day is added (calbridge's end is exclusive).
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Sequence
 
 from calbridge.errors import MalformedEvent
 from calbridge.model import (
     Attendee,
+    Change,
     Delete,
     Event,
     EventKey,
@@ -32,8 +32,11 @@ from calbridge.model import (
     Visibility,
     When,
 )
+from calbridge.provider import Quarantined
 from calbridge.recurrence import canonical_recurrence
 from calbridge.zones import canonical_zone, zone
+
+from ._wire import DecodedPage, FAttendee, FEvent, FLocation, FTime
 
 PROVIDER = "feishu"
 UTC = dt.UTC
@@ -48,6 +51,10 @@ _RSVP = {
 _STATUS = {"confirmed": Status.CONFIRMED, "tentative": Status.TENTATIVE, "cancelled": Status.CANCELLED}
 _SHOW_AS = {"busy": ShowAs.BUSY, "free": ShowAs.FREE}
 _VISIBILITY = {"default": Visibility.DEFAULT, "public": Visibility.PUBLIC, "private": Visibility.PRIVATE}
+# Enum members as module constants: ``Kind.SERIES`` is a class attribute lookup costing ~80 ns on 3.11.
+SINGLE, SERIES, OCCURRENCE, EXCEPTION = Kind.SINGLE, Kind.SERIES, Kind.OCCURRENCE, Kind.EXCEPTION
+CONFIRMED, CANCELLED = Status.CONFIRMED, Status.CANCELLED
+UNKNOWN_SHOW_AS, DEFAULT_VISIBILITY, NO_RESPONSE = ShowAs.UNKNOWN, Visibility.DEFAULT, Response.NONE
 
 
 def uid_of(event_id: str) -> str:
@@ -84,22 +91,25 @@ def _recurrence(rule: str, all_day: bool, tz: str | None) -> tuple[str, ...]:
     return canonical_recurrence([rule], all_day=all_day, tz=zone(tz) if tz else None)
 
 
+_fromtimestamp = dt.datetime.fromtimestamp
+
+
 def _instant(seconds: str | int) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(seconds), UTC)
 
 
-def _when(info: Any, end: bool, eid: str) -> When:
-    if not isinstance(info, dict):
+def _when(info: FTime | None, end: bool, eid: str) -> When:
+    if info is None:
         raise MalformedEvent(f"event {eid}: {'end_time' if end else 'start_time'} missing", event_id=eid)
-    day = info.get("date")
+    day = info.date
     try:
         if day:
             d = _date(day)
             return When(date=d + ONE_DAY if end else d)
-        stamp = info.get("timestamp")
+        stamp = info.timestamp
         if not stamp:
             raise ValueError("no timestamp")
-        return When(instant=dt.datetime.fromtimestamp(int(stamp), UTC), timezone=_zone_name(info.get("timezone")))
+        return When(instant=dt.datetime.fromtimestamp(int(stamp), UTC), timezone=_zone_name(info.timezone))
     except (ValueError, TypeError, OverflowError) as exc:
         raise MalformedEvent(f"event {eid}: bad {'end_time' if end else 'start_time'}: {exc}", event_id=eid) from None
 
@@ -118,49 +128,45 @@ def _person(user_id: str | None, name: str | None) -> Person:
     return Person(id=user_id, name=name)
 
 
-def _location(loc: Any) -> str | None:
-    if not isinstance(loc, dict):
+def _location(loc: FLocation | None) -> str | None:
+    if loc is None:
         return None
-    name = loc.get("name") or ""
-    address = loc.get("address") or ""
+    name = loc.name or ""
+    address = loc.address or ""
     if name and address and address not in name:
         return f"{name}, {address}"
     return name or address or None
 
 
-def attendees_from(items: Any) -> tuple[Attendee, ...]:
+def attendees_from(items: Sequence[FAttendee]) -> tuple[Attendee, ...]:
     """Attendees from an event's ``attendees`` or the attendee list API; removed ones are dropped."""
-    if not isinstance(items, list):
-        return ()
     out = []
     for a in items:
-        if not isinstance(a, dict):
-            continue
-        rsvp = a.get("rsvp_status")
+        rsvp = a.rsvp_status
         if rsvp == "removed":
             continue
-        kind = a.get("type")
+        kind = a.type
         if kind == "resource":
-            ident = a.get("room_id") or a.get("attendee_id")
+            ident = a.room_id or a.attendee_id
         elif kind == "chat":
-            ident = a.get("chat_id") or a.get("attendee_id")
+            ident = a.chat_id or a.attendee_id
         else:
-            ident = a.get("user_id") or a.get("attendee_id")
+            ident = a.user_id or a.attendee_id
         out.append(
             Attendee(
-                email=a.get("third_party_email") or None,
-                name=a.get("display_name") or None,
+                email=a.third_party_email or None,
+                name=a.display_name or None,
                 id=ident or None,
-                response=_RSVP.get(rsvp or "", Response.NONE),
-                optional=bool(a.get("is_optional")),
-                organizer=bool(a.get("is_organizer")),
+                response=_RSVP.get(rsvp or "", NO_RESPONSE),
+                optional=bool(a.is_optional),
+                organizer=bool(a.is_organizer),
                 resource=kind == "resource",
             )
         )
     return tuple(out)
 
 
-def event_from(item: Mapping[str, Any], *, account: str, calendar_id: str, occurrence: bool = False) -> Event:
+def event_from(item: FEvent, *, account: str, calendar_id: str, occurrence: bool = False) -> Event:
     """One list, get, instances or instance_view item as an :class:`Event`.
 
     With ``occurrence`` every item of a series becomes ``kind: occurrence`` (expansion results).
@@ -168,42 +174,52 @@ def event_from(item: Mapping[str, Any], *, account: str, calendar_id: str, occur
     Raises:
         MalformedEvent: the payload cannot be normalized.
     """
-    eid = item.get("event_id")
-    if not isinstance(eid, str) or not eid:
+    eid = item.event_id
+    if not eid:
         raise MalformedEvent("event without an event_id", event_id=None)
-    start = _when(item.get("start_time"), False, eid)
-    end = _when(item.get("end_time"), True, eid)
-    if (start.date is None) != (end.date is None):
-        raise MalformedEvent(f"event {eid}: start and end mix all-day and timed", event_id=eid)
-    orig = original_seconds(eid)
-    recurring = item.get("recurring_event_id")
+    s, e = item.start_time, item.end_time
+    start = end = None
+    if s is not None and e is not None and not s.date and not e.date and s.timestamp and e.timestamp:
+        try:  # the usual case (both ends timed) inline; _when has the rest and the error messages
+            tz = _zone_name(s.timezone)
+            start = When(instant=_fromtimestamp(int(s.timestamp), UTC), timezone=tz)
+            tz = tz if e.timezone == s.timezone else _zone_name(e.timezone)
+            end = When(instant=_fromtimestamp(int(e.timestamp), UTC), timezone=tz)
+        except (ValueError, TypeError, OverflowError):
+            start = None
+    if start is None or end is None:
+        start = _when(s, False, eid)
+        end = _when(e, True, eid)
+        if (start.date is None) != (end.date is None):
+            raise MalformedEvent(f"event {eid}: start and end mix all-day and timed", event_id=eid)
+    orig = None if eid.endswith("_0") else original_seconds(eid)
     series_id: str | None = None
     original: When | None = None
-    rule = item.get("recurrence")
+    rule = item.recurrence
     recurrence: tuple[str, ...] = ()
     if orig is not None:
-        series_id = series_id_of(recurring or eid)
+        series_id = series_id_of(item.recurring_event_id or eid)
         original = _original(orig, start)
-        kind = Kind.OCCURRENCE if occurrence else Kind.EXCEPTION
-    elif item.get("is_exception"):
+        kind = OCCURRENCE if occurrence else EXCEPTION
+    elif item.is_exception:
         raise MalformedEvent(f"event {eid}: exception id carries no original start", event_id=eid)
     elif rule:
         try:
             recurrence = _recurrence(rule, start.date is not None, start.timezone)
         except MalformedEvent as exc:
             raise MalformedEvent(f"event {eid}: {exc}", event_id=eid) from None
-        kind = Kind.SERIES
+        kind = SERIES
     else:
-        kind = Kind.SINGLE
-    get = item.get
-    org = get("event_organizer")
+        kind = SINGLE
+    org = item.event_organizer
     organizer = None
-    if isinstance(org, dict) and (org.get("user_id") or org.get("display_name")):
-        organizer = _person(org.get("user_id") or None, org.get("display_name") or None)
-    vchat = get("vchat")
-    meeting = vchat.get("meeting_url") or None if isinstance(vchat, dict) else None
-    created = get("create_time")
-    attendees = get("attendees")
+    if org and (org.user_id or org.display_name):
+        organizer = _person(org.user_id or None, org.display_name or None)
+    vchat = item.vchat
+    meeting = (vchat.meeting_url or None) if vchat else None
+    created = item.create_time
+    attendees = item.attendees
+    loc = item.location
     try:
         return Event(
             provider=PROVIDER,
@@ -213,48 +229,48 @@ def event_from(item: Mapping[str, Any], *, account: str, calendar_id: str, occur
             kind=kind,
             start=start,
             end=end,
-            status=_STATUS.get(get("status") or "confirmed", Status.CONFIRMED),
+            status=_STATUS.get(item.status or "confirmed", CONFIRMED),
             series_id=series_id,
             original_start=original,
-            title=get("summary") or None,
-            description=get("description") or None,
-            location=_location(get("location")),
+            title=item.summary or None,
+            description=item.description or None,
+            location=(loc.name if loc.name and not loc.address else _location(loc)) if loc is not None else None,
             recurrence=recurrence,
             organizer=organizer,
             attendees=attendees_from(attendees) if attendees else (),
-            show_as=_SHOW_AS.get(get("free_busy_status") or "", ShowAs.UNKNOWN),
-            visibility=_VISIBILITY.get(get("visibility") or "", Visibility.DEFAULT),
+            show_as=_SHOW_AS.get(item.free_busy_status or "", UNKNOWN_SHOW_AS),
+            visibility=_VISIBILITY.get(item.visibility or "", DEFAULT_VISIBILITY),
             meeting_url=meeting,
-            html_link=get("app_link") or None,
-            created=_instant(created) if created and created != "0" else None,
+            html_link=item.app_link or None,
+            created=_fromtimestamp(int(created), UTC) if created and created != "0" else None,
         )
     except (ValueError, TypeError) as exc:
         raise MalformedEvent(f"event {eid}: {exc}", event_id=eid) from None
 
 
-def _cancelled_slot(eid: str, item: Mapping[str, Any]) -> tuple[When, When]:
+def _cancelled_slot(eid: str, item: FEvent) -> tuple[When, When]:
     """Start/end for a cancelled exception that carries no times: its original slot, zero-length."""
     orig = original_seconds(eid)
     assert orig is not None
-    zone_hint = item.get("start_time")
-    tz = _zone_name(zone_hint.get("timezone")) if isinstance(zone_hint, dict) else None
+    zone_hint = item.start_time
+    tz = _zone_name(zone_hint.timezone) if zone_hint is not None else None
     w = When(instant=_instant(orig), timezone=tz)
     return w, w
 
 
-def change_from(item: Mapping[str, Any], *, account: str, calendar_id: str) -> Upsert | Delete:
+def change_from(item: FEvent, *, account: str, calendar_id: str) -> Upsert | Delete:
     """One item of a list/sync page as a change: cancelled singles and masters are deletions.
 
     Raises:
         MalformedEvent: the payload cannot be normalized.
     """
-    eid = item.get("event_id")
-    if not isinstance(eid, str) or not eid:
+    eid = item.event_id
+    if not eid:
         raise MalformedEvent("event without an event_id", event_id=None)
-    if item.get("status") == "cancelled":
+    if item.status == "cancelled":
         if original_seconds(eid) is None:
             return Delete(key=EventKey(account=account, calendar_id=calendar_id, id=eid))
-        if not isinstance(item.get("end_time"), dict):
+        if item.end_time is None:
             # Cancelled items may carry little more than their id (apis.md 1.A.4).
             start, end = _cancelled_slot(eid, item)
             return Upsert(
@@ -263,12 +279,34 @@ def change_from(item: Mapping[str, Any], *, account: str, calendar_id: str) -> U
                     account=account,
                     calendar_id=calendar_id,
                     id=eid,
-                    kind=Kind.EXCEPTION,
+                    kind=EXCEPTION,
                     start=start,
                     end=end,
-                    status=Status.CANCELLED,
-                    series_id=series_id_of(item.get("recurring_event_id") or eid),
+                    status=CANCELLED,
+                    series_id=series_id_of(item.recurring_event_id or eid),
                     original_start=start,
                 )
             )
     return Upsert(event=event_from(item, account=account, calendar_id=calendar_id))
+
+
+def changes_from(page: DecodedPage, *, account: str, calendar_id: str) -> tuple[list[Change], list[Quarantined]]:
+    """A list page's items as changes; what cannot be normalized is quarantined with its JSON text.
+
+    A cancelled exception of a series deleted in the same page goes with its series.
+    """
+    changes: list[Change] = []
+    quarantined = list(page.quarantined)
+    for k, item in enumerate(page.events):
+        try:
+            changes.append(change_from(item, account=account, calendar_id=calendar_id))
+        except MalformedEvent as exc:
+            quarantined.append(Quarantined(event_id=exc.event_id, error=str(exc), payload=page.payload(k)))
+    deleted = {uid_of(c.key.id) for c in changes if isinstance(c, Delete)}
+    if deleted:
+        changes = [
+            c
+            for c in changes
+            if isinstance(c, Delete) or c.event.series_id is None or uid_of(c.event.series_id) not in deleted
+        ]
+    return changes, quarantined

@@ -22,13 +22,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any
 
 import attrs
+import msgspec
 
-from calbridge.errors import InvalidRequest, MalformedEvent, NotFound
+from calbridge.errors import InvalidRequest, InvalidResponse, MalformedEvent, NotFound
 from calbridge.model import Event, Kind, Window
 from calbridge.provider import Expansion, MirrorView, Quarantined
 
 from ._client import FeishuClient, TooManyInstances
 from ._convert import event_from, original_seconds, series_id_of, uid_of
+from ._wire import EVENTS, DecodedPage, FEvent, decode_events
 
 API = "/open-apis/calendar/v4/calendars"
 VIEW_SPAN = dt.timedelta(days=39)
@@ -53,22 +55,31 @@ def instance_calls(window: Window, series: int) -> int:
     return series * spans
 
 
-def _fill(event: Event, item: Mapping[str, Any], master: Event | None) -> Event:
+def _fill(event: Event, item: FEvent, master: Event | None) -> Event:
     """Fields the ``instances`` call leaves out are the master's."""
     if master is None:
         return event
     changes: dict[str, Any] = {}
-    if "event_organizer" not in item:
+    if item.event_organizer is msgspec.UNSET:
         changes["organizer"] = master.organizer
-    if "attendees" not in item:
+    if item.attendees is msgspec.UNSET:
         changes["attendees"] = master.attendees
-    if "free_busy_status" not in item:
+    if item.free_busy_status is msgspec.UNSET:
         changes["show_as"] = master.show_as
-    if "visibility" not in item:
+    if item.visibility is msgspec.UNSET:
         changes["visibility"] = master.visibility
-    if "vchat" not in item:
+    if item.vchat is msgspec.UNSET:
         changes["meeting_url"] = master.meeting_url
     return attrs.evolve(event, **changes) if changes else event
+
+
+async def _page(client: FeishuClient, path: str, params: Mapping[str, str], what: str) -> DecodedPage:
+    got = await client.get_data(path, params, what=what, decoder=EVENTS)
+    body, data = got
+    try:
+        return decode_events(body, data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidResponse(f"feishu {what}: undecodable page: {exc}", provider="feishu") from None
 
 
 class Expander:
@@ -104,7 +115,7 @@ class Expander:
 
     def _keep(
         self,
-        item: Any,
+        page: DecodedPage,
         calendar_id: str,
         window: Window,
         masters: Mapping[str, Event],
@@ -112,24 +123,27 @@ class Expander:
         quarantined: list[Quarantined],
         wanted: Mapping[str, str] | None,
     ) -> None:
-        if not isinstance(item, dict):
-            return
-        eid = item.get("event_id")
-        if not isinstance(eid, str) or original_seconds(eid) is None or eid in seen:
-            return  # singles (``_0``) and repeats across chunk edges
-        if item.get("status") == "cancelled":
-            return
-        uid = uid_of(item.get("recurring_event_id") or eid)
-        if wanted is not None and uid not in wanted:
-            return
-        try:
-            event = event_from(item, account=self._account, calendar_id=calendar_id, occurrence=True)
-        except MalformedEvent as exc:
-            quarantined.append(Quarantined(event_id=eid, error=str(exc), payload=repr(item)[:20000]))
-            return
-        assert event.kind is Kind.OCCURRENCE
-        if window.overlaps(event.start.utc(), event.end.utc()):
-            seen[eid] = _fill(event, item, masters.get(uid + "_0"))
+        for bad in page.quarantined:  # items that did not decode: kept if they are occurrences asked for
+            eid = bad.event_id
+            if eid and original_seconds(eid) is not None and (wanted is None or uid_of(eid) in wanted):
+                quarantined.append(bad)
+        for k, item in enumerate(page.events):
+            eid = item.event_id
+            if not eid or original_seconds(eid) is None or eid in seen:
+                continue  # singles (``_0``) and repeats across chunk edges
+            if item.status == "cancelled":
+                continue
+            uid = uid_of(item.recurring_event_id or eid)
+            if wanted is not None and uid not in wanted:
+                continue
+            try:
+                event = event_from(item, account=self._account, calendar_id=calendar_id, occurrence=True)
+            except MalformedEvent as exc:
+                quarantined.append(Quarantined(event_id=eid, error=str(exc), payload=page.payload(k)))
+                continue
+            assert event.kind is Kind.OCCURRENCE
+            if window.overlaps(event.start.utc(), event.end.utc()):
+                seen[eid] = _fill(event, item, masters.get(uid + "_0"))
 
     async def _by_view(
         self,
@@ -148,15 +162,14 @@ class Expander:
             start, end = pending.pop(0)
             params = {"start_time": str(_sec(start) - 1), "end_time": str(_sec(end) + 1)}
             try:
-                data = await self._client.get(path, params, what="instance_view")
+                page = await _page(self._client, path, params, "instance_view")
             except TooManyInstances:
                 if end - start <= MIN_CHUNK:
                     raise
                 middle = start + dt.timedelta(seconds=(_sec(end) - _sec(start)) // 2)
                 pending[0:0] = [(start, middle), (middle, end)]
                 continue
-            for item in data.get("items") or ():
-                self._keep(item, calendar_id, window, masters, seen, quarantined, wanted)
+            self._keep(page, calendar_id, window, masters, seen, quarantined, wanted)
         return Expansion(
             series_ids=tuple(series_id_of(s) for s in series_ids),
             window=window,
@@ -186,11 +199,10 @@ class Expander:
                     }
                     if token:
                         params["page_token"] = token
-                    data = await self._client.get(path, params, what="instances")
-                    for item in data.get("items") or ():
-                        self._keep(item, calendar_id, window, masters, seen, quarantined, None)
-                    token = data.get("page_token") or ""
-                    if not data.get("has_more") or not token:
+                    page = await _page(self._client, path, params, "instances")
+                    self._keep(page, calendar_id, window, masters, seen, quarantined, None)
+                    token = page.page_token
+                    if not page.has_more or not token:
                         break
         except NotFound:
             seen.clear()  # the series is gone; the next sync round deletes it

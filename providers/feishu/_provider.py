@@ -19,20 +19,21 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import attrs
+import msgspec
 
 from calbridge.cursor import Cursor
-from calbridge.errors import InvalidResponse, MalformedEvent, NotFound, PermissionDenied
-from calbridge.model import Calendar, Change, Delete, Event, Upsert, Window
-from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
+from calbridge.errors import InvalidResponse, NotFound, PermissionDenied
+from calbridge.model import Attendee, Calendar, Change, Delete, Event, Upsert, Window
+from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext
 
 from . import FEISHU_BASE_URL
 from ._auth import token_source
 from ._client import FeishuClient
-from ._convert import attendees_from, change_from, uid_of
+from ._convert import attendees_from, changes_from
 from ._expand import Expander
+from ._wire import ATTENDEES, EVENTS, FAttendee, decode_attendees, decode_events
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +43,6 @@ PAGE_SIZE = 1000
 API = "/open-apis/calendar/v4/calendars"
 FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 ATTENDEE_CONCURRENCY = 5
-
-
-def _payload(item: Any) -> str:
-    import json
-
-    try:
-        return json.dumps(item, ensure_ascii=False, sort_keys=True)[:20000]
-    except (TypeError, ValueError):
-        return repr(item)[:20000]
 
 
 def _sans_attendees(event: Event) -> Event:
@@ -144,15 +136,18 @@ class FeishuProvider:
                 params["page_token"] = page_token
             if sync_token:
                 params["sync_token"] = sync_token
-            data = await self.client.get(path, params, what="event list")
-            items = data.get("items") or []
-            if not isinstance(items, list):
-                raise InvalidResponse("feishu event list: items is not a list", provider="feishu")
-            new_page = data.get("page_token") or ""
-            new_sync = data.get("sync_token") or ""
-            has_more = bool(data.get("has_more"))
+            got = await self.client.get_data(path, params, what="event list", decoder=EVENTS)
+            body, data = got
+            try:
+                page = decode_events(body, data)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise InvalidResponse(f"feishu event list: undecodable page: {exc}", provider="feishu") from None
+            new_page = page.page_token
+            new_sync = page.sync_token
+            has_more = page.has_more
             sync_token = new_sync or sync_token
-            changes, quarantined = await self._convert(calendar_id, real_id, items, view, full=full)
+            changes, quarantined = changes_from(page, account=self._ctx.account.name, calendar_id=calendar_id)
+            changes = await self._attend(real_id, changes, view, full=full)
             if not has_more:
                 done = {"sync_token": sync_token} if sync_token else {}
                 scope = None
@@ -168,7 +163,8 @@ class FeishuProvider:
                 return
             if not new_page and not new_sync:
                 raise InvalidResponse("feishu event list: has_more without any token", provider="feishu")
-            guard = guard + 1 if not items and new_page == page_token and new_sync == sync_token else 0
+            empty = not page.events and not page.quarantined
+            guard = guard + 1 if empty and new_page == page_token and new_sync == sync_token else 0
             if guard > 20:
                 raise InvalidResponse("feishu event list: empty pages without progress", provider="feishu")
             page_token = new_page
@@ -180,29 +176,11 @@ class FeishuProvider:
                 quarantined=quarantined,
             )
 
-    async def _convert(
-        self, calendar_id: str, real_id: str, items: list[Any], view: MirrorView, *, full: bool
-    ) -> tuple[list[Change], list[Quarantined]]:
-        account = self._ctx.account.name
-        changes: list[Change] = []
-        quarantined: list[Quarantined] = []
-        for item in items:
-            try:
-                if not isinstance(item, dict):
-                    raise MalformedEvent("event item is not an object", event_id=None)
-                changes.append(change_from(item, account=account, calendar_id=calendar_id))
-            except MalformedEvent as exc:
-                quarantined.append(Quarantined(event_id=exc.event_id, error=str(exc), payload=_payload(item)))
-        deleted = {uid_of(c.key.id) for c in changes if isinstance(c, Delete)}
-        if deleted:  # a cancelled exception of a series deleted in the same page goes with its series
-            changes = [
-                c
-                for c in changes
-                if isinstance(c, Delete) or c.event.series_id is None or uid_of(c.event.series_id) not in deleted
-            ]
+    async def _attend(self, real_id: str, changes: list[Change], view: MirrorView, *, full: bool) -> list[Change]:
+        """Attendees for the page's events: reused from the mirror or fetched (the list has none)."""
         wanted = [c.event.id for c in changes if isinstance(c, Upsert) and c.event.status.value != "cancelled"]
         if not wanted:
-            return changes, quarantined
+            return changes
         stored = await view.get(wanted)
         fetch: list[int] = []
         for i, change in enumerate(changes):
@@ -226,26 +204,32 @@ class FeishuProvider:
                     changes[i] = Upsert(event=attrs.evolve(change.event, attendees=found))
 
             await asyncio.gather(*(one(i) for i in fetch))
-        return changes, quarantined
+        return changes
 
-    async def _attendees(self, real_id: str, event_id: str) -> tuple[Any, ...]:
+    async def _attendees(self, real_id: str, event_id: str) -> tuple[Attendee, ...]:
         """The event's attendees (attendee list API, 100 per page)."""
-        raw: list[Any] = []
+        raw: list[FAttendee] = []
         token = ""
         while True:
             params = {"page_size": "100"}
             if token:
                 params["page_token"] = token
             self.attendee_requests += 1
+            path = f"{API}/{real_id}/events/{event_id}/attendees"
             try:
-                data = await self.client.get(f"{API}/{real_id}/events/{event_id}/attendees", params, what="attendees")
+                got = await self.client.get_data(path, params, what="attendees", decoder=ATTENDEES)
+                body, data = got
             except (NotFound, PermissionDenied) as exc:
                 # Deleted since the list call (the next round says so) or hidden from this identity.
                 logger.info("feishu attendees of %s unavailable: %s", event_id, exc.code)
                 return ()
-            raw.extend(data.get("items") or ())
-            token = data.get("page_token") or ""
-            if not data.get("has_more") or not token:
+            try:
+                page = decode_attendees(body, data)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise InvalidResponse(f"feishu attendees: undecodable page: {exc}", provider="feishu") from None
+            raw.extend(page.items or ())
+            token = page.page_token or ""
+            if not page.has_more or not token:
                 return attendees_from(raw)
 
     def expand(

@@ -133,11 +133,12 @@ class GraphClient:
     def same_origin(self, url: str) -> bool:
         return origin(url) == self.origin
 
-    async def get(self, url: str, *, what: str) -> dict[str, Any]:
-        """GET ``url`` (absolute, on base_url's origin) and decode its JSON object.
+    async def get(self, url: str, *, what: str) -> bytes:
+        """GET ``url`` (absolute, on base_url's origin) and return the 2xx body, undecoded (the caller
+        decodes it into the Structs it needs, see ``_wire``).
 
         Raises:
-            InvalidResponse: ``url`` is on another origin, or the body is not a JSON object.
+            InvalidResponse: ``url`` is on another origin.
             AuthError: the token was refused twice; PermissionDenied, NotFound, CursorExpired,
             InvalidRequest: as answered; RateLimited, TransientError: after the retry policy gave up.
         """
@@ -157,7 +158,7 @@ class GraphClient:
         except TokenExpired as exc:
             raise AuthError(str(exc), provider="graph", status=exc.status, code=exc.code) from None
 
-    async def _once(self, url: str, what: str) -> dict[str, Any]:
+    async def _once(self, url: str, what: str) -> bytes:
         token = await self._tokens.token()
         headers = {
             "Authorization": f"Bearer {token}",
@@ -184,10 +185,4 @@ class GraphClient:
             raise TransientError(f"{what}: {type(exc).__name__}", provider="graph") from None
         if status >= 300:
             raise error_for(status, body, resp_headers, what)
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise InvalidResponse(f"{what}: the response is not JSON", provider="graph", status=status) from None
-        if not isinstance(data, dict):
-            raise InvalidResponse(f"{what}: the response is not a JSON object", provider="graph", status=status)
-        return data
+        return body

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
+
+import msgspec
 
 from calbridge.cursor import Cursor
 from calbridge.errors import CursorExpired, InvalidResponse, MalformedEvent, NotFound
@@ -26,6 +28,8 @@ from ._auth import token_source
 from ._client import GraphClient, origin
 from ._config import DEFAULT_BASE_URL, ClientCredentials, RefreshTokenAuth, StaticToken
 from ._convert import convert_event
+from ._page import changes_from, master_ids
+from ._wire import DecodedPage, decode_event, decode_page
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +43,23 @@ def _stamp(value: Any) -> str:
     return str(value.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
-def _quarantine(item: Mapping[str, Any], error: str) -> Quarantined:
-    return Quarantined(event_id=item.get("id"), error=error, payload=json.dumps(item, sort_keys=True)[:100_000])
+class _CalendarEntry(msgspec.Struct, rename="camel"):
+    id: Any = None
+    name: Any = None
+    is_default_calendar: Any = None
+    can_edit: Any = None
+
+
+class _CalendarList(msgspec.Struct):
+    value: list[_CalendarEntry] | None = None
+    next_link: Any = msgspec.field(default=None, name="@odata.nextLink")
+
+
+def _decode(body: bytes, what: str) -> DecodedPage:
+    try:
+        return decode_page(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidResponse(f"{what}: undecodable page: {exc}", provider="graph") from None
 
 
 class GraphProvider:
@@ -91,23 +110,26 @@ class GraphProvider:
         out: list[Calendar] = []
         url: str | None = f"{self._root}/calendars"
         while url:
-            data = await self.client.get(url, what="list calendars")
-            for c in data.get("value") or ():
-                if not c.get("id"):
+            body = await self.client.get(url, what="list calendars")
+            try:
+                page = msgspec.json.decode(body, type=_CalendarList)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise InvalidResponse(f"list calendars: undecodable page: {exc}", provider="graph") from None
+            for c in page.value or ():
+                if not c.id:
                     continue
                 out.append(
                     Calendar(
-                        id=str(c["id"]),
-                        name=c.get("name"),
-                        primary=bool(c.get("isDefaultCalendar")),
-                        access="writer" if c.get("canEdit") else "reader",
+                        id=str(c.id),
+                        name=c.name,
+                        primary=bool(c.is_default_calendar),
+                        access="writer" if c.can_edit else "reader",
                     )
                 )
-            url = self._link(data, "@odata.nextLink", "list calendars")
+            url = self._link(page.next_link, "@odata.nextLink", "list calendars")
         return out
 
-    def _link(self, data: Mapping[str, Any], key: str, what: str) -> str | None:
-        link = data.get(key)
+    def _link(self, link: Any, key: str, what: str) -> str | None:
         if link is None:
             return None
         if not isinstance(link, str) or not link.lower().startswith(("https://", "http://")):
@@ -144,15 +166,14 @@ class GraphProvider:
         seen_masters: dict[str, Event | None] = {}
         touched_series: set[str] = set()
         while True:
-            data = await self.client.get(url, what=what)
-            next_link = self._link(data, "@odata.nextLink", what)
-            delta_link = self._link(data, "@odata.deltaLink", what)
+            page = _decode(await self.client.get(url, what=what), what)
+            next_link = self._link(page.next_link, "@odata.nextLink", what)
+            delta_link = self._link(page.delta_link, "@odata.deltaLink", what)
             if (next_link is None) == (delta_link is None):
                 raise InvalidResponse(f"{what}: a page needs exactly one of nextLink and deltaLink", provider="graph")
-            items = data.get("value")
-            if not isinstance(items, list):
+            if page.events is None:
                 raise InvalidResponse(f"{what}: page without a value list", provider="graph")
-            changes, quarantined = await self._page(calendar_id, items, view, seen_masters, full=full)
+            changes, quarantined = await self._page(calendar_id, page, view, seen_masters, full=full)
             if not full:
                 touched_series.update(await self._series_of_removed(changes, view))
             if delta_link is not None and touched_series:
@@ -177,20 +198,14 @@ class GraphProvider:
     async def _page(
         self,
         calendar_id: str,
-        items: Sequence[Any],
+        page: DecodedPage,
         view: MirrorView,
         seen_masters: dict[str, Event | None],
         *,
         full: bool,
     ) -> tuple[list[Change], list[Quarantined]]:
         changes: list[Change] = []
-        quarantined: list[Quarantined] = []
-        wanted = [
-            str(i["seriesMasterId"])
-            for i in items
-            if isinstance(i, dict) and "@removed" not in i and i.get("seriesMasterId")
-        ]
-        new_ids = [m for m in dict.fromkeys(wanted) if m not in seen_masters]
+        new_ids = [m for m in master_ids(page) if m not in seen_masters]
         errors: dict[str, str] = {}
         if new_ids:
             masters, errors = await self._masters(calendar_id, new_ids, view, reuse=full)
@@ -199,26 +214,10 @@ class GraphProvider:
                 seen_masters[mid] = master
                 if master is not None:
                     changes.append(Upsert(event=master))
-        for item in items:
-            if not isinstance(item, dict) or not item.get("id"):
-                quarantined.append(Quarantined(event_id=None, error="item without an id", payload=json.dumps(item)))
-                continue
-            if "@removed" in item:
-                changes.append(Delete(key=EventKey(account=self._account, calendar_id=calendar_id, id=item["id"])))
-                continue
-            master_id = item.get("seriesMasterId")
-            master = seen_masters.get(str(master_id)) if master_id else None
-            if master_id and master is None:
-                reason = errors.get(str(master_id), "series master unavailable")
-                quarantined.append(_quarantine(item, f"series master {master_id}: {reason}"))
-                continue
-            try:
-                event = convert_event(item, account=self._account, calendar_id=calendar_id, master=master)
-            except MalformedEvent as exc:
-                logger.warning("graph account %s: quarantined event %s: %s", self._account, item.get("id"), exc)
-                quarantined.append(_quarantine(item, str(exc)))
-                continue
-            changes.append(Upsert(event=event))
+        items, quarantined = changes_from(
+            page, account=self._account, calendar_id=calendar_id, masters=seen_masters, errors=errors
+        )
+        changes.extend(items)
         for mid, reason in errors.items():
             if reason != "not found":
                 quarantined.append(Quarantined(event_id=mid, error=reason, payload=json.dumps({"id": mid})))
@@ -266,13 +265,16 @@ class GraphProvider:
 
     async def _fetch_master(self, calendar_id: str, master_id: str) -> Event | str:
         url = f"{self._root}/events/{quote(master_id, safe='')}"
+        what = f"series master {master_id}"
         try:
-            data = await self.client.get(url, what=f"series master {master_id}")
+            body = await self.client.get(url, what=what)
         except NotFound:
             return "not found"
         try:
-            return convert_event(data, account=self._account, calendar_id=calendar_id)
-        except MalformedEvent as exc:
+            return convert_event(decode_event(body), account=self._account, calendar_id=calendar_id)
+        except msgspec.DecodeError:
+            raise InvalidResponse(f"{what}: the response is not JSON", provider="graph") from None
+        except (msgspec.ValidationError, MalformedEvent) as exc:
             logger.warning("graph account %s: series master %s quarantined: %s", self._account, master_id, exc)
             return str(exc)
 
@@ -297,15 +299,17 @@ class GraphProvider:
             quarantined: list[Quarantined] = []
             try:
                 while url:
-                    data = await self.client.get(url, what=f"instances of {sid}")
-                    for item in data.get("value") or ():
+                    what = f"instances of {sid}"
+                    page = _decode(await self.client.get(url, what=what), what)
+                    quarantined.extend(page.quarantined)
+                    for k, ev in enumerate(page.events or ()):
                         try:
                             occurrences.append(
-                                convert_event(item, account=self._account, calendar_id=calendar_id, master=master)
+                                convert_event(ev, account=self._account, calendar_id=calendar_id, master=master)
                             )
                         except MalformedEvent as exc:
-                            quarantined.append(_quarantine(item, str(exc)))
-                    url = self._link(data, "@odata.nextLink", f"instances of {sid}")
+                            quarantined.append(Quarantined(event_id=ev.id, error=str(exc), payload=page.payload(k)))
+                    url = self._link(page.next_link, "@odata.nextLink", what)
             except NotFound:
                 occurrences = []
             yield Expansion(series_ids=(sid,), window=window, occurrences=occurrences, quarantined=quarantined)

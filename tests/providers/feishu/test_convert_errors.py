@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 from calbridge.errors import (
@@ -23,13 +25,29 @@ from calbridge.errors import (
 from calbridge.model import Delete, Kind, Status, Upsert, When
 from calbridge.testing.server import ThreadedServer
 from calbridge_providers.feishu._client import TooManyInstances, decode, error_for
-from calbridge_providers.feishu._convert import change_from, event_from, series_id_of
+from calbridge_providers.feishu._convert import change_from as _change_from
+from calbridge_providers.feishu._convert import event_from as _event_from
+from calbridge_providers.feishu._convert import series_id_of
+from calbridge_providers.feishu._wire import FEvent
 from calbridge_providers.feishu.emulator import FeishuEmulator
 
 from .conftest import Factory
 
 UTC = dt.UTC
 KW = {"account": "a", "calendar_id": "c"}
+
+
+def wire(item: dict[str, Any]) -> FEvent:
+    """The Struct the provider decodes from this item's JSON bytes."""
+    return msgspec.json.decode(json.dumps(item).encode(), type=FEvent)
+
+
+def event_from(item: dict[str, Any], **kw: Any) -> Any:
+    return _event_from(wire(item), **kw)
+
+
+def change_from(item: dict[str, Any], **kw: Any) -> Any:
+    return _change_from(wire(item), **kw)
 
 
 @pytest.mark.parametrize(
@@ -200,3 +218,52 @@ async def test_slow_answers_and_instance_view_fallback(emu: FeishuEmulator, make
     window = Window(start=at(0), end=at(60))
     out = [x async for x in provider.expand("primary", series, window=window, view=mirror)]
     assert len(out) == 12 and sum(len(x.occurrences) for x in out) == 36
+
+
+def _list_page(*items: str, code: int = 0) -> bytes:
+    data = '{"has_more": false, "page_token": "", "sync_token": "s2", "items": [' + ", ".join(items) + "]}"
+    return f'{{"code": {code}, "msg": "success", "data": {data}}}'.encode()
+
+
+def test_page_quarantines_exactly_the_bad_items_with_their_own_json_text() -> None:
+    from calbridge_providers.feishu._client import decode_data
+    from calbridge_providers.feishu._convert import changes_from
+    from calbridge_providers.feishu._wire import EVENTS, decode_events
+
+    good = json.dumps({"event_id": "g_0", "summary": "ok", "start_time": {"timestamp": "1777593600"},
+                       "end_time": {"timestamp": "1777597200"}})  # fmt: skip
+    bad_rule = json.dumps({"event_id": "r_0", "summary": "会议", "recurrence": "BOGUS",
+                           "start_time": {"timestamp": "1777593600"}, "end_time": {"timestamp": "1777597200"}},
+                          ensure_ascii=False)  # fmt: skip
+    off_shape = '{"event_id":"o_0",  "start_time": [1, 2]}'  # start_time not an object
+    gone = '{"event_id": "d_0", "status": "cancelled"}'
+    for items in ((good, bad_rule, gone), (good, off_shape, bad_rule, gone)):
+        body = _list_page(*items)
+        data = decode_data(200, body, None, "event list", EVENTS)
+        assert (data is None) == (off_shape in items)  # None: an item did not fit, go item by item
+        page = decode_events(body, data)
+        assert page.sync_token == "s2" and not page.has_more
+        changes, quarantined = changes_from(page, account="a", calendar_id="c")
+        assert [c.event.id if isinstance(c, Upsert) else c.key.id for c in changes] == ["g_0", "d_0"]
+        got = {q.event_id: q for q in quarantined}
+        assert got["r_0"].payload == bad_rule and got["r_0"].error
+        if off_shape in items:
+            assert got["o_0"].payload == off_shape and "start_time" in got["o_0"].error
+        assert len(quarantined) == len(items) - 2
+
+
+def test_decode_data_keeps_the_envelope_rules() -> None:
+    from calbridge_providers.feishu._client import decode_data
+    from calbridge_providers.feishu._wire import EVENTS
+
+    with pytest.raises(CursorExpired):
+        decode_data(200, _list_page(code=190008), None, "event list", EVENTS)
+    with pytest.raises(CursorExpired):  # a failure whose data does not fit is still the code's error
+        decode_data(200, b'{"code": 190008, "msg": "expired", "data": {"items": 5}}', None, "x", EVENTS)
+    with pytest.raises(InvalidResponse):
+        decode_data(200, b'{"code": false, "data": {}}', None, "x", EVENTS)
+    with pytest.raises(TransientError):
+        decode_data(503, b"<html>bad gateway</html>", None, "x", EVENTS)
+    for body in (b'{"code": 0}', b'{"code": 0, "data": null}', b'{"code": 0, "data": [1]}', b'{"data": {}}'):
+        data = decode_data(200, body, None, "x", EVENTS)
+        assert data is not None and data.items is None and not data.has_more

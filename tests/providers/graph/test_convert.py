@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from calbridge.errors import MalformedEvent
 from calbridge.export import event_to_dict
 from calbridge.model import Kind, Response, ShowAs, Visibility, When
 from calbridge_providers.graph._convert import convert_event, html_to_text
+from calbridge_providers.graph._wire import GEvent, decode_event
 
 UTC = dt.UTC
 
@@ -27,8 +29,13 @@ def graph(**fields: Any) -> dict[str, Any]:
     return base
 
 
+def wire(item: dict[str, Any]) -> GEvent:
+    """The Struct the provider decodes from this item's JSON bytes."""
+    return decode_event(json.dumps(item).encode())
+
+
 def conv(item: dict[str, Any]) -> Any:
-    return convert_event(item, account="a", calendar_id="primary")
+    return convert_event(wire(item), account="a", calendar_id="primary")
 
 
 @pytest.mark.parametrize(
@@ -118,8 +125,8 @@ def test_exception_original_start_is_in_the_master_zone() -> None:
     master = conv(graph(id="M", type="seriesMaster",
                         recurrence={"pattern": {"type": "daily"}, "range": {"type": "noEnd"}}))  # fmt: skip
     exc = convert_event(
-        graph(id="E", type="exception", seriesMasterId="M", originalStart="2026-07-02T16:30:00Z",
-              originalStartTimeZone="Pacific Standard Time"),
+        wire(graph(id="E", type="exception", seriesMasterId="M", originalStart="2026-07-02T16:30:00Z",
+              originalStartTimeZone="Pacific Standard Time")),
         account="a", calendar_id="primary", master=master,
     )  # fmt: skip
     assert exc.kind is Kind.EXCEPTION and exc.series_id == "M"
@@ -128,3 +135,62 @@ def test_exception_original_start_is_in_the_master_zone() -> None:
 
 def test_html_to_text_drops_style_and_keeps_breaks() -> None:
     assert html_to_text("<style>p{}</style>a<br>b &amp; c") == "a\nb & c"
+
+
+def test_page_quarantines_exactly_the_bad_items_with_their_own_json_text() -> None:
+    from calbridge.model import Delete, Upsert
+    from calbridge_providers.graph._page import changes_from, master_ids
+    from calbridge_providers.graph._wire import decode_page
+
+    good = json.dumps(graph(id="G1"))
+    off_shape = '{ "id" : "BAD1", "subject": 5,  "type":"singleInstance" }'  # subject not a string
+    no_start = json.dumps(graph(id="BAD2", subject="Café ☕", start=None), ensure_ascii=False)
+    removed = '{"id": "R1", "@removed": {"reason": "deleted"}}'
+    orphan = json.dumps(graph(id="O1", type="occurrence", seriesMasterId="M9"))
+    no_id = '{"subject": "who am I"}'
+
+    def run(*items: str) -> tuple[list[Any], list[Any]]:
+        body = ('{"value": [' + ", ".join(items) + '], "@odata.deltaLink": "https://x/delta"}').encode()
+        page = decode_page(body)
+        assert master_ids(page) == (["M9"] if orphan in items else [])
+        return changes_from(page, account="a", calendar_id="c", masters={"M9": None}, errors={"M9": "gone"})
+
+    # The fast path (every item fits its Struct) and the item-by-item path give the same answer.
+    for items in ((good, no_start, removed, orphan, no_id), (good, off_shape, no_start, removed, orphan, no_id)):
+        changes, quarantined = run(*items)
+        assert [c.event.id for c in changes if isinstance(c, Upsert)] == ["G1"]
+        assert [c.key.id for c in changes if isinstance(c, Delete)] == ["R1"]
+        got = {q.event_id: q for q in quarantined}
+        assert got["BAD2"].payload == no_start and "missing start" in got["BAD2"].error
+        assert got["O1"].payload == orphan and got["O1"].error == "series master M9: gone"
+        assert got[None].payload == no_id and got[None].error == "item without an id"
+        if off_shape in items:
+            assert got["BAD1"].payload == off_shape and "subject" in got["BAD1"].error
+        assert len(quarantined) == len(items) - 2
+
+
+def test_removed_is_a_delete_even_when_null_and_skeletal_items_hydrate() -> None:
+    from calbridge.model import Delete, Upsert
+    from calbridge_providers.graph._page import changes_from
+    from calbridge_providers.graph._wire import decode_page
+
+    master = conv(graph(id="M", type="seriesMaster", subject="Standup",
+                        recurrence={"pattern": {"type": "daily"}, "range": {"type": "noEnd"}}))  # fmt: skip
+    skeletal = {"id": "M_1", "type": "occurrence", "seriesMasterId": "M",
+                "start": {"dateTime": "2026-07-02T16:30:00.0000000", "timeZone": "UTC"},
+                "end": {"dateTime": "2026-07-02T17:00:00.0000000", "timeZone": "UTC"}}  # fmt: skip
+    body = json.dumps({"value": [{"id": "X", "@removed": None}, skeletal]}).encode()
+    changes, quarantined = changes_from(decode_page(body), account="a", calendar_id="primary",
+                                        masters={"M": master}, errors={})  # fmt: skip
+    assert not quarantined and isinstance(changes[0], Delete) and isinstance(changes[1], Upsert)
+    occ = changes[1].event
+    assert occ.kind is Kind.OCCURRENCE and occ.title == "Standup" and occ.series_id == "M"
+    assert occ.start == When.at(dt.datetime(2026, 7, 2, 16, 30, tzinfo=UTC), "America/Los_Angeles")
+
+
+def test_seven_fractional_digits_are_truncated_not_rounded() -> None:
+    late = {"dateTime": "2026-07-01T16:59:59.9999999", "timeZone": "UTC"}
+    ev = conv(graph(end=late, createdDateTime="2026-06-01T10:00:00.9999999Z"))
+    assert ev.end.instant == dt.datetime(2026, 7, 1, 16, 59, 59, tzinfo=UTC)
+    assert ev.created == dt.datetime(2026, 6, 1, 10, 0, 0, tzinfo=UTC)
+    assert conv(graph(createdDateTime="garbage")).created is None  # a bad stamp is dropped, not fatal
