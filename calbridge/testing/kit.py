@@ -34,7 +34,7 @@ import ssl
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import attrs
 import pytest
@@ -296,7 +296,7 @@ class BaseHandle:
 
     plugin_name: str = ""
     page_size: int = 2
-    options: Mapping[str, Any] = {}
+    options: ClassVar[Mapping[str, Any]] = {}
     api_path: str = ""  # drops only hit requests whose path contains this (keep token endpoints out)
 
     def __init__(self, served: Served) -> None:
@@ -450,12 +450,20 @@ class Mirror:
         return report
 
     async def converge(self) -> SyncReport:
-        """Sync until a round succeeds; a held sweep is confirmed (as an operator would)."""
-        report = await self.sync()
-        assert report is not None
-        if any(r.sweep_held for r in report.calendars):
-            report = await self.sync(allow_mass_delete=True)
+        """Bring the mirror up to the server as it is now, the way an operator would.
+
+        Two runs: the first may only finish a round a killed run left (a resumed round reports
+        what changed up to *its* start, later changes belong to the next round); the second is a
+        round that starts after the last server change. A held sweep is confirmed.
+        """
+        report: SyncReport | None = None
+        for _ in range(2):
+            report = await self.sync()
             assert report is not None
+            if any(r.sweep_held for r in report.calendars):
+                report = await self.sync(allow_mass_delete=True)
+                assert report is not None
+        assert report is not None
         return report
 
     async def events(self, *, expand: bool) -> list[Event]:
@@ -479,8 +487,9 @@ class Mirror:
 
     def fresh(self, suffix: str = "fresh") -> Mirror:
         """A mirror of the same account in a new, empty store (the oracle: one clean full sync)."""
+        settings = self.config.settings
         return Mirror(self.handle, self.directory / suffix, now=self.now, retry=self.retry, registry=self.registry,
-                      past=_days(self.config.settings.window_past), future=_days(self.config.settings.window_future))  # fmt: skip
+                      past=_days(settings.window_past), future=_days(settings.window_future))  # fmt: skip
 
 
 async def _fast_sleep(seconds: float) -> None:

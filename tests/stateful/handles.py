@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pytest
 
@@ -107,7 +108,7 @@ class GoogleHandle(BaseHandle):
 class GraphHandle(BaseHandle):
     plugin_name = "graph"
     page_size = 2
-    options = {"page_size": 2}
+    options: ClassVar[Mapping[str, Any]] = {"page_size": 2}
     api_path = "/v1.0/"
 
     def __init__(self, served: Served) -> None:
@@ -178,7 +179,7 @@ class GraphHandle(BaseHandle):
 class FeishuHandle(BaseHandle):
     plugin_name = "feishu"
     page_size = 50  # Feishu's minimum
-    options = {"page_size": 50}
+    options: ClassVar[Mapping[str, Any]] = {"page_size": 50}
     api_path = "/open-apis/calendar/"
 
     def __init__(self, served: Served) -> None:

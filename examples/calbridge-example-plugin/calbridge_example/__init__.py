@@ -1,0 +1,63 @@
+"""An example calbridge provider plugin: a tiny "Example Calendar" HTTP API, its provider and its emulator.
+
+Registered under the ``calbridge.providers`` entry-point group as ``example``::
+
+    accounts:
+      - name: demo
+        provider: example
+        base_url: http://127.0.0.1:8080
+        auth: {kind: token, token: ${EXAMPLE_TOKEN}}
+        calendars: [work]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from calbridge.errors import ConfigError
+from calbridge.provider import EmulatorApp, Provider, ProviderContext
+
+__all__ = ["ExampleAuth", "ExamplePlugin", "plugin"]
+
+
+@attrs.frozen(kw_only=True)
+class ExampleAuth:
+    token: str = attrs.field(repr=False)  # never in reprs, logs or errors
+
+
+class ExamplePlugin:
+    """The ``example`` :class:`~calbridge.provider.ProviderPlugin` (and EmulatedPlugin)."""
+
+    name = "example"
+
+    def parse_auth(self, raw: Mapping[str, Any], *, account: Mapping[str, Any], where: str) -> ExampleAuth:
+        """Structure the account's ``auth`` (no network); errors name the key."""
+        if not isinstance(raw, Mapping):
+            raise ConfigError("expected a mapping", where=where)
+        if raw.get("kind") != "token":
+            raise ConfigError("the example provider takes kind: token", where=f"{where}.kind")
+        for key in raw:
+            if key not in ("kind", "token"):
+                raise ConfigError("unknown key for kind token", where=f"{where}.{key}")
+        token = raw.get("token")
+        if not isinstance(token, str) or not token:
+            raise ConfigError("required", where=f"{where}.token")
+        if not account.get("base_url"):
+            raise ConfigError("required (the Example Calendar server)", where=where.removesuffix(".auth") + ".base_url")
+        return ExampleAuth(token=token)
+
+    def create(self, ctx: ProviderContext) -> Provider:
+        from .provider import ExampleProvider
+
+        return ExampleProvider(ctx)
+
+    def create_emulator(self) -> EmulatorApp:
+        from .emulator import ExampleEmulator
+
+        return ExampleEmulator()
+
+
+plugin = ExamplePlugin()

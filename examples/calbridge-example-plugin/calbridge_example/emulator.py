@@ -1,0 +1,199 @@
+"""The Example Calendar emulator: a real aiohttp server over in-memory calendars, plus a
+thread-safe Python API to change them while it serves.
+
+The API (all JSON, ``Authorization: Bearer <token>``):
+
+- ``GET /calendars`` → ``{"calendars": [{"id", "name"}]}``
+- ``GET /calendars/{cal}/events?limit=N[&sync_token=T][&page_token=P]`` → ``{"items": [...],
+  "next_page_token": P | null, "next_sync_token": T | null}``. Without ``sync_token``: every live
+  event; with it: what changed since (deleted events as ``{"id", "deleted": true}``). A page token
+  continues the same listing; the last page carries the next sync token. ``410`` once
+  :meth:`ExampleEmulator.expire_cursors` was called for a token issued before.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import json
+import threading
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+TOKEN = "example-token"
+UTC = dt.UTC
+
+
+def _enc(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+def _dec(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(text.encode()))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _stamp(value: dt.datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@attrs.define
+class _Calendar:
+    name: str
+    events: dict[str, dict[str, Any]] = attrs.field(factory=dict)  # id -> payload; deleted ones kept
+    stamps: dict[str, int] = attrs.field(factory=dict)  # id -> seq of its last change
+
+
+class ExampleEmulator:
+    """The ``example`` :class:`~calbridge.provider.EmulatorApp`."""
+
+    name = "example"
+    tls = False
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.calendars: dict[str, _Calendar] = {"work": _Calendar(name="Work")}
+        self.seq = 0
+        self.epoch = 0
+        self.failures: list[tuple[int, float | None]] = []
+        self._ids = itertools.count(1)
+
+    # -- the Python API tests and the demo use ------------------------------------------------
+
+    def add_calendar(self, calendar_id: str, name: str = "") -> str:
+        with self.lock:
+            self.calendars[calendar_id] = _Calendar(name=name or calendar_id)
+            return calendar_id
+
+    def _touch(self, cal: _Calendar, event_id: str) -> None:
+        self.seq += 1
+        cal.stamps[event_id] = self.seq
+
+    def add_event(self, calendar_id: str, title: str, start: dt.datetime, end: dt.datetime) -> str:
+        with self.lock:
+            cal = self.calendars[calendar_id]
+            eid = f"evt-{next(self._ids)}"
+            cal.events[eid] = {"id": eid, "title": title, "start": _stamp(start), "end": _stamp(end)}
+            self._touch(cal, eid)
+            return eid
+
+    def update_event(self, calendar_id: str, event_id: str, *, title: str | None = None,
+                     start: dt.datetime | None = None, end: dt.datetime | None = None) -> None:  # fmt: skip
+        with self.lock:
+            cal = self.calendars[calendar_id]
+            event = cal.events[event_id]
+            if event.get("deleted"):
+                raise KeyError(event_id)
+            if title is not None:
+                event["title"] = title
+            if start is not None:
+                event["start"] = _stamp(start)
+            if end is not None:
+                event["end"] = _stamp(end)
+            self._touch(cal, event_id)
+
+    def delete_event(self, calendar_id: str, event_id: str) -> None:
+        with self.lock:
+            cal = self.calendars[calendar_id]
+            cal.events[event_id] = {"id": event_id, "deleted": True}
+            self._touch(cal, event_id)
+
+    def expire_cursors(self) -> None:
+        """Every page and sync token issued so far answers 410 Gone."""
+        with self.lock:
+            self.epoch += 1
+
+    def fail_next(self, status: int, *, retry_after: float | None = None) -> None:
+        """The next API request answers ``status`` (429: with ``Retry-After`` when given)."""
+        with self.lock:
+            self.failures.append((status, retry_after))
+
+    def clear_failures(self) -> None:
+        with self.lock:
+            self.failures.clear()
+
+    # -- EmulatorApp ---------------------------------------------------------------------------
+
+    def account_config(self, *, name: str, base_url: str, ca_file: str | None) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": name, "provider": "example", "base_url": base_url,
+                                 "auth": {"kind": "token", "token": TOKEN}, "calendars": ["work"]}  # fmt: skip
+        if ca_file:
+            entry["ca_file"] = ca_file
+        return entry
+
+    def seed_demo(self) -> None:
+        today = dt.datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+        self.add_event("work", "Planning", today + dt.timedelta(days=1), today + dt.timedelta(days=1, hours=1))
+        self.add_event("work", "Retro", today + dt.timedelta(days=3), today + dt.timedelta(days=3, hours=1))
+
+    def demo_changes(self) -> list[str]:
+        today = dt.datetime.now(UTC).replace(hour=15, minute=0, second=0, microsecond=0)
+        self.add_event("work", "Coffee", today + dt.timedelta(days=2), today + dt.timedelta(days=2, minutes=30))
+        return ["created 'Coffee'"]
+
+    def make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._gate])
+        app.router.add_get("/calendars", self._calendars)
+        app.router.add_get("/calendars/{cal}/events", self._events)
+        return app
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        with self.lock:
+            failure = self.failures.pop(0) if self.failures else None
+        if failure is not None:
+            status, retry_after = failure
+            headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+            return web.json_response({"error": "injected"}, status=status, headers=headers)
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"error": "unauthorized"}, status=401)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def _calendars(self, request: web.Request) -> web.Response:
+        with self.lock:
+            return web.json_response({"calendars": [{"id": k, "name": c.name} for k, c in self.calendars.items()]})
+
+    async def _events(self, request: web.Request) -> web.Response:
+        q = request.query
+        limit = max(1, min(int(q.get("limit", "100")), 500))
+        with self.lock:
+            cal = self.calendars.get(request.match_info["cal"])
+            if cal is None:
+                return web.json_response({"error": "no such calendar"}, status=404)
+            if "page_token" in q:
+                pos = _dec(q["page_token"])
+            elif "sync_token" in q:
+                tok = _dec(q["sync_token"])
+                pos = None if tok is None else {"e": tok.get("e"), "since": tok.get("seq"), "after": tok.get("seq"),
+                                                "upto": self.seq}  # fmt: skip
+            else:
+                pos = {"e": self.epoch, "since": None, "after": "", "upto": self.seq}
+            if pos is None or pos.get("e") != self.epoch:
+                return web.json_response({"error": "sync state expired"}, status=410)
+            if pos["since"] is None:  # a full listing: live events by id
+                ids = sorted(i for i, e in cal.events.items() if not e.get("deleted") and i > pos["after"])
+                chunk = ids[:limit]
+                items = [dict(cal.events[i]) for i in chunk]
+                more = len(ids) > limit
+                after: Any = chunk[-1] if chunk else pos["after"]
+            else:  # an incremental listing: what changed in (after, upto], in change order
+                changed = sorted((s, i) for i, s in cal.stamps.items() if pos["after"] < s <= pos["upto"])
+                chunk_seq = changed[:limit]
+                items = [dict(cal.events[i]) for _, i in chunk_seq]
+                more = len(changed) > limit
+                after = chunk_seq[-1][0] if chunk_seq else pos["after"]
+            body: dict[str, Any] = {"items": items, "next_page_token": None, "next_sync_token": None}
+            if more:
+                body["next_page_token"] = _enc({**pos, "after": after})
+            else:
+                body["next_sync_token"] = _enc({"e": self.epoch, "seq": pos["upto"]})
+            return web.json_response(body)
