@@ -310,15 +310,13 @@ class SyncMachine(RuleBasedStateMachine):
         for eid, ev in self.singles.items():
             if w.overlaps(ev.start, ev.end):
                 out["", eid] = (ev.title, ev.start.strftime(FMT), ev.end.strftime(FMT))
-        graph = self.handle.plugin_name == "graph"  # see graph-full-listing-reuses-stored-master
         for sid, s in self.series.items():
             for k in range(s.count):
                 if k in s.cancelled:
                     continue
                 start, end = s.moved.get(k, (s.slot(k), s.slot(k) + s.duration))
                 if w.overlaps(start, end):
-                    title = None if graph and k not in s.moved else s.title
-                    out[sid, s.slot(k).strftime(FMT)] = (title, start.strftime(FMT), end.strftime(FMT))
+                    out[sid, s.slot(k).strftime(FMT)] = (s.title, start.strftime(FMT), end.strftime(FMT))
         return out
 
     def _compare_with_model(self, snap: Any) -> None:
@@ -372,12 +370,6 @@ EXEMPTIONS = (
     # from both views unless cancelled rows are asked for) while a fresh full sync shows the new one.
     Exemption("google-cancelled-stub-title", "google", frozenset({"exception"}), frozenset({"title"}),
               cancelled_only=True),
-    # Graph's delta stream never carries series masters; on a full listing the provider hydrates skeletal
-    # occurrences from the master *stored in the mirror* instead of fetching it. When the master changed
-    # while the cursor was dead (or a killed full listing resumed), the mirror keeps the stale master
-    # (etag, updated, title) and titles the occurrences with the old title.
-    Exemption("graph-full-listing-reuses-stored-master", "graph", frozenset({"series", "occurrence"}),
-              frozenset({"title", "etag", "updated"})),
     # Feishu expands through per-series `instances` (no create_time) or calendar-wide `instance_view`
     # (full events), whichever needs fewer requests; an occurrence's `created` depends on the path taken.
     Exemption("feishu-occurrence-created-depends-on-expansion-path", "feishu", frozenset({"occurrence"}),
@@ -477,7 +469,6 @@ def test_google_cancelled_stub_follows_a_renamed_series(
     assert not got.diff(want)
 
 
-@pytest.mark.xfail(reason="graph-full-listing-reuses-stored-master", strict=True)
 def test_graph_full_listing_after_expiry_sees_a_renamed_series(calbridge_emulators: EmulatorPool,
                                                                tmp_path: Path) -> None:  # fmt: skip
     got, want = _titles_after_rename("graph", calbridge_emulators, tmp_path, expire=True)

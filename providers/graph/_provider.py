@@ -3,7 +3,7 @@
 A round follows ``@odata.nextLink`` to the ``@odata.deltaLink``; each page's cursor is the link to
 resume after it (the whole URL, as Graph asks). The delta stream carries singles, occurrences and
 exceptions but never series masters, and occurrences are often skeletal (id, type, seriesMasterId,
-start, end): the master is fetched once per round (or reused from the mirror on full listings),
+start, end): the master is fetched once per round,
 the occurrences hydrated from it, and the master itself upserted the first time a round sees it so
 the mark-and-sweep of a full listing keeps it.
 """
@@ -21,7 +21,7 @@ import msgspec
 
 from calbridge.cursor import Cursor
 from calbridge.errors import CursorExpired, InvalidResponse, MalformedEvent, NotFound
-from calbridge.model import Calendar, Change, Delete, Event, EventKey, Kind, Upsert, Window
+from calbridge.model import Calendar, Change, Delete, Event, EventKey, Upsert, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
 
 from ._auth import token_source
@@ -208,7 +208,7 @@ class GraphProvider:
         new_ids = [m for m in master_ids(page) if m not in seen_masters]
         errors: dict[str, str] = {}
         if new_ids:
-            masters, errors = await self._masters(calendar_id, new_ids, view, reuse=full)
+            masters, errors = await self._masters(calendar_id, new_ids)
             for mid in new_ids:
                 master = masters.get(mid)
                 seen_masters[mid] = master
@@ -243,20 +243,14 @@ class GraphProvider:
                 out.append(Delete(key=EventKey(account=self._account, calendar_id=calendar_id, id=sid)))
         return out
 
-    async def _masters(
-        self, calendar_id: str, ids: Sequence[str], view: MirrorView, *, reuse: bool
-    ) -> tuple[dict[str, Event], dict[str, str]]:
-        """Series masters by id: reused from the mirror on full listings, else fetched (concurrently,
-        under the mailbox semaphore). An incremental round fetches them: an occurrence in it means
-        its series changed."""
+    async def _masters(self, calendar_id: str, ids: Sequence[str]) -> tuple[dict[str, Event], dict[str, str]]:
+        """Series masters by id, fetched once per round (concurrently, under the mailbox semaphore).
+        Never reused from the mirror: on a full listing after a dead cursor the stored master may
+        be stale, and its occurrences would be hydrated with the old title."""
         found: dict[str, Event] = {}
-        if reuse:
-            stored = await view.get(list(ids))
-            found = {k: v for k, v in stored.items() if v.kind is Kind.SERIES}
-        missing = [m for m in ids if m not in found]
-        results = await asyncio.gather(*(self._fetch_master(calendar_id, m) for m in missing))
+        results = await asyncio.gather(*(self._fetch_master(calendar_id, m) for m in ids))
         errors: dict[str, str] = {}
-        for mid, result in zip(missing, results, strict=True):
+        for mid, result in zip(ids, results, strict=True):
             if isinstance(result, Event):
                 found[mid] = result
             else:
