@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from calbridge.errors import ConfigError
+from calbridge.config import auth_fields
 
 if TYPE_CHECKING:
     from calbridge.provider import EmulatorApp, Provider, ProviderContext
@@ -53,33 +53,15 @@ class TokenAuth:
 
 FeishuAuth = TenantAuth | UserAuth | TokenAuth
 
-_KEYS: dict[str, tuple[str, ...]] = {
-    "tenant": ("app_id", "app_secret"),
-    "user": ("app_id", "app_secret", "refresh_token"),
-    "token": ("token",),
+_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # kind -> (required, optional)
+    "tenant": (("app_id", "app_secret"), ()),
+    "user": (("app_id", "app_secret", "refresh_token"), ()),
+    "token": (("token",), ()),
 }
 
 
 def _parse_auth(raw: Mapping[str, Any], where: str) -> FeishuAuth:
-    if not isinstance(raw, Mapping):
-        raise ConfigError("expected a mapping with a `kind`", where=where)
-    kind = raw.get("kind")
-    if kind is None:
-        raise ConfigError(f"required (one of {', '.join(_KEYS)})", where=f"{where}.kind")
-    if kind not in _KEYS:
-        raise ConfigError(f"unknown kind {kind!r} (feishu accepts {', '.join(_KEYS)})", where=f"{where}.kind")
-    keys = _KEYS[kind]
-    for key in raw:
-        if key != "kind" and key not in keys:
-            raise ConfigError(f"unknown key for kind {kind}", where=f"{where}.{key}")
-    values: dict[str, str] = {}
-    for key in keys:
-        value = raw.get(key)
-        if value is None or value == "":
-            raise ConfigError("required", where=f"{where}.{key}")
-        if not isinstance(value, str):
-            raise ConfigError(f"expected a string, got {type(value).__name__}", where=f"{where}.{key}")
-        values[key] = value
+    kind, values = auth_fields(raw, where=where, provider="feishu", kinds=_KINDS)
     if kind == "tenant":
         return TenantAuth(**values)
     if kind == "user":

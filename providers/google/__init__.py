@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from calbridge.config import auth_fields
 from calbridge.errors import ConfigError
 from calbridge.provider import EmulatorApp, Provider, ProviderContext
 
@@ -26,15 +27,6 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # kind -> (requir
 }
 
 
-def _text(raw: Mapping[str, Any], key: str, where: str) -> str:
-    value = raw.get(key)
-    if value is None or value == "":
-        raise ConfigError("required", where=f"{where}.{key}")
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ConfigError(f"expected a string, got {type(value).__name__}", where=f"{where}.{key}")
-    return str(value)
-
-
 class GooglePlugin:
     """The ``google`` :class:`~calbridge.provider.ProviderPlugin` (and EmulatedPlugin)."""
 
@@ -46,31 +38,21 @@ class GooglePlugin:
         Raises:
             ConfigError: naming the key, e.g. ``accounts[0].auth.client_secret: required``.
         """
-        if not isinstance(raw, Mapping):
-            raise ConfigError("expected a mapping", where=where)
-        kind = raw.get("kind")
-        if kind is None:
-            raise ConfigError("required (authorized_user, service_account or token)", where=f"{where}.kind")
-        if kind not in _KEYS:
-            raise ConfigError(f"unknown kind {kind!r} for google (use authorized_user, service_account or token)",
-                              where=f"{where}.kind")  # fmt: skip
-        required, optional = _KEYS[kind]
-        for key in raw:
-            if key != "kind" and key not in required and key not in optional:
-                raise ConfigError(f"unknown key for kind {kind}", where=f"{where}.{key}")
+        kind, values = auth_fields(raw, where=where, provider="google", kinds=_KEYS)
         if kind == "authorized_user":
             return AuthorizedUserAuth(
-                client_id=_text(raw, "client_id", where), client_secret=_text(raw, "client_secret", where),
-                refresh_token=_text(raw, "refresh_token", where),
-                token_uri=_text(raw, "token_uri", where) if raw.get("token_uri") else DEFAULT_TOKEN_URI,
+                client_id=values["client_id"], client_secret=values["client_secret"],
+                refresh_token=values["refresh_token"], token_uri=values.get("token_uri", DEFAULT_TOKEN_URI),
             )  # fmt: skip
         if kind == "service_account":
-            key_file = Path(_text(raw, "key_file", where)).expanduser()
+            key_file = Path(values["key_file"]).expanduser()
+            if not key_file.is_absolute() and account.get("config_dir"):
+                key_file = Path(str(account["config_dir"])) / key_file  # relative to the config file
             if not key_file.is_file():
                 raise ConfigError(f"no such file: {key_file}", where=f"{where}.key_file")
-            subject = _text(raw, "subject", where) if raw.get("subject") else None
+            subject = values.get("subject")
             return ServiceAccountAuth(key_file=key_file, subject=subject)
-        return TokenAuth(token=_text(raw, "token", where))
+        return TokenAuth(token=values["token"])
 
     def create(self, ctx: ProviderContext) -> Provider:
         from ._provider import GoogleProvider

@@ -7,6 +7,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from calbridge.config import auth_fields
 from calbridge.errors import ConfigError
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
@@ -56,38 +57,17 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def _text(raw: Mapping[str, Any], key: str, where: str) -> str:
-    value = raw.get(key)
-    if value is None or value == "":
-        raise ConfigError("required", where=f"{where}.{key}")
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ConfigError(f"expected a string, got {type(value).__name__}", where=f"{where}.{key}")
-    return str(value)
-
-
 def parse_auth(raw: Mapping[str, Any], *, account: Mapping[str, Any], where: str) -> GraphAuth:
     """Structure a graph ``auth`` mapping.
 
     Raises:
         ConfigError: a missing or unknown key, an unknown kind, or client_credentials without ``user``.
     """
-    if not isinstance(raw, Mapping):
-        raise ConfigError("expected a mapping", where=where)
-    kind = raw.get("kind")
-    if kind is None:
-        raise ConfigError("required", where=f"{where}.kind")
-    if kind not in _KEYS:
-        raise ConfigError(
-            f"unknown kind {kind!r} (graph accepts {', '.join(sorted(_KEYS))})",
-            where=f"{where}.kind",
-        )
-    required, optional = _KEYS[str(kind)]
-    for key in sorted(set(raw) - {"kind", *required, *optional}):
-        raise ConfigError("unknown key", where=f"{where}.{key}")
-    values = {key: _text(raw, key, where) for key in required}
-    for key in optional:
-        if raw.get(key) not in (None, "") and key != "scopes":
-            values[key] = _text(raw, key, where)
+    # scopes may be a list: checked below, not as a string
+    plain = {k: v for k, v in raw.items() if k != "scopes"} if isinstance(raw, Mapping) else raw
+    kind, values = auth_fields(plain, where=where, provider="graph", kinds=_KEYS)
+    if "scopes" in raw and kind != "refresh_token":
+        raise ConfigError(f"unknown key for kind {kind}", where=f"{where}.scopes")
     if kind == "client_credentials":
         if not account.get("user"):
             account_where = where[: -len(".auth")] if where.endswith(".auth") else where

@@ -37,7 +37,7 @@ def test_parse_auth_kinds_and_errors() -> None:
             {"kind": "tenant", "app_id": "a", "app_secret": "b", "refresh_token": "c"}, account={}, where="auth"
         )
     with pytest.raises(ConfigError, match=r"auth.app_id: expected a string"):
-        plugin.parse_auth({"kind": "tenant", "app_id": 5, "app_secret": "b"}, account={}, where="auth")
+        plugin.parse_auth({"kind": "tenant", "app_id": ["a"], "app_secret": "b"}, account={}, where="auth")
 
 
 async def test_tenant_token_is_reused(emu: FeishuEmulator, make_provider: Factory) -> None:
