@@ -52,6 +52,9 @@ class _View:
     async def get(self, ids: Sequence[str]) -> dict[str, Event]:
         return await self._store.get_events(self._account, self._calendar, ids)
 
+    async def exceptions_of(self, series_ids: Sequence[str]) -> list[Event]:
+        return await self._store.exceptions_of(self._account, self._calendar, series_ids)
+
 
 @attrs.define
 class _Round:

@@ -97,6 +97,10 @@ class MirrorView(Protocol):
         """The stored events among ``ids`` (missing ids are simply absent)."""
         ...
 
+    async def exceptions_of(self, series_ids: Sequence[str]) -> Sequence[Event]:
+        """The stored exceptions (cancelled ones included) of these series."""
+        ...
+
 
 class SecretStore(Protocol):
     """A durable slot per account for secrets the provider rotates (refresh tokens, token caches)."""

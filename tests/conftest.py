@@ -87,6 +87,16 @@ class FakeEnv:
         return proc
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many stateful steps ran (the issue asks to say it), in every run, not only with -s."""
+    stateful = sys.modules.get("tests.test_stateful")
+    lines = stateful.summary_lines() if stateful is not None else []
+    if lines:
+        terminalreporter.section("stateful property tests")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEnv:
     monkeypatch.setenv("FAKE_TOKEN", CANARY)

@@ -235,6 +235,15 @@ def get_events(conn: sqlite3.Connection, account: str, calendar_id: str, ids: Se
     return {r[0]: decode_event(r[1]) for r in rows}
 
 
+def exceptions_of(conn: sqlite3.Connection, account: str, calendar_id: str, series_ids: Sequence[str]) -> list[Event]:
+    rows = conn.execute(
+        "SELECT json FROM events WHERE account = ? AND calendar_id = ? AND kind = 'exception'"
+        " AND series_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (account, calendar_id, json.dumps(list(series_ids))),
+    )
+    return [decode_event(r[0]) for r in rows]
+
+
 def dirty_series(conn: sqlite3.Connection, account: str, calendar_id: str) -> list[str]:
     rows = conn.execute(
         "SELECT series_id FROM dirty_series WHERE account = ? AND calendar_id = ? ORDER BY series_id",

@@ -119,6 +119,10 @@ class Store(Protocol):
 
     async def get_events(self, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]: ...
 
+    async def exceptions_of(self, account: str, calendar_id: str, series_ids: Sequence[str]) -> list[Event]:
+        """The stored exceptions (cancelled ones included) of ``series_ids``."""
+        ...
+
     async def series_ids(self, account: str, calendar_id: str) -> list[str]:
         """Ids of the series masters the calendar holds (not cancelled)."""
         ...

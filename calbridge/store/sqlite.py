@@ -245,6 +245,9 @@ class SqliteStore:
         """Make ``occurrences`` the stored occurrences of ``series_ids`` overlapping ``window``."""
         return await self._run(_replace_occurrences, account, calendar_id, series_ids, window, occurrences)
 
+    async def exceptions_of(self, account: str, calendar_id: str, series_ids: Sequence[str]) -> list[Event]:
+        return await self._run(_schema.exceptions_of, account, calendar_id, series_ids)
+
     async def dirty_series(self, account: str, calendar_id: str) -> list[str]:
         return await self._run(_schema.dirty_series, account, calendar_id)
 

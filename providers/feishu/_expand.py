@@ -56,10 +56,11 @@ def instance_calls(window: Window, series: int) -> int:
 
 
 def _fill(event: Event, item: FEvent, master: Event | None) -> Event:
-    """Fields the ``instances`` call leaves out are the master's."""
+    """Fields the ``instances`` call leaves out are the master's; created/updated are always the
+    master's, so an occurrence reads the same whichever of the two calls expanded it."""
     if master is None:
         return event
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = {"created": master.created, "updated": master.updated}
     if item.event_organizer is msgspec.UNSET:
         changes["organizer"] = master.organizer
     if item.attendees is msgspec.UNSET:

@@ -49,9 +49,36 @@ def _rfc3339(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _described(stub: Event, master: Event) -> Event | None:
+    """``stub`` titled and sized after ``master`` (None when they cannot match: all-day vs timed)."""
+    if master.start.all_day != stub.start.all_day:
+        return None
+    length = master.end.utc() - master.start.utc()
+    if stub.start.date is not None:
+        end = When.on(stub.start.date + dt.timedelta(days=length.days))
+    else:
+        end = When.at(stub.start.utc() + length, stub.start.timezone)
+    return attrs.evolve(stub, title=master.title, end=end)
+
+
+async def _redescribe_stored_stubs(page: DecodedPage, view: MirrorView) -> None:
+    """Google never re-sends a cancelled stub when its series changes: re-title the stored ones."""
+    masters = {c.event.id: c.event for c in page.changes if isinstance(c, Upsert) and c.event.kind is Kind.SERIES}
+    if not masters:
+        return
+    on_page = {c.event.id for c in page.changes if isinstance(c, Upsert)}
+    for stub in await view.exceptions_of(sorted(masters)):
+        if stub.status is not Status.CANCELLED or stub.id in on_page or stub.series_id not in masters:
+            continue
+        fresh = _described(stub, masters[stub.series_id])
+        if fresh is not None and fresh != stub:
+            page.changes.append(Upsert(event=fresh))
+
+
 async def _describe_stubs(page: DecodedPage, view: MirrorView) -> None:
     """A cancelled-occurrence stub carries only its slot: give it its series' title and length, from
     the same page or the mirror, so that it reads as what was cancelled."""
+    await _redescribe_stored_stubs(page, view)
     stubs = [
         i for i, c in enumerate(page.changes)
         if isinstance(c, Upsert) and c.event.status is Status.CANCELLED and c.event.series_id and c.event.title is None
@@ -65,14 +92,9 @@ async def _describe_stubs(page: DecodedPage, view: MirrorView) -> None:
     for i in stubs:
         stub = cast(Upsert, page.changes[i]).event
         master = masters.get(stub.series_id or "")
-        if master is None or master.start.all_day != stub.start.all_day:
-            continue
-        length = master.end.utc() - master.start.utc()
-        if stub.start.date is not None:
-            end = When.on(stub.start.date + dt.timedelta(days=length.days))
-        else:
-            end = When.at(stub.start.utc() + length, stub.start.timezone)
-        page.changes[i] = Upsert(event=attrs.evolve(stub, title=master.title, end=end))
+        fresh = None if master is None else _described(stub, master)
+        if fresh is not None:
+            page.changes[i] = Upsert(event=fresh)
 
 
 class GoogleProvider:

@@ -37,6 +37,9 @@ class Mirror:
     async def get(self, ids: Sequence[str]) -> Mapping[str, Event]:
         return {i: self.events[i] for i in ids if i in self.events}
 
+    async def exceptions_of(self, series_ids: Sequence[str]) -> list[Event]:
+        return [e for e in self.events.values() if e.kind.value == "exception" and e.series_id in series_ids]
+
     def apply(self, page: Page, seen: set[str] | None = None) -> None:
         self.pages += 1
         for change in page.changes:

@@ -189,6 +189,9 @@ class _Empty:
     async def get(self, ids: object) -> dict[str, object]:
         return {}
 
+    async def exceptions_of(self, series_ids: object) -> list[object]:
+        return []
+
 
 def _window() -> object:
     from .conftest import WINDOW

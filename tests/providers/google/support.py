@@ -26,6 +26,9 @@ class NoView:
     async def get(self, ids: Any) -> dict[str, Event]:
         return {}
 
+    async def exceptions_of(self, series_ids: Any) -> list[Event]:
+        return []
+
 
 class Mirror:
     """What the engine would store for one calendar: apply pages, mark and sweep after a full listing."""

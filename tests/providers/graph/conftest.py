@@ -52,6 +52,9 @@ class MirrorView:
     async def get(self, ids: Sequence[str]) -> Mapping[str, Event]:
         return {i: self.events[i] for i in ids if i in self.events}
 
+    async def exceptions_of(self, series_ids: Sequence[str]) -> list[Event]:
+        return [e for e in self.events.values() if e.kind.value == "exception" and e.series_id in series_ids]
+
 
 def account_for(entry: Mapping[str, Any], **options: Any) -> AccountConfig:
     auth = plugin.parse_auth(entry["auth"], account=entry, where="accounts[0].auth")
