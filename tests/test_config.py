@@ -69,17 +69,28 @@ def test_durations() -> None:
         parse_duration("3y")
 
 
-def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
-    p = write(tmp_path, GOOD.replace("provider: fake", "provider: nope"))
+@pytest.mark.parametrize("command", ["check-config", "sync"])
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (GOOD.replace("provider: fake", "provider: nope"), "accounts[0].provider: unknown provider"),
+        (GOOD.replace('token: "${TOK}"', "other: 1"), "accounts[0].auth.token: required"),
+        (GOOD.replace("past: 2w", "past: soon"), "window.past: bad duration"),
+        (GOOD.replace("${TOK}", "${UNSET_VAR_XYZ}"), "accounts[0].auth.token: environment variable UNSET_VAR_XYZ"),
+    ],
+)
+def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path, command: str, text: str, where: str) -> None:
+    p = write(tmp_path, text)
     proc = subprocess.run(
-        [sys.executable, "-m", "calbridge.cli.main", "check-config", "-c", str(p)],
+        [sys.executable, "-m", "calbridge.cli.main", command, "-c", str(p)],
         capture_output=True,
         text=True,
         env={"TOK": "t", "PATH": "/usr/bin"},
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("calbridge: accounts[0].provider:")
+    assert len(lines) == 1 and lines[0].startswith(f"calbridge: {where}"), proc.stderr
+    assert not (tmp_path / "data").exists()  # nothing written for a bad config
 
 
 def test_events_does_not_need_secrets(tmp_path: Path) -> None:

@@ -69,12 +69,17 @@ async def test_changes_are_published_once_and_only_after_commit(fake_env: FakeEn
         fake_env.server.put("cal1", fake_event(i))
     config = load_config(fake_env.config, registry=default_registry)
     seen: list[str] = []
-    async with SqliteStore(fake_env.store) as store, SyncEngine(config, store, clock=lambda: NOW) as engine:
+    # A second connection sees only committed rows: what a listener is told is already durable.
+    async with (
+        SqliteStore(fake_env.store) as store,
+        SyncEngine(config, store, clock=lambda: NOW) as engine,
+        SqliteStore(fake_env.store) as other,
+    ):
 
         async def check(batch: ChangeBatch) -> None:
             for change in batch.changes:
                 assert isinstance(change, Upsert)
-                stored = await store.get_events("fake", "cal1", [change.event.id])
+                stored = await other.get_events("fake", "cal1", [change.event.id])
                 assert stored[change.event.id] == change.event  # committed before published
                 seen.append(change.event.id)
 
@@ -158,6 +163,11 @@ async def test_malformed_payload_quarantined_rest_of_page_lands(fake_env: FakeEn
         assert row.quarantined == 1
         ((key, error),) = await store.quarantined()
         assert key.id == "broken" and "malformed" in error
+    fake_env.server.put("cal1", fake_event(3))
+    summary = fake_env.cli("sync", "--full", check=True).stdout
+    assert "1 quarantined" in summary  # the summary counts it, and so does `status`
+    status_row = next(line for line in fake_env.cli("status", check=True).stdout.splitlines() if "fake/cal1" in line)
+    assert status_row.split("│")[-2].strip() == "1"
 
 
 def test_killed_between_pages_resumes_exact_without_duplicates(fake_env: FakeEnv) -> None:
