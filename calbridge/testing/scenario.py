@@ -308,6 +308,7 @@ class ScenarioLoader:
     scripted change into one of the hooks a loader implements in its provider's native form."""
 
     calendar_id: str
+    emu: Any  # the emulator the loader writes into (it has ``account_config``)
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
@@ -337,6 +338,12 @@ class ScenarioLoader:
             self.ids[change.follow.key] = self.create(change.follow)
         self.state = new
 
+    def account_config(self, *, name: str, base_url: str, ca_file: str | None) -> dict[str, Any]:
+        """The emulator's account entry, reading this scenario's calendar."""
+        entry: dict[str, Any] = self.emu.account_config(name=name, base_url=base_url, ca_file=ca_file)
+        entry["calendars"] = [self.calendar_id]
+        return entry
+
     # -- hooks ------------------------------------------------------------------------------
 
     def create(self, spec: EventSpec) -> str:
@@ -360,9 +367,6 @@ class ScenarioLoader:
         """Give the series ``event_id`` the recurrence of ``spec`` (which now ends earlier)."""
         raise NotImplementedError
 
-    def account_config(self, *, name: str, base_url: str, ca_file: str | None) -> dict[str, Any]:
-        """A config ``accounts`` entry that reads exactly this scenario's calendar."""
-        raise NotImplementedError
 
 
 __all__ = [

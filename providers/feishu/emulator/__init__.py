@@ -71,7 +71,7 @@ class FeishuEmulator(FeishuState):
                 end=today + dt.timedelta(hours=1.25),
                 recurrence="FREQ=DAILY;COUNT=30",
                 uid="demo-standup",
-                attendees=[_person("ou_alice", "Alice", "accept"), _person("ou_bob", "Bob", "needs_action")],
+                attendees=[person("ou_alice", "Alice", "accept"), person("ou_bob", "Bob", "needs_action")],
             ),
             "review": self.create_event(
                 summary="Weekly review",
@@ -117,7 +117,8 @@ class FeishuEmulator(FeishuState):
         return load(self, scenario, calendar_id)
 
 
-def _person(user_id: str, name: str, rsvp: str) -> dict[str, Any]:
+def person(user_id: str, name: str, rsvp: str = "accept", **extra: Any) -> dict[str, Any]:
+    """A Feishu attendee payload (for seeding the emulator)."""
     return {
         "type": "user",
         "attendee_id": "at_" + user_id,
@@ -127,4 +128,5 @@ def _person(user_id: str, name: str, rsvp: str) -> dict[str, Any]:
         "is_optional": False,
         "is_organizer": False,
         "is_external": False,
+        **extra,
     }

@@ -73,7 +73,7 @@ class FeishuScenario(ScenarioLoader):
 
     def __init__(self, emu: FeishuEmulator, scenario: Scenario, calendar_id: str | None = None) -> None:
         super().__init__(scenario)
-        self.emu = emu
+        self.emu: FeishuEmulator = emu
         self.calendar_id = calendar_id = calendar_id or f"feishu.cn_{scenario.name}@group.calendar.feishu.cn"
         if calendar_id not in emu.calendars:
             emu.add_calendar(calendar_id, summary=scenario.name)
@@ -112,11 +112,6 @@ class FeishuScenario(ScenarioLoader):
 
     def truncate(self, event_id: str, spec: EventSpec) -> None:
         self.emu.update_event(event_id, calendar_id=self.calendar_id, recurrence=_rule(spec))
-
-    def account_config(self, *, name: str, base_url: str, ca_file: str | None) -> dict[str, Any]:
-        entry = self.emu.account_config(name=name, base_url=base_url, ca_file=ca_file)
-        entry["calendars"] = [self.calendar_id]
-        return entry
 
 
 def load(emu: FeishuEmulator, scenario: Scenario, calendar_id: str | None = None) -> FeishuScenario:

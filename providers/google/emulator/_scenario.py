@@ -65,7 +65,7 @@ class GoogleScenario(ScenarioLoader):
 
     def __init__(self, emu: GoogleEmulator, scenario: Scenario, calendar_id: str | None = None) -> None:
         super().__init__(scenario)
-        self.emu = emu
+        self.emu: GoogleEmulator = emu
         self.calendar_id = calendar_id = calendar_id or f"{scenario.name}@conformance.example"
         if emu.state.calendar(calendar_id) is None:
             emu.state.add_calendar(calendar_id, summary=scenario.name, time_zone="UTC")
@@ -103,11 +103,6 @@ class GoogleScenario(ScenarioLoader):
 
     def truncate(self, event_id: str, spec: EventSpec) -> None:
         self.emu.state.update_event(self.calendar_id, event_id, recurrence=list(spec.recurrence))
-
-    def account_config(self, *, name: str, base_url: str, ca_file: str | None) -> dict[str, Any]:
-        entry = self.emu.account_config(name=name, base_url=base_url, ca_file=ca_file)
-        entry["calendars"] = [self.calendar_id]
-        return entry
 
 
 def load(emu: GoogleEmulator, scenario: Scenario, calendar_id: str | None = None) -> GoogleScenario:

@@ -115,7 +115,7 @@ class GraphScenario(ScenarioLoader):
 
     def __init__(self, emu: GraphEmulator, scenario: Scenario, calendar_name: str | None = None) -> None:
         super().__init__(scenario)
-        self.emu = emu
+        self.emu: GraphEmulator = emu
         if emu._find_user(ORGANIZER.email) is None:
             emu.add_user(ORGANIZER.email, display_name=ORGANIZER.name)
         self.user = ORGANIZER.email
@@ -175,8 +175,8 @@ class GraphScenario(ScenarioLoader):
 
     def account_config(self, *, name: str, base_url: str, ca_file: str | None) -> dict[str, Any]:
         """The emulator's account entry, reading this scenario's calendar of the organizer's mailbox."""
-        entry = self.emu.account_config(name=name, base_url=base_url, ca_file=ca_file)
-        entry.update(user=self.user, calendars=[self.calendar_id])
+        entry = super().account_config(name=name, base_url=base_url, ca_file=ca_file)
+        entry["user"] = self.user
         return entry
 
 

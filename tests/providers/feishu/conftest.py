@@ -146,15 +146,3 @@ def at(days: float = 0, hours: float = 0) -> dt.datetime:
     return base + dt.timedelta(days=days, hours=hours)
 
 
-def person(user_id: str, name: str, rsvp: str = "accept", **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "user",
-        "attendee_id": "at_" + user_id,
-        "user_id": user_id,
-        "display_name": name,
-        "rsvp_status": rsvp,
-        "is_optional": False,
-        "is_organizer": False,
-        "is_external": False,
-        **extra,
-    }

@@ -10,9 +10,9 @@ from calbridge.config import Settings
 from calbridge.errors import CursorExpired
 from calbridge.model import Event, Kind, Response, ShowAs, Status, When
 from calbridge.retry import Retrier, RetryPolicy
-from calbridge_providers.feishu.emulator import FeishuEmulator
+from calbridge_providers.feishu.emulator import FeishuEmulator, person
 
-from .conftest import Factory, Mirror, at, person
+from .conftest import Factory, Mirror, at
 
 UTC = dt.UTC
 
