@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import attrs
 
-from .model import Change
+from .model import Change, Delete, Kind
 
 
 @attrs.frozen(kw_only=True)
 class ChangeBatch:
-    """Changes committed together for one calendar, published after the commit."""
+    """Changes committed together for one calendar, published after the commit.
+
+    Each key appears at most once in a batch. ``last`` marks the batch that ends a round which
+    changed something (it carries no changes): the calendar's published views are consistent then.
+    """
 
     account: str
     calendar_id: str
     changes: tuple[Change, ...]
+    last: bool = False
 
 
 @attrs.define(kw_only=True)
@@ -28,15 +34,29 @@ class CalendarResult:
     full: bool = False
     expired: bool = False
     pages: int = 0
-    upserts: int = 0
-    deletes: int = 0
-    occurrences: int = 0
+    upserts: int = 0  # published upserts of singles, series and exceptions
+    deletes: int = 0  # published deletes of singles, series and exceptions
+    occurrences: int = 0  # published upserts of occurrences, whoever produced them
+    occurrences_deleted: int = 0
     quarantined: int = 0
     sweep_held: tuple[int, int] | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.sweep_held is None
+
+    def count(self, published: Sequence[Change]) -> None:
+        """Add what was published to the counts (the summary and ``status`` report exactly this)."""
+        for change in published:
+            if isinstance(change, Delete):
+                if change.kind is Kind.OCCURRENCE:
+                    self.occurrences_deleted += 1
+                else:
+                    self.deletes += 1
+            elif change.event.kind is Kind.OCCURRENCE:
+                self.occurrences += 1
+            else:
+                self.upserts += 1
 
 
 @attrs.define(kw_only=True)

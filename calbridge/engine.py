@@ -10,8 +10,10 @@ providers built on it. One round of one calendar:
    swept in batches (held instead when that would remove more than half the mirror);
 4. series that changed (or every series, once the window has moved) are expanded again.
 
-Committed changes are published to listeners after each commit; a round that changed nothing
-publishes nothing.
+Committed changes are published to listeners after each commit, in the store's terms (each key
+once per batch; see ``docs/design.md``, "The change stream"); a round that changed something ends
+with a batch marked ``last``; a round that changed nothing publishes nothing. A cancellation that
+arrives during a commit is honoured once that commit's changes are published.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncio
 import datetime as dt
 import logging
 import zlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -30,7 +32,7 @@ from ._http import ssl_context_for
 from ._run import CalendarResult, ChangeBatch, SyncReport
 from .config import AccountConfig, Config
 from .errors import CalbridgeError, CursorExpired
-from .model import Calendar, Change, Delete, Event, Kind, Upsert, Window
+from .model import Calendar, Change, Delete, Event, Kind, Window
 from .provider import MirrorView, Provider, ProviderContext
 from .registry import Registry, default_registry
 from .retry import Retrier, RetryPolicy
@@ -61,6 +63,7 @@ class _Round:
     """Mutable bookkeeping of one calendar's run."""
 
     result: CalendarResult
+    published: bool = False
 
 
 class SyncEngine:
@@ -148,10 +151,29 @@ class SyncEngine:
         finally:
             self._queues.remove(q)
 
-    async def _publish(self, account: str, calendar_id: str, changes: Sequence[Change]) -> None:
-        if not changes:
+    async def _commit(self, run: _Round, write: Awaitable[list[Change]]) -> list[Change]:
+        """Await a store write, count and publish what it changed; a cancellation arriving meanwhile
+        waits for the publication, so an in-process consumer never misses a committed change."""
+        task = asyncio.ensure_future(self._commit_and_publish(run, write))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                await asyncio.wait([task])
+            raise
+
+    async def _commit_and_publish(self, run: _Round, write: Awaitable[list[Change]]) -> list[Change]:
+        applied = await write
+        run.result.count(applied)
+        if applied:
+            run.published = True
+            await self._publish(run.result.account, run.result.calendar_id, applied)
+        return applied
+
+    async def _publish(self, account: str, calendar_id: str, changes: Sequence[Change], *, last: bool = False) -> None:
+        if not changes and not last:
             return
-        batch = ChangeBatch(account=account, calendar_id=calendar_id, changes=tuple(changes))
+        batch = ChangeBatch(account=account, calendar_id=calendar_id, changes=tuple(changes), last=last)
         for q in self._queues:
             q.put_nowait(batch)
         for listener in self._listeners:
@@ -248,8 +270,11 @@ class SyncEngine:
         report.calendars.append(result)
         async with sem, self._global:
             started = self._clock()
+            run = _Round(result=result)
             try:
-                await self._sync_calendar(account, calendar_id, full, _Round(result=result))
+                await self._sync_calendar(account, calendar_id, full, run)
+                if run.published:
+                    await self._publish(account.name, calendar_id, (), last=True)
             except CalbridgeError as exc:
                 result.error = _describe(exc)
                 logger.warning("%s/%s: %s", account.name, calendar_id, result.error)
@@ -267,6 +292,9 @@ class SyncEngine:
         state = await self.store.get_state(account.name, calendar_id) or CalendarState(
             account=account.name, calendar_id=calendar_id
         )
+        # A round finishing what a killed run began ends with a last batch even if its own part is quiet:
+        # the killed run may have published changes without one.
+        run.published = state.round is not None or state.sweep is not None
         if state.sweep is not None and state.round is None:
             state = await self._sweep(state, run)
         now = self._clock()
@@ -314,20 +342,13 @@ class SyncEngine:
             if page.last and round_kind is Round.FULL:
                 sweep = PendingSweep(mark=state.mark, scope=page.sweep_scope)
             state = attrs.evolve(state, cursor=page.cursor, round=None if page.last else round_kind, sweep=sweep)
-            applied = await self.store.commit_page(state, page.changes, page.quarantined)
             run.result.pages += 1
             run.result.quarantined += len(page.quarantined)
-            self._count(run, applied)
-            await self._publish(state.account, state.calendar_id, applied)
+            await self._commit(run, self.store.commit_page(state, page.changes, page.quarantined))
             self._report(state.account, "page", {"calendar": state.calendar_id, "result": run.result})
             if page.last:
                 break
         return state
-
-    def _count(self, run: _Round, applied: Sequence[Change]) -> None:
-        upserts = sum(1 for change in applied if isinstance(change, Upsert))
-        run.result.upserts += upserts
-        run.result.deletes += len(applied) - upserts
 
     async def _sweep(self, state: CalendarState, run: _Round) -> CalendarState:
         sweep = state.sweep
@@ -341,11 +362,8 @@ class SyncEngine:
             return state
         run.result.sweep_held = None
         while True:
-            removed = await self.store.sweep_batch(state, sweep, limit=self._sweep_batch)
-            if not removed:
+            if not await self._commit(run, self.store.sweep_batch(state, sweep, limit=self._sweep_batch)):
                 break
-            run.result.deletes += len(removed)
-            await self._publish(state.account, state.calendar_id, removed)
         state = attrs.evolve(state, sweep=None)
         await self.store.save_state(state)
         return state
@@ -356,22 +374,24 @@ class SyncEngine:
         acct, cal = state.account, state.calendar_id
         live = set(await self.store.series_ids(acct, cal))
         dirty = set(await self.store.dirty_series(acct, cal))
+        run.published = run.published or bool(dirty)  # stale occurrences left by a killed run, too
         moved = state.expanded != window
         if moved or dirty - live:
             # Occurrences outside the new window, or of series that were deleted, cancelled or turned
             # single, must not linger.
-            applied = await self.store.prune_occurrences(acct, cal, sorted(live), window)
-            run.result.deletes += len(applied)
-            await self._publish(acct, cal, applied)
+            await self._commit(run, self.store.prune_occurrences(acct, cal, sorted(live), window))
         wanted = live if moved else dirty & live
         if wanted:
+            done = 0
+            progress = {"calendar": cal, "result": run.result, "done": done, "total": len(wanted)}
+            self._report(acct, "expand", progress)
             async for exp in provider.expand(state.calendar_id, sorted(wanted), window=window, view=view):
                 occurrences = [o for o in exp.occurrences if o.kind is Kind.OCCURRENCE]
-                applied = await self.store.replace_occurrences(
-                    state.account, state.calendar_id, exp.series_ids, exp.window, occurrences
+                await self._commit(
+                    run, self.store.replace_occurrences(acct, cal, exp.series_ids, exp.window, occurrences)
                 )
-                run.result.occurrences += sum(1 for c in applied if isinstance(c, Upsert))
-                await self._publish(state.account, state.calendar_id, applied)
+                done = min(done + len(exp.series_ids), len(wanted))
+                self._report(acct, "expand", {**progress, "done": done})
                 if exp.quarantined:
                     await self.store.commit_page(state, [], exp.quarantined)
                     run.result.quarantined += len(exp.quarantined)

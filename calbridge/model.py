@@ -216,16 +216,32 @@ class Event:
 
 @attrs.frozen(kw_only=True)
 class Upsert:
-    """The provider holds this event now (created or changed)."""
+    """The provider holds this event now (created or changed).
+
+    ``created`` is filled in by the store on what it publishes: ``True`` when the key was not in
+    the mirror's views before, ``False`` when it replaced what the key held; ``None`` (unknown) on
+    what a plugin yields.
+    """
 
     event: Event
+    created: bool | None = None
 
 
 @attrs.frozen(kw_only=True)
 class Delete:
-    """The provider no longer holds this event; deleting a series removes its exceptions and occurrences."""
+    """The provider no longer holds this event; deleting a series removes its exceptions and occurrences.
+
+    ``previous`` is filled in by the store on what it publishes: the row the key held (its kind,
+    series, title and times); a plugin yields a bare ``Delete(key=...)``.
+    """
 
     key: EventKey
+    previous: Event | None = None
+
+    @property
+    def kind(self) -> Kind | None:
+        """The kind of the row deleted, where known."""
+        return None if self.previous is None else self.previous.kind
 
 
 Change: TypeAlias = Upsert | Delete

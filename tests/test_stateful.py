@@ -33,10 +33,18 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from calbridge.model import Window
 from calbridge.testing.kit import EmulatorPool, Mirror, SeriesHandle, Snapshot, run
+from calbridge.testing.replay import Replica, run_problems
 
 from .stateful.handles import HANDLES, GoogleHandle
 
@@ -118,6 +126,8 @@ class SyncMachine(RuleBasedStateMachine):
         self.pending_faults = 0
         self.n = 0
         self.stats.examples += 1
+        self.replica = Replica()  # a consumer applying every published batch (docs/design.md)
+        self.applied = 0
 
     def _count(self, name: str) -> None:
         self.stats.steps += 1
@@ -247,12 +257,22 @@ class SyncMachine(RuleBasedStateMachine):
 
     # -- syncs --------------------------------------------------------------------------------
 
+    @rule(days=st.integers(min_value=1, max_value=3))
+    def advance_clock(self, days: int) -> None:
+        """A day (or a few) passes: the window moves, and occurrences enter and leave it."""
+        self._count("advance_clock")
+        self.mirror.advance(dt.timedelta(days=days))
+        self.window = self.mirror.window
+
     @rule()
     def sync(self) -> None:
         self._count("sync")
         self.stats.syncs += 1
+        start = len(self.mirror.batches)
         report = run(self.mirror.sync())
         assert report is not None
+        problems = run_problems(self.mirror.batches[start:])
+        assert not problems, problems
         # A held sweep (cursor expiry after mass deletion) is the engine being careful, not a failure.
         assert all(r.error is None for r in report.calendars), [r.error for r in report.calendars]
         self.pending_faults = 0  # consumed: the first request retries through all of them
@@ -286,8 +306,17 @@ class SyncMachine(RuleBasedStateMachine):
         start = len(self.mirror.batches)
         report = run(self.mirror.sync())
         assert report is not None and report.ok
-        spurious = [c for b in self.mirror.batches[start:] for c in b.changes]
-        assert not spurious, f"a quiet round published {len(spurious)} changes: {spurious[:3]}"
+        spurious = self.mirror.batches[start:]
+        assert not spurious, f"a quiet round published {len(spurious)} batches: {spurious[:3]}"
+
+    @invariant()
+    def stream_reproduces_the_store(self) -> None:
+        """Every published batch applied in order, by key, gives exactly the store's two views."""
+        if not self.mirror.config.store_path.exists():
+            return
+        problems = run(self.mirror.replica_problems(self.replica, self.applied))
+        self.applied = len(self.mirror.batches)
+        assert not problems, "the change stream != the store:\n" + "\n".join(problems[:30])
 
     # -- the invariant -----------------------------------------------------------------------------
 

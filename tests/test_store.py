@@ -99,10 +99,11 @@ def test_satisfies_protocol(tmp_path: Path) -> None:
 
 async def test_upsert_and_noop_upsert(store: SqliteStore) -> None:
     a, b = ev("a"), ev("b", T0 + HOUR)
-    assert await store.commit_page(state(), [Upsert(event=a), Upsert(event=b)]) == [Upsert(event=a), Upsert(event=b)]
+    created = [Upsert(event=a, created=True), Upsert(event=b, created=True)]
+    assert await store.commit_page(state(), [Upsert(event=a), Upsert(event=b)]) == created
     b2 = attrs.evolve(b, title="renamed")
     applied = await store.commit_page(state(mark=2), [Upsert(event=a), Upsert(event=b2)])
-    assert applied == [Upsert(event=b2)]
+    assert applied == [Upsert(event=b2, created=False)]
     assert await store.get_events(A, CAL, ["a", "b", "zz"]) == {"a": a, "b": b2}
     # The unchanged upsert still carried the new mark: nothing is left for a mark-2 sweep.
     assert await store.sweep_count(A, CAL, PendingSweep(mark=2)) == (0, 2)
@@ -111,7 +112,7 @@ async def test_upsert_and_noop_upsert(store: SqliteStore) -> None:
 
 async def test_duplicate_id_in_page_last_wins(store: SqliteStore) -> None:
     a1, a2 = ev("a", title="one"), ev("a", title="two")
-    assert await store.commit_page(state(), [Upsert(event=a1), Upsert(event=a2)]) == [Upsert(event=a2)]
+    assert await store.commit_page(state(), [Upsert(event=a1), Upsert(event=a2)]) == [Upsert(event=a2, created=True)]
     assert (await store.get_events(A, CAL, ["a"]))["a"].title == "two"
 
 
@@ -125,9 +126,13 @@ async def test_delete_cascades_to_exceptions_and_occurrences(store: SqliteStore)
     assert (await store.status())[0].occurrences == 2
 
     applied = await store.commit_page(state(), [Delete(key=key("s")), Delete(key=key("absent"))])
-    # The series first, then everything it took with it (published so listeners' copies stay exact).
-    assert applied[0] == Delete(key=key("s"))
+    # The series first, then everything it took with it (published so listeners' copies stay exact),
+    # each carrying the row it removed.
+    assert applied[0] == Delete(key=key("s"), previous=series)
+    assert all(isinstance(c, Delete) for c in applied)
     assert sorted(c.key.id for c in applied[1:]) == sorted(["s_x", occ("s", T0).id, occ("s", T0 + 2 * DAY).id])
+    previous = {c.key.id: c.previous for c in applied if isinstance(c, Delete)}
+    assert previous["s_x"] == exc and previous[occ("s", T0).id] == occ("s", T0)
     assert await store.get_events(A, CAL, ["s", "s_x", "single"]) == {"single": other}
     assert (await store.status())[0].occurrences == 0
     assert ids(await store.query(window=window, expand=True)) == ["single"]
@@ -224,10 +229,10 @@ async def test_replace_occurrences_effective_changes(store: SqliteStore) -> None
     first = await store.replace_occurrences(A, CAL, ["s", "t"], Window(start=T0, end=T0 + 11 * DAY), [o1, far, other])
     assert len(first) == 3
     applied = await store.replace_occurrences(A, CAL, ["s"], window, [o1, o2, o3])
-    assert applied == [Upsert(event=o2), Upsert(event=o3)]
+    assert applied == [Upsert(event=o2, created=True), Upsert(event=o3, created=True)]
     o2b = attrs.evolve(o2, title="moved room")
     applied = await store.replace_occurrences(A, CAL, ["s"], window, [o1, o2b])
-    assert applied == [Delete(key=key(o3.id)), Upsert(event=o2b)]
+    assert applied == [Upsert(event=o2b, created=False), Delete(key=key(o3.id), previous=o3)]
     assert await store.replace_occurrences(A, CAL, ["s"], window, [o1, o2b]) == []
     everything = ids(await store.query(expand=True))
     assert sorted(everything) == sorted([o1.id, o2b.id, far.id, other.id])
@@ -483,4 +488,4 @@ async def test_cancelled_caller_keeps_connection_serialized(store: SqliteStore) 
         await task
     # The worker thread finished the transaction before the lock was released: all or nothing.
     assert len(await store.query()) in (0, 3000)
-    assert await store.commit_page(state(), [Upsert(event=ev("after"))]) == [Upsert(event=ev("after"))]
+    assert await store.commit_page(state(), [Upsert(event=ev("after"))]) == [Upsert(event=ev("after"), created=True)]

@@ -67,9 +67,11 @@ def print_report(report: SyncReport) -> None:
     out = _console()
     for r in sorted(report.calendars, key=lambda c: (c.account, c.calendar_id)):
         what = "full" if r.full else "incremental"
+        # Exactly what was published: events are singles, series and exceptions; occurrences are the
+        # expanded ones, whoever produced them (Graph's sync stream or an expansion).
         line = (
-            f"{r.account}/{r.calendar_id}: {what}, {r.pages} pages, {r.upserts} upserted, {r.deletes} deleted, "
-            f"{r.occurrences} occurrences refreshed"
+            f"{r.account}/{r.calendar_id}: {what}, {r.pages} pages; events {r.upserts} upserted, {r.deletes} deleted;"
+            f" occurrences {r.occurrences} upserted, {r.occurrences_deleted} deleted"
         )
         if r.expired:
             line += " (cursor expired: full listing and sweep)"

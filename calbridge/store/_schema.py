@@ -172,6 +172,14 @@ IN_IDS = "id IN (SELECT value FROM json_each(?))"
 # Half-open overlap of [start_utc, end_utc) with a window (arguments: overlap_args); a zero-length row
 # at the window start counts, as in Window.overlaps.
 OVERLAP = "start_utc < ? AND (end_utc > ? OR start_utc = ?)"
+# An occurrences row (as ``o``) that no events row hides: not one of the same id, not an exception or a
+# synced occurrence of the same slot. The change stream (``_visible``) and the instance view share it.
+UNSHADOWED = (
+    "NOT EXISTS (SELECT 1 FROM events AS e WHERE e.account = o.account AND e.calendar_id = o.calendar_id"
+    " AND e.id = o.id)"
+    " AND NOT EXISTS (SELECT 1 FROM events AS e WHERE e.account = o.account AND e.calendar_id = o.calendar_id"
+    " AND e.series_id = o.series_id AND e.orig_utc = o.orig_utc AND e.kind IN ('exception', 'occurrence'))"
+)
 
 
 def ts(value: dt.datetime) -> int:
@@ -297,9 +305,7 @@ def query(
     cols = "json, start_utc, id, account, calendar_id"
     sql = (
         f"SELECT {cols} FROM events WHERE kind IN ('single', 'exception', 'occurrence') AND {common} AND {overlap}"
-        f" UNION ALL SELECT {cols} FROM occurrences AS o WHERE {common} AND {overlap}"
-        " AND NOT EXISTS (SELECT 1 FROM events AS e WHERE e.account = o.account AND e.calendar_id = o.calendar_id"
-        " AND e.series_id = o.series_id AND e.orig_utc = o.orig_utc AND e.kind IN ('exception', 'occurrence'))"
+        f" UNION ALL SELECT {cols} FROM occurrences AS o WHERE {common} AND {overlap} AND {UNSHADOWED}"
         " ORDER BY 2, 3, 4, 5"
     )
     return [decode_event(r[0]) for r in conn.execute(sql, [*args, *wargs, *args, *wargs])]
@@ -318,8 +324,21 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
         rows = conn.execute(f"SELECT account, calendar_id, count(*) FROM {table} GROUP BY account, calendar_id")
         return {(r[0], r[1]): r[2] for r in rows}
 
+    def visible_occurrences() -> dict[tuple[str, str], int]:
+        out = counts("events WHERE kind = 'occurrence'")
+        rows = conn.execute(
+            f"SELECT account, calendar_id, count(*) FROM occurrences AS o WHERE {UNSHADOWED}"
+            " GROUP BY account, calendar_id"
+        )
+        for r in rows:
+            out[r[0], r[1]] = out.get((r[0], r[1]), 0) + r[2]
+        return out
+
+    # The counts of the change stream's views: events are singles, series and exceptions; occurrences
+    # every occurrence the instance view holds, expanded or carried by a sync stream (Graph).
     with transaction(conn, write=False):  # one snapshot for every count
-        events, occurrences, quarantine = counts("events"), counts("occurrences"), counts("quarantine")
+        events, quarantine = counts("events WHERE kind != 'occurrence'"), counts("quarantine")
+        occurrences = visible_occurrences()
         states = {(r[0], r[1]): state_from_json(*r) for r in conn.execute("SELECT * FROM calendar_state")}
         results = {(r[0], r[1]): r[2:] for r in conn.execute("SELECT * FROM calendar_status")}
     out: list[CalendarStatus] = []

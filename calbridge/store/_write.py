@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec
 
 from ..errors import StoreError
-from ..model import UTC, Change, Delete, Event, EventKey, Kind, Upsert, Window
+from ..model import UTC, Change, Event, EventKey, Kind, Upsert, Window
 from ..provider import Quarantined
-from . import _schema
+from . import _schema, _visible
 from .base import CalendarState, PendingSweep
 
 _P = ParamSpec("_P")
+_SLOTTED = (Kind.EXCEPTION, Kind.OCCURRENCE)
 
 
 def _check(account: str, calendar_id: str, key: Event | EventKey) -> None:
@@ -81,9 +82,7 @@ def transactional(
     return run
 
 
-def _upsert_run(
-    conn: sqlite3.Connection, state: CalendarState, run: dict[str, tuple[Upsert, _schema.Row]]
-) -> list[Change]:
+def _upsert_run(conn: sqlite3.Connection, state: CalendarState, run: dict[str, tuple[Upsert, _schema.Row]]) -> None:
     acct, cal, mark = state.account, state.calendar_id, state.mark
     stored = {
         r[0]: (r[1], r[2], r[3])
@@ -92,7 +91,6 @@ def _upsert_run(
             (acct, cal, json.dumps(list(run))),
         )
     }
-    out: list[Change] = []
     rows: list[tuple[object, ...]] = []
     remark: list[tuple[int, str, str, str]] = []
     dirty: set[str] = set()
@@ -100,7 +98,6 @@ def _upsert_run(
         old = stored.get(event_id)
         if old is None or old[0] != row[_schema.HASH]:
             rows.append((*row, mark))
-            out.append(change)
             ev = change.event
             if ev.kind is Kind.SERIES or (old is not None and old[2] == Kind.SERIES.value):
                 dirty.add(ev.id)  # a changed series, or one that stopped being a series
@@ -111,7 +108,6 @@ def _upsert_run(
     conn.executemany(_schema.UPSERT_EVENT, rows)
     conn.executemany("UPDATE events SET mark = ? WHERE account = ? AND calendar_id = ? AND id = ?", remark)
     _mark_dirty(conn, acct, cal, dirty)
-    return out
 
 
 def _quarantine_row(account: str, calendar_id: str, q: Quarantined, at: str) -> tuple[str | None, ...]:
@@ -119,32 +115,52 @@ def _quarantine_row(account: str, calendar_id: str, q: Quarantined, at: str) -> 
     return (account, calendar_id, qkey, q.event_id, q.error, q.payload, at)
 
 
+def _page_slots(changes: Sequence[Change]) -> set[_visible.Slot]:
+    """The slots the page's exceptions (and synced occurrences) take."""
+    out: set[_visible.Slot] = set()
+    for change in changes:
+        if isinstance(change, Upsert):
+            ev = change.event
+            if ev.series_id is not None and ev.original_start is not None and ev.kind in _SLOTTED:
+                out.add((ev.series_id, _schema.ts(ev.original_start.utc())))
+    return out
+
+
 def commit_page(
     conn: sqlite3.Connection, state: CalendarState, changes: Sequence[Change], quarantined: Sequence[Quarantined]
 ) -> list[Change]:
     acct, cal = state.account, state.calendar_id
-    out: list[Change] = []
     seen: list[str] = []
     with _schema.transaction(conn):
-        run: dict[str, tuple[Upsert, _schema.Row]] = {}
+        final: dict[str, Event | None] = {}  # each id's last write: the event upserted, or None (deleted)
+        deleted: set[str] = set()
         for change in changes:
             if isinstance(change, Upsert):
                 _check(acct, cal, change.event)
+                final[change.event.id] = change.event
+            else:
+                _check(acct, cal, change.key)
+                final[change.key.id] = None
+                deleted.add(change.key.id)
+        ids = final.keys() | _visible.cascade_ids(conn, acct, cal, deleted)
+        slots = _visible.stored_slots(conn, acct, cal, ids) | _page_slots(changes)
+        known = {i: e for i, e in final.items() if e is not None}
+        diff = _visible.Diff(conn, acct, cal, ids, slots, known=known, table="events")
+        run: dict[str, tuple[Upsert, _schema.Row]] = {}
+        for change in changes:
+            if isinstance(change, Upsert):
                 run.pop(change.event.id, None)  # the last upsert of an id wins, in its position
                 run[change.event.id] = (change, _schema.encode_row(change.event))
                 seen.append(change.event.id)
                 continue
-            _check(acct, cal, change.key)
             if run:  # a delete may cascade onto an exception upserted earlier in the page
-                out += _upsert_run(conn, state, run)
+                _upsert_run(conn, state, run)
                 run = {}
-            removed = _delete_cascade(conn, acct, cal, change.key.id)
-            if removed:
-                out.append(change)
-                out += [Delete(key=EventKey(account=acct, calendar_id=cal, id=i)) for i in removed[1:]]
+            _delete_cascade(conn, acct, cal, change.key.id)
             seen.append(change.key.id)
         if run:
-            out += _upsert_run(conn, state, run)
+            _upsert_run(conn, state, run)
+        out = diff.changes(order=final)
         if seen:
             conn.execute(
                 "DELETE FROM quarantine WHERE account = ? AND calendar_id = ? AND qkey IN"
@@ -182,22 +198,27 @@ def sweep_count(conn: sqlite3.Connection, account: str, calendar_id: str, sweep:
 def sweep_batch(conn: sqlite3.Connection, state: CalendarState, sweep: PendingSweep, limit: int) -> list[Change]:
     acct, cal = state.account, state.calendar_id
     cond, args = _sweep_filter(sweep)
-    out: list[Change] = []
     with _schema.transaction(conn):
-        ids = conn.execute(
-            f"SELECT id FROM events WHERE account = ? AND calendar_id = ? AND {cond} LIMIT ?",
-            (acct, cal, *args, limit),
-        ).fetchall()
-        for (event_id,) in ids:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                f"SELECT id FROM events WHERE account = ? AND calendar_id = ? AND {cond} LIMIT ?",
+                (acct, cal, *args, limit),
+            )
+        ]
+        touched = set(ids) | _visible.cascade_ids(conn, acct, cal, ids)
+        diff = _visible.Diff(
+            conn, acct, cal, touched, _visible.stored_slots(conn, acct, cal, touched), known={}, table="events"
+        )
+        for event_id in ids:
             # An earlier series in the batch may already have taken this exception with it.
-            for removed in _delete_cascade(conn, acct, cal, event_id):
-                out.append(Delete(key=EventKey(account=acct, calendar_id=cal, id=removed)))
+            _delete_cascade(conn, acct, cal, event_id)
         if not ids:  # the sweep is complete: payloads the listing did not return again are gone too
             conn.execute(
                 "DELETE FROM quarantine WHERE account = ? AND calendar_id = ? AND mark < ?", (acct, cal, sweep.mark)
             )
         _schema.save_state(conn, state)
-    return out
+        return diff.changes(order=ids)
 
 
 def replace_occurrences(
@@ -212,7 +233,6 @@ def replace_occurrences(
     for o in occurrences:
         _check(account, calendar_id, o)
         new[o.id] = (o, _schema.encode_row(o))
-    out: list[Change] = []
     with _schema.transaction(conn):
         current = conn.execute(
             "SELECT id FROM occurrences WHERE account = ? AND calendar_id = ?"
@@ -220,40 +240,45 @@ def replace_occurrences(
             (account, calendar_id, json.dumps(list(series_ids)), *_schema.overlap_args(window)),
         ).fetchall()
         gone = [(account, calendar_id, r[0]) for r in current if r[0] not in new]
+        known = {i: o for i, (o, _) in new.items()}
+        diff = _visible.Diff(conn, account, calendar_id, known.keys() | {g[2] for g in gone}, (), known=known,
+                             table="occurrences")  # fmt: skip
         conn.executemany("DELETE FROM occurrences WHERE account = ? AND calendar_id = ? AND id = ?", gone)
-        out += [Delete(key=EventKey(account=account, calendar_id=calendar_id, id=g[2])) for g in gone]
         stored = dict(
             conn.execute(
                 f"SELECT id, hash FROM occurrences WHERE account = ? AND calendar_id = ? AND {_schema.IN_IDS}",
                 (account, calendar_id, json.dumps(list(new))),
             ).fetchall()
         )
-        changed = [(o, row) for o, row in new.values() if stored.get(o.id) != row[_schema.HASH]]
-        conn.executemany(_schema.UPSERT_OCCURRENCE, [row for _, row in changed])
-        out += [Upsert(event=o) for o, _ in changed]
+        changed = [row for _, row in new.values() if stored.get(row[2]) != row[_schema.HASH]]
+        conn.executemany(_schema.UPSERT_OCCURRENCE, changed)
         conn.executemany(
             "DELETE FROM dirty_series WHERE account = ? AND calendar_id = ? AND series_id = ?",
             [(account, calendar_id, sid) for sid in series_ids],
         )
-    return out
+        return diff.changes(order=[*known, *(g[2] for g in gone)])
 
 
 def prune_occurrences(
     conn: sqlite3.Connection, account: str, calendar_id: str, live: Sequence[str], window: Window
 ) -> list[Change]:
     with _schema.transaction(conn):
-        gone = conn.execute(
-            "SELECT id FROM occurrences WHERE account = ? AND calendar_id = ? AND"
-            f" (series_id NOT IN (SELECT value FROM json_each(?)) OR NOT ({_schema.OVERLAP}))",
-            (account, calendar_id, json.dumps(list(live)), *_schema.overlap_args(window)),
-        ).fetchall()
+        gone = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM occurrences WHERE account = ? AND calendar_id = ? AND"
+                f" (series_id NOT IN (SELECT value FROM json_each(?)) OR NOT ({_schema.OVERLAP}))",
+                (account, calendar_id, json.dumps(list(live)), *_schema.overlap_args(window)),
+            )
+        ]
+        diff = _visible.Diff(conn, account, calendar_id, gone, (), known={}, table="occurrences")
         conn.executemany(
             "DELETE FROM occurrences WHERE account = ? AND calendar_id = ? AND id = ?",
-            [(account, calendar_id, g[0]) for g in gone],
+            [(account, calendar_id, g) for g in gone],
         )
         conn.execute(
             "DELETE FROM dirty_series WHERE account = ? AND calendar_id = ?"
             " AND series_id NOT IN (SELECT value FROM json_each(?))",
             (account, calendar_id, json.dumps(list(live))),
         )
-    return [Delete(key=EventKey(account=account, calendar_id=calendar_id, id=g[0])) for g in gone]
+        return diff.changes(order=gone)

@@ -22,6 +22,7 @@ from ..registry import Registry, default_registry
 from ..retry import RetryPolicy
 from ..store.sqlite import SqliteStore
 from ._serve import Served
+from .replay import Replica
 
 T = TypeVar("T")
 
@@ -204,6 +205,18 @@ class Mirror:
         self.window: Window = self.config.settings.window(now)
         self.batches: list[ChangeBatch] = []
         self.reports: list[SyncReport] = []
+
+    def advance(self, delta: dt.timedelta) -> None:
+        """Move this mirror's clock (and with it the instance window) by ``delta``."""
+        self.now += delta
+        self.window = self.config.settings.window(self.now)
+
+    async def replica_problems(self, replica: Replica, since: int) -> list[str]:
+        """Apply the batches published from ``self.batches[since]`` on to ``replica``; how it then
+        differs from the store (empty: the change stream reproduced both views)."""
+        replica.apply(self.batches[since:])
+        async with SqliteStore(self.config.store_path) as store:
+            return await replica.diff(store)
 
     @property
     def calendar_id(self) -> str:

@@ -1,0 +1,147 @@
+"""What the change stream publishes: the visible rows a write touched, before and after it.
+
+A consumer keeps one row per key (account, calendar, id). The visible rows are every row of
+``events`` (singles, series, exceptions, and the occurrences a sync stream carries) and every
+expanded row of ``occurrences`` that ``events`` does not shadow: not by its id, and not by an
+exception or occurrence of its slot (series id, original start). The series view is the visible rows
+of kind single, series and exception; the instance view those of kind single, exception and
+occurrence. A write publishes the difference of the visible rows it touched, so each key changes at
+most once per transaction and an exception that takes an occurrence's place (and often its id) is
+one ``Upsert``, never a delete of the id it now holds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Iterable, Mapping
+
+from ..model import Change, Delete, Event, EventKey, Upsert
+from ._schema import IN_IDS, UNSHADOWED, decode_event
+
+Slot = tuple[str, int]  # (series id, original start in Unix seconds)
+Seen = dict[str, tuple[int, str]]  # id -> (content hash, table holding the visible row)
+
+_BY_SLOT = (
+    "SELECT o.id, o.hash FROM json_each(?) AS j JOIN occurrences AS o ON o.account = ? AND o.calendar_id = ?"
+    " AND o.series_id = json_extract(j.value, '$[0]') AND o.orig_utc = json_extract(j.value, '$[1]')"
+    f" WHERE {UNSHADOWED}"
+)
+
+
+def stored_slots(conn: sqlite3.Connection, account: str, calendar_id: str, ids: Collection[str]) -> set[Slot]:
+    """The slots the events rows among ``ids`` hold now (what their change may give back)."""
+    if not ids:
+        return set()
+    rows = conn.execute(
+        f"SELECT series_id, orig_utc FROM events WHERE account = ? AND calendar_id = ? AND {IN_IDS}"
+        " AND series_id IS NOT NULL AND orig_utc IS NOT NULL",
+        (account, calendar_id, json.dumps(list(ids))),
+    )
+    return {(r[0], r[1]) for r in rows}
+
+
+def cascade_ids(conn: sqlite3.Connection, account: str, calendar_id: str, ids: Collection[str]) -> set[str]:
+    """The rows deleting ``ids`` takes with it: the exceptions and occurrences of those series."""
+    if not ids:
+        return set()
+    args = (account, calendar_id, json.dumps(list(ids)))
+    out: set[str] = set()
+    for table in ("events", "occurrences"):
+        out.update(
+            r[0]
+            for r in conn.execute(
+                f"SELECT id FROM {table} WHERE account = ? AND calendar_id = ?"
+                " AND series_id IN (SELECT value FROM json_each(?))",
+                args,
+            )
+        )
+    return out
+
+
+def visible(
+    conn: sqlite3.Connection, account: str, calendar_id: str, ids: Collection[str], slots: Collection[Slot] = ()
+) -> Seen:
+    """The visible rows among ``ids`` and the expanded rows at ``slots``."""
+    out: Seen = {}
+    if ids:
+        args = (account, calendar_id, json.dumps(list(ids)))
+        for i, h in conn.execute(
+            f"SELECT id, hash FROM events WHERE account = ? AND calendar_id = ? AND {IN_IDS}", args
+        ):
+            out[i] = (h, "events")
+        for i, h in conn.execute(
+            f"SELECT o.id, o.hash FROM occurrences AS o WHERE o.account = ? AND o.calendar_id = ? AND o.{IN_IDS}"
+            f" AND {UNSHADOWED}",
+            args,
+        ):
+            out[i] = (h, "occurrences")
+    if slots:
+        for i, h in conn.execute(_BY_SLOT, (json.dumps(sorted(slots)), account, calendar_id)):
+            out.setdefault(i, (h, "occurrences"))
+    return out
+
+
+def texts(
+    conn: sqlite3.Connection, account: str, calendar_id: str, seen: Mapping[str, tuple[int, str]]
+) -> dict[str, str]:
+    """The stored JSON of the rows in ``seen``."""
+    out: dict[str, str] = {}
+    for table in ("events", "occurrences"):
+        ids = [i for i, (_, t) in seen.items() if t == table]
+        if ids:
+            out.update(
+                conn.execute(
+                    f"SELECT id, json FROM {table} WHERE account = ? AND calendar_id = ? AND {IN_IDS}",
+                    (account, calendar_id, json.dumps(ids)),
+                ).fetchall()
+            )
+    return out
+
+
+class Diff:
+    """Before/after bookkeeping of one transaction's visible rows.
+
+    ``known`` holds the events the write put into ``table`` (their published form, so a page's
+    upserts are not decoded again); a key whose final write was not an upsert may disappear, so its
+    stored JSON is read before the write, for the ``Delete``'s ``previous``.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        account: str,
+        calendar_id: str,
+        ids: Collection[str],
+        slots: Collection[Slot],
+        *,
+        known: Mapping[str, Event],
+        table: str,
+    ) -> None:
+        self._conn, self._account, self._calendar = conn, account, calendar_id
+        self._known, self._table = known, table
+        self._slots = slots
+        self._before = visible(conn, account, calendar_id, ids, slots)
+        self._ids = set(ids) | self._before.keys()
+        at_risk = {i: v for i, v in self._before.items() if not (v[1] == table and i in known)}
+        self._before_json = texts(conn, account, calendar_id, at_risk)
+
+    def changes(self, order: Iterable[str] = ()) -> list[Change]:
+        """The published changes, after the write: page order first, then the rest by id."""
+        acct, cal = self._account, self._calendar
+        after = visible(self._conn, acct, cal, self._ids, self._slots)
+        before = self._before
+        changed = {i: v for i, v in after.items() if before.get(i, (None,))[0] != v[0]}
+        unknown = {i: v for i, v in changed.items() if not (v[1] == self._table and i in self._known)}
+        after_json = texts(self._conn, acct, cal, unknown)
+        gone = before.keys() - after.keys()
+        ranked = list(dict.fromkeys([*(i for i in order if i in changed or i in gone), *sorted(changed.keys() | gone)]))
+        out: list[Change] = []
+        for i in ranked:
+            if i in changed:
+                event = decode_event(after_json[i]) if i in unknown else self._known[i]
+                out.append(Upsert(event=event, created=i not in before))
+            else:
+                key = EventKey(account=acct, calendar_id=cal, id=i)
+                out.append(Delete(key=key, previous=decode_event(self._before_json[i])))
+        return out
