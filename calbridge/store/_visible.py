@@ -60,10 +60,20 @@ def cascade_ids(conn: sqlite3.Connection, account: str, calendar_id: str, ids: C
 
 
 def visible(
-    conn: sqlite3.Connection, account: str, calendar_id: str, ids: Collection[str], slots: Collection[Slot] = ()
+    conn: sqlite3.Connection,
+    account: str,
+    calendar_id: str,
+    ids: Collection[str],
+    slots: Collection[Slot] = (),
+    *,
+    expanded: bool = True,
 ) -> Seen:
-    """The visible rows among ``ids`` and the expanded rows at ``slots``."""
+    """The visible rows among ``ids`` and the expanded rows at ``slots`` (``expanded=False``: the
+    calendar holds no expanded occurrences, so only ``events`` is read)."""
     out: Seen = {}
+    if ids and not expanded:
+        sql = f"SELECT id, hash FROM events WHERE account = ? AND calendar_id = ? AND {IN_IDS}"
+        return {i: (h, "events") for i, h in conn.execute(sql, (account, calendar_id, json.dumps(list(ids))))}
     if ids:
         args = (account, calendar_id, json.dumps(list(ids)))
         for i, h in conn.execute(
@@ -121,7 +131,14 @@ class Diff:
         self._conn, self._account, self._calendar = conn, account, calendar_id
         self._known, self._table = known, table
         self._slots = slots
-        self._before = visible(conn, account, calendar_id, ids, slots)
+        # Only an expansion adds expanded rows, so a calendar without any keeps none through other writes.
+        self._expanded = table == "occurrences" or (
+            conn.execute(
+                "SELECT 1 FROM occurrences WHERE account = ? AND calendar_id = ? LIMIT 1", (account, calendar_id)
+            ).fetchone()
+            is not None
+        )
+        self._before = visible(conn, account, calendar_id, ids, slots, expanded=self._expanded)
         self._ids = set(ids) | self._before.keys()
         at_risk = {i: v for i, v in self._before.items() if not (v[1] == table and i in known)}
         self._before_json = texts(conn, account, calendar_id, at_risk)
@@ -129,7 +146,7 @@ class Diff:
     def changes(self, order: Iterable[str] = ()) -> list[Change]:
         """The published changes, after the write: page order first, then the rest by id."""
         acct, cal = self._account, self._calendar
-        after = visible(self._conn, acct, cal, self._ids, self._slots)
+        after = visible(self._conn, acct, cal, self._ids, self._slots, expanded=self._expanded)
         before = self._before
         changed = {i: v for i, v in after.items() if before.get(i, (None,))[0] != v[0]}
         unknown = {i: v for i, v in changed.items() if not (v[1] == self._table and i in self._known)}
