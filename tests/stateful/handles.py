@@ -207,10 +207,10 @@ class FeishuHandle(BaseHandle):
             fields["start"] = start
         if end is not None:
             fields["end"] = end
-        self.emulator.update_event(event_id, calendar_id=self.calendar_id, **fields)
+        self.emulator.update_event(event_id, calendar=self.calendar_id, **fields)
 
     def delete(self, event_id: str) -> None:
-        self.emulator.delete_event(event_id, calendar_id=self.calendar_id)
+        self.emulator.delete_event(event_id, calendar=self.calendar_id)
 
     def expire_cursor(self) -> None:
         self.emulator.expire_sync_tokens()
@@ -234,17 +234,17 @@ class FeishuHandle(BaseHandle):
                                               calendar_id=self.calendar_id))  # fmt: skip
 
     def rename_series(self, series_id: str, title: str) -> None:
-        self.emulator.update_event(series_id, calendar_id=self.calendar_id, summary=title)
+        self.emulator.update_event(series_id, calendar=self.calendar_id, summary=title)
 
     def delete_series(self, series_id: str) -> None:
-        self.emulator.delete_event(series_id, calendar_id=self.calendar_id)
+        self.emulator.delete_event(series_id, calendar=self.calendar_id)
 
     def cancel_occurrence(self, series_id: str, original_start: dt.datetime) -> None:
-        self.emulator.cancel_occurrence(series_id, original_start, calendar_id=self.calendar_id)
+        self.emulator.cancel_occurrence(series_id, original_start, calendar=self.calendar_id)
 
     def move_occurrence(self, series_id: str, original_start: dt.datetime, start: dt.datetime,
                         end: dt.datetime) -> None:  # fmt: skip
-        self.emulator.move_occurrence(series_id, original_start, start=start, end=end, calendar_id=self.calendar_id)
+        self.emulator.move_occurrence(series_id, original_start, start, end, calendar=self.calendar_id)
 
 
 HANDLES: dict[str, type[BaseHandle]] = {"google": GoogleHandle, "graph": GraphHandle, "feishu": FeishuHandle}

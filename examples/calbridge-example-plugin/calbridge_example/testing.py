@@ -38,17 +38,17 @@ class ExampleHandle(BaseHandle):
 
     def reset(self) -> None:
         super().reset()  # drops no connection any more
-        self.calendar_id = self.emu.add_calendar(f"kit-{next(_calendars)}")
+        self.calendar_id = self.emu.new_calendar(f"kit-{next(_calendars)}")
 
     def create_single(self, title: str, start: dt.datetime, end: dt.datetime) -> str:
-        return self.emu.add_event(self.cal, title, start, end)
+        return self.emu.add_event(title, start, end, calendar=self.cal)
 
     def update(self, event_id: str, *, title: str | None = None, start: dt.datetime | None = None,
                end: dt.datetime | None = None) -> None:  # fmt: skip
-        self.emu.update_event(self.cal, event_id, title=title, start=start, end=end)
+        self.emu.update_event(event_id, calendar=self.cal, title=title, start=start, end=end)
 
     def delete(self, event_id: str) -> None:
-        self.emu.delete_event(self.cal, event_id)
+        self.emu.delete_event(event_id, calendar=self.cal)
 
     def expire_cursor(self) -> None:
         self.emu.expire_cursors()
@@ -63,4 +63,4 @@ class ExampleHandle(BaseHandle):
 
     def clear_faults(self) -> None:
         super().clear_faults()
-        self.emu.clear_failures()
+        self.emu.clear_faults()
