@@ -41,13 +41,13 @@ class EmulatorAPI(Protocol):
         ...
 
     def update_event(
-        self, event_id: str, *, calendar: str | None = None, title: str | None = None, start: Instant | None = None,
+        self, event_id: str, /, *, calendar: str | None = None, title: str | None = None, start: Instant | None = None,
         end: Instant | None = None,
     ) -> None:  # fmt: skip
         """Change the title or times of a single or a whole series (None: unchanged)."""
         ...
 
-    def delete_event(self, event_id: str, *, calendar: str | None = None) -> None:
+    def delete_event(self, event_id: str, /, *, calendar: str | None = None) -> None:
         """Delete a single, or a series with its exceptions."""
         ...
 
