@@ -22,6 +22,7 @@ from ..registry import Registry, default_registry
 from ..retry import RetryPolicy
 from ..store.sqlite import SqliteStore
 from ._handles import FAULTS, BaseHandle, EmulatorHandle, SeriesBaseHandle, SeriesHandle
+from ._recording import recording_registry
 
 T = TypeVar("T")
 
@@ -91,13 +92,17 @@ class Mirror:
         self.now = now
         self.retry = retry
         self.registry = registry or default_registry
+        self._pages: list[int] = []  # changes the provider yielded, per page
+        self._recording = recording_registry(self.registry, handle.plugin_name, self._pages)
         directory.mkdir(parents=True, exist_ok=True)
         doc = {"store": "sqlite:///mirror.db", "window": {"past": past, "future": future},
                "accounts": [handle.account(self.ACCOUNT)]}  # fmt: skip
-        self.config: Config = parse_config(doc, base_dir=directory, env={}, registry=self.registry)
+        self.config: Config = parse_config(doc, base_dir=directory, env={}, registry=self._recording)
         self.window: Window = self.config.settings.window(now)
         self.batches: list[ChangeBatch] = []
         self.reports: list[SyncReport] = []
+        self.yielded: list[int] = []
+        """Per finished run: how many changes the provider yielded (before the store drops no-ops)."""
 
     @property
     def calendar_id(self) -> str:
@@ -129,11 +134,12 @@ class Mirror:
         async def run() -> SyncReport:
             async with SqliteStore(self.config.store_path) as store, SyncEngine(
                 self.config, store, clock=lambda: self.now, retry_policy=self.retry, sleep=_fast_sleep,
-                allow_mass_delete=allow_mass_delete, progress=progress,
+                allow_mass_delete=allow_mass_delete, progress=progress, registry=self._recording,
             ) as engine:  # fmt: skip
                 engine.add_listener(batches.append)
                 return await engine.sync(full=full)
 
+        first_page = len(self._pages)
         task = asyncio.ensure_future(run())
         handle = None if kill_after is None else asyncio.get_running_loop().call_later(kill_after, task.cancel)
         try:
@@ -149,6 +155,7 @@ class Mirror:
                 handle.cancel()
         self.batches += batches
         self.reports.append(report)
+        self.yielded.append(sum(self._pages[first_page:]))
         return report
 
     async def converge(self) -> SyncReport:
