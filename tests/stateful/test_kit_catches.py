@@ -3,12 +3,15 @@ runs in a pytest of its own (a subprocess), against the real emulators over loop
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from calbridge.testing.kit import ProviderConformance
 
 STUCK = '''
 import attrs
@@ -125,3 +128,11 @@ def test_a_handle_with_some_series_methods_runs_the_series_tests_it_can(tmp_path
         f"the handle has no {m} (optional SeriesHandle methods)"
         for m in ("delete_series", "move_occurrence", "rename_series")
     ], reasons
+
+
+def test_every_kit_test_ends_comparing_with_a_fresh_full_sync() -> None:
+    """What the README promises: each check also compares the mirror with a fresh full sync."""
+    tests = {n: f for n, f in vars(ProviderConformance).items() if n.startswith("test_")}
+    assert len(tests) >= 12
+    lacking = [n for n, f in tests.items() if "self.assert_matches_fresh(mirror)" not in inspect.getsource(f)]
+    assert not lacking, lacking
