@@ -1,14 +1,16 @@
 """The provider-plugin conformance kit: serve any plugin's emulator, drive the real engine and SQLite
 store against it, and a reusable suite of tests a plugin inherits (like fsspec's abstract tests).
 
-A plugin author writes a small :class:`EmulatorHandle` over their emulator's Python API (usually by
-subclassing :class:`BaseHandle`) and subclasses :class:`ProviderConformance`::
+A plugin author gives the suite an :class:`EmulatorHandle`. When the emulator has calbridge's
+shared API (:mod:`calbridge.testing.emulator_api`), :class:`BaseHandle` (or, with recurring events,
+:class:`SeriesBaseHandle`) is the whole handle; otherwise subclass it and implement the mutations.
+Then subclass :class:`ProviderConformance`::
 
     from calbridge.testing.kit import BaseHandle, ProviderConformance
 
     class MyHandle(BaseHandle):
-        def create_single(self, title, start, end): return self.emulator.add(title, start, end)
-        ...
+        page_size = 2
+        options = {"page_size": 2}
 
     class TestMyProvider(ProviderConformance):
         @pytest.fixture
