@@ -1,7 +1,8 @@
 """``calbridge emulate`` and ``calbridge demo``: the installed plugins' emulators on loopback.
 
 Every plugin that ships an emulator (``create_emulator()``) is started, seeded with its sample
-calendar, and described in a config file that points calbridge at it.
+calendar (plus ``--seed N`` more events), and described in a config file that points calbridge at
+it; ``emulate`` also serves the loopback control endpoint (:mod:`calbridge.testing.control`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,24 @@ import yaml
 
 from ..model import Window
 from ..registry import default_registry
+from ..testing.control import control_app
+from ..testing.emulator_api import EmulatorAPI, SeriesEmulatorAPI
 from ..testing.server import ThreadedServer
 
 MARKER = "# written by `calbridge emulate`"
 
 
+def seed_counts(n: int, *, series: bool) -> tuple[int, int]:
+    """``--seed N``: N events, one in ten of them a series where the emulator has recurring events."""
+    n_series = max(1, n // 10) if series and n >= 2 else 0
+    return n - n_series, n_series
+
+
 @contextlib.contextmanager
-def running_emulators(workdir: Path, *, port: int = 0) -> Iterator[list[tuple[Any, ThreadedServer]]]:
-    """Start every installed emulator; yields (emulator, server) pairs."""
+def running_emulators(
+    workdir: Path, *, port: int = 0, seed: int = 0
+) -> Iterator[list[tuple[Any, ThreadedServer]]]:
+    """Start every installed emulator (``seed`` more events each); yields (emulator, server) pairs."""
     started: list[tuple[Any, ThreadedServer]] = []
     ca = None
     try:
@@ -37,6 +48,8 @@ def running_emulators(workdir: Path, *, port: int = 0) -> Iterator[list[tuple[An
                 continue
             emu = plugin.create_emulator()
             emu.seed_demo()
+            if seed and isinstance(emu, EmulatorAPI):
+                emu.seed(*seed_counts(seed, series=isinstance(emu, SeriesEmulatorAPI)))
             ssl_ctx = None
             if emu.tls:
                 if ca is None:
@@ -79,7 +92,11 @@ def _emulate(args: argparse.Namespace) -> int:
         print(f"calbridge: {target} exists and was not written by `calbridge emulate`; pass --write-config FILE")
         return 2
     workdir = target.resolve().parent
-    with running_emulators(workdir, port=args.port) as started:
+    seed = int(getattr(args, "seed", 0) or 0)
+    if seed < 0:
+        print("calbridge: --seed takes a number of events >= 0")
+        return 2
+    with running_emulators(workdir, port=args.port, seed=seed) as started:
         if not started:
             print("calbridge: no installed provider plugin ships an emulator")
             return 1
@@ -87,13 +104,18 @@ def _emulate(args: argparse.Namespace) -> int:
         for emu, server in started:
             print(f"{emu.name:8} {server.url}")
         print(f"config written to {target}; try `calbridge -c {target} sync`, then `events --expand`")
-        print("Ctrl-C stops the emulators.", flush=True)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
+        named = ((str(emu.name), emu) for emu, _ in started)
+        apis: dict[str, EmulatorAPI] = {name: emu for name, emu in named if isinstance(emu, EmulatorAPI)}
+        control_port = args.port + len(started) if args.port else 0
+        with ThreadedServer(control_app(apis), port=control_port) as control:
+            print(f"control endpoint: {control.url} (loopback only; POST /{{emulator}}/{{verb}}, see README)")
+            print("Ctrl-C stops the emulators.", flush=True)
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            try:
+                stop.wait()
+            except KeyboardInterrupt:
+                pass
     return 0
 
 

@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("emulate", parents=[common], help="serve the provider emulators on loopback")
     m.add_argument("--port", type=int, default=0, help="first port (default: any free ports)")
     m.add_argument("--write-config", metavar="FILE", help="where to write the config (default ./calbridge.yaml)")
+    m.add_argument("--seed", type=int, default=0, metavar="N", help="N more events per emulator, some of them series")
     sub.add_parser("demo", parents=[common], help="the whole loop against the emulators, nothing to set up")
     return p
 

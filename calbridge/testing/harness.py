@@ -9,7 +9,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 import attrs
 
@@ -21,122 +21,17 @@ from ..model import Event, Window
 from ..registry import Registry, default_registry
 from ..retry import RetryPolicy
 from ..store.sqlite import SqliteStore
-from ._serve import Served
+from ._handles import FAULTS, BaseHandle, EmulatorHandle, SeriesBaseHandle, SeriesHandle
+from ._recording import recording_registry
 from .replay import Replica
 
 T = TypeVar("T")
 
+__all__ = ["FAST_RETRY", "FAULTS", "BaseHandle", "EmulatorHandle", "Mirror", "SeriesBaseHandle", "SeriesHandle",
+           "Snapshot", "run"]  # fmt: skip
+
 FAST_RETRY = RetryPolicy(attempts=5, base_backoff=0.001, max_backoff=0.01)
 """Retries fast enough for tests that inject many faults."""
-
-FAULTS = ("rate_limit", "server_error", "drop")
-"""Fault names a handle may support: 429 (with a zero wait), a 5xx, a connection dropped without an
-answer. ``drop`` works for every emulator: :class:`Served` injects it at the transport."""
-
-
-# -- the handle a plugin author writes ------------------------------------------------------------
-
-
-@runtime_checkable
-class EmulatorHandle(Protocol):
-    """What the suite needs from a plugin's emulator: a thin adapter over its Python API.
-
-    Instants are aware datetimes; ids are the provider's event ids as the mirror will hold them.
-    """
-
-    plugin_name: str
-    served: Served
-    page_size: int
-    """Events per sync page with the options :meth:`account` sets (small, so paging is exercised)."""
-    faults: frozenset[str]
-    """The subset of :data:`FAULTS` :meth:`inject` supports."""
-
-    def account(self, name: str) -> dict[str, Any]:
-        """A config ``accounts`` entry for the calendar under test (auth, base_url, calendars, options)."""
-        ...
-
-    def reset(self) -> None:
-        """Start over with an empty calendar and no pending faults (a fresh calendar is fine)."""
-        ...
-
-    def create_single(self, title: str, start: dt.datetime, end: dt.datetime) -> str: ...
-
-    def update(
-        self, event_id: str, *, title: str | None = None, start: dt.datetime | None = None,
-        end: dt.datetime | None = None,
-    ) -> None: ...  # fmt: skip
-
-    def delete(self, event_id: str) -> None: ...
-
-    def expire_cursor(self) -> None:
-        """Make every cursor issued so far dead: the next round must get ``CursorExpired``."""
-        ...
-
-    def inject(self, fault: str) -> None:
-        """Fail the next API request with ``fault`` (one of :attr:`faults`)."""
-        ...
-
-    def clear_faults(self) -> None: ...
-
-
-@runtime_checkable
-class SeriesHandle(EmulatorHandle, Protocol):
-    """Optional: recurring events. Series are timed, in UTC, ``FREQ=DAILY|WEEKLY;COUNT=n``."""
-
-    def create_series(self, title: str, start: dt.datetime, end: dt.datetime, *, freq: str, count: int) -> str: ...
-
-    def rename_series(self, series_id: str, title: str) -> None: ...
-
-    def delete_series(self, series_id: str) -> None: ...
-
-    def cancel_occurrence(self, series_id: str, original_start: dt.datetime) -> None: ...
-
-    def move_occurrence(
-        self, series_id: str, original_start: dt.datetime, start: dt.datetime, end: dt.datetime
-    ) -> None: ...
-
-
-class BaseHandle:
-    """Defaults for an :class:`EmulatorHandle`: the emulator's own ``account_config`` (plus
-    :attr:`options` and :attr:`calendar_id` when set) and connection drops for any emulator.
-
-    Subclasses implement the mutations and, for more faults, override :meth:`inject`.
-    """
-
-    plugin_name: str = ""
-    page_size: int = 2
-    options: ClassVar[Mapping[str, Any]] = {}
-    api_path: str = ""  # drops only hit requests whose path contains this (keep token endpoints out)
-
-    def __init__(self, served: Served) -> None:
-        self.served = served
-        self.plugin_name = self.plugin_name or served.name
-        self.calendar_id: str | None = None
-        self.faults: frozenset[str] = frozenset({"drop"})
-
-    @property
-    def emulator(self) -> Any:
-        return self.served.emulator
-
-    def account(self, name: str) -> dict[str, Any]:
-        entry = self.served.account_config(name)
-        if self.calendar_id is not None:
-            entry["calendars"] = [self.calendar_id]
-        if self.options:
-            entry["options"] = {**entry.get("options", {}), **self.options}
-        return entry
-
-    def reset(self) -> None:
-        self.clear_faults()
-
-    def inject(self, fault: str) -> None:
-        if fault != "drop":
-            raise NotImplementedError(f"{type(self).__name__} cannot inject {fault!r}")
-        self.served.drop_next(1, path_contains=self.api_path)
-
-    def clear_faults(self) -> None:
-        self.served.clear_drops()
-
 
 # -- the mirror under test ----------------------------------------------------------------------
 
@@ -198,13 +93,17 @@ class Mirror:
         self.now = now
         self.retry = retry
         self.registry = registry or default_registry
+        self._pages: list[int] = []  # changes the provider yielded, per page
+        self._recording = recording_registry(self.registry, handle.plugin_name, self._pages)
         directory.mkdir(parents=True, exist_ok=True)
         doc = {"store": "sqlite:///mirror.db", "window": {"past": past, "future": future},
                "accounts": [handle.account(self.ACCOUNT)]}  # fmt: skip
-        self.config: Config = parse_config(doc, base_dir=directory, env={}, registry=self.registry)
+        self.config: Config = parse_config(doc, base_dir=directory, env={}, registry=self._recording)
         self.window: Window = self.config.settings.window(now)
         self.batches: list[ChangeBatch] = []
         self.reports: list[SyncReport] = []
+        self.yielded: list[int] = []
+        """Per finished run: how many changes the provider yielded (before the store drops no-ops)."""
 
     def advance(self, delta: dt.timedelta) -> None:
         """Move this mirror's clock (and with it the instance window) by ``delta``."""
@@ -248,11 +147,12 @@ class Mirror:
         async def run() -> SyncReport:
             async with SqliteStore(self.config.store_path) as store, SyncEngine(
                 self.config, store, clock=lambda: self.now, retry_policy=self.retry, sleep=_fast_sleep,
-                allow_mass_delete=allow_mass_delete, progress=progress,
+                allow_mass_delete=allow_mass_delete, progress=progress, registry=self._recording,
             ) as engine:  # fmt: skip
                 engine.add_listener(batches.append)
                 return await engine.sync(full=full)
 
+        first_page = len(self._pages)
         task = asyncio.ensure_future(run())
         handle = None if kill_after is None else asyncio.get_running_loop().call_later(kill_after, task.cancel)
         try:
@@ -268,6 +168,7 @@ class Mirror:
                 handle.cancel()
         self.batches += batches
         self.reports.append(report)
+        self.yielded.append(sum(self._pages[first_page:]))
         return report
 
     async def converge(self) -> SyncReport:

@@ -1,14 +1,16 @@
 """The provider-plugin conformance kit: serve any plugin's emulator, drive the real engine and SQLite
 store against it, and a reusable suite of tests a plugin inherits (like fsspec's abstract tests).
 
-A plugin author writes a small :class:`EmulatorHandle` over their emulator's Python API (usually by
-subclassing :class:`BaseHandle`) and subclasses :class:`ProviderConformance`::
+A plugin author gives the suite an :class:`EmulatorHandle`. When the emulator has calbridge's
+shared API (:mod:`calbridge.testing.emulator_api`), :class:`BaseHandle` (or, with recurring events,
+:class:`SeriesBaseHandle`) is the whole handle; otherwise subclass it and implement the mutations.
+Then subclass :class:`ProviderConformance`::
 
     from calbridge.testing.kit import BaseHandle, ProviderConformance
 
     class MyHandle(BaseHandle):
-        def create_single(self, title, start, end): return self.emulator.add(title, start, end)
-        ...
+        page_size = 2
+        options = {"page_size": 2}
 
     class TestMyProvider(ProviderConformance):
         @pytest.fixture
@@ -38,6 +40,7 @@ import pytest
 from .._run import SyncReport
 from ..export import event_schema, event_to_dict
 from ..model import Event, Kind
+from ..registry import Registry, default_registry
 from ._serve import EmulatorPool, Served, serve_emulator
 from .harness import (
     FAST_RETRY,
@@ -45,6 +48,7 @@ from .harness import (
     BaseHandle,
     EmulatorHandle,
     Mirror,
+    SeriesBaseHandle,
     SeriesHandle,
     Snapshot,
     run,
@@ -58,6 +62,7 @@ __all__ = [
     "EmulatorPool",
     "Mirror",
     "ProviderConformance",
+    "SeriesBaseHandle",
     "SeriesHandle",
     "Served",
     "Snapshot",
@@ -83,8 +88,12 @@ class ProviderConformance:
 
     Subclass it (named ``Test...``) and provide two fixtures: ``plugin_name`` (the entry-point name)
     and ``emulator_handle`` (an :class:`EmulatorHandle`; usually built from
-    ``calbridge_emulators.serve(name)``). Series tests run when the handle is a :class:`SeriesHandle`;
-    fault tests cover the handle's :attr:`~EmulatorHandle.faults`.
+    ``calbridge_emulators.serve(name)``). Each series test runs when the handle has the
+    :class:`SeriesHandle` methods it uses (and skips naming the missing one); fault tests cover the
+    handle's :attr:`~EmulatorHandle.faults`. Every test ends comparing the mirror with a fresh full
+    sync, and every incremental test ends with a quiet round in which the provider must yield
+    nothing (a cursor that never advances re-reads old changes there). Override ``plugin_registry``
+    to resolve ``plugin_name`` through a registry of your own (a plugin registered in code).
     """
 
     now: dt.datetime = _base_now()
@@ -98,6 +107,10 @@ class ProviderConformance:
         raise NotImplementedError("override the emulator_handle fixture in your subclass")
 
     @pytest.fixture
+    def plugin_registry(self) -> Registry:
+        return default_registry
+
+    @pytest.fixture
     def handle(self, emulator_handle: EmulatorHandle, plugin_name: str) -> Iterator[EmulatorHandle]:
         assert emulator_handle.plugin_name == plugin_name, "the handle serves another plugin"
         emulator_handle.reset()
@@ -105,8 +118,8 @@ class ProviderConformance:
         emulator_handle.clear_faults()
 
     @pytest.fixture
-    def mirror(self, handle: EmulatorHandle, tmp_path: Path) -> Mirror:
-        return Mirror(handle, tmp_path / "mirror", now=self.now)
+    def mirror(self, handle: EmulatorHandle, tmp_path: Path, plugin_registry: Registry) -> Mirror:
+        return Mirror(handle, tmp_path / "mirror", now=self.now, registry=plugin_registry)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -143,6 +156,30 @@ class ProviderConformance:
         self.assert_ok(run(oracle.sync()))
         self.assert_same(run(mirror.snapshot()), run(oracle.snapshot()))
 
+    def assert_quiet(self, mirror: Mirror) -> None:
+        """A round right after the last one: nothing published, and nothing even yielded by the
+        provider (re-reading changes a round already committed means its cursor did not advance)."""
+        start = len(mirror.batches)
+        self.assert_ok(run(mirror.sync()))
+        spurious = [c for b in mirror.batches[start:] for c in b.changes]
+        assert not spurious, f"a quiet round published {len(spurious)} changes: {spurious[:3]}"
+        assert mirror.yielded[-1] == 0, (
+            f"a quiet round: the provider yielded {mirror.yielded[-1]} changes the previous round had already "
+            "committed (does its cursor advance to the last page's sync token?)"
+        )
+
+    @staticmethod
+    def require(handle: EmulatorHandle, *methods: str) -> Any:
+        """``handle`` when it has the :class:`SeriesHandle` ``methods``; otherwise skip, naming them."""
+        missing = [m for m in methods if not callable(getattr(handle, m, None))]
+        if missing:
+            pytest.skip(f"the handle has no {' and no '.join(missing)} (optional SeriesHandle methods)")
+        return handle
+
+    @staticmethod
+    def has(handle: EmulatorHandle, *methods: str) -> bool:
+        return all(callable(getattr(handle, m, None)) for m in methods)
+
     # -- the tests --------------------------------------------------------------------------
 
     def test_full_sync_mirrors_the_server(self, handle: EmulatorHandle, mirror: Mirror) -> None:
@@ -152,6 +189,7 @@ class ProviderConformance:
         assert self.titles(run(mirror.snapshot())) == want
         instances = run(mirror.snapshot()).instances
         assert {k[1] for k in instances} == set(want), "each single shows once in the instance view"
+        self.assert_matches_fresh(mirror)
 
     def test_incremental_create_update_delete(self, handle: EmulatorHandle, mirror: Mirror) -> None:
         want = self.singles(handle, 3)
@@ -169,6 +207,7 @@ class ProviderConformance:
         assert self.titles(snap) == {first: "renamed", second: want[second], created: "created"}
         assert snap.series[second]["start"]["datetime"] == moved.strftime("%Y-%m-%dT%H:%M:%SZ")
         assert len(mirror.batches) > before, "the changes were published"
+        self.assert_quiet(mirror)
         self.assert_matches_fresh(mirror)
 
     def test_cursor_expiry_recovers_with_a_full_listing_and_sweep(
@@ -185,6 +224,7 @@ class ProviderConformance:
         titles = self.titles(run(mirror.snapshot()))
         assert doomed not in titles and titles[created] == "after expiry"
         assert set(titles) == (set(want) - {doomed}) | {created}
+        self.assert_quiet(mirror)
         self.assert_matches_fresh(mirror)
 
     def test_resume_from_a_mid_round_cursor(self, handle: EmulatorHandle, mirror: Mirror) -> None:
@@ -201,33 +241,38 @@ class ProviderConformance:
             c.event.id for b in mirror.batches[before:] for c in b.changes if hasattr(c, "event")
         } & set(held)
         assert not again, f"resumed round re-published what the killed one committed: {sorted(again)}"
+        self.assert_quiet(mirror)
         self.assert_matches_fresh(mirror)
 
     def test_a_quiet_round_publishes_nothing(self, handle: EmulatorHandle, mirror: Mirror) -> None:
-        self.singles(handle, 3)
-        if isinstance(handle, SeriesHandle):
-            handle.create_series("quiet series", self.at(0, 7), self.at(0, 8), freq="DAILY", count=4)
+        ids = list(self.singles(handle, 3))
+        if self.has(handle, "create_series"):
+            handle.create_series("quiet series", self.at(0, 7), self.at(0, 8), freq="DAILY", count=4)  # type: ignore[attr-defined]
+        self.assert_ok(run(mirror.sync()))
+        self.assert_quiet(mirror)
+        handle.update(ids[0], title="changed once")
         self.assert_ok(run(mirror.sync()))
         before = run(mirror.snapshot())
         for _ in range(2):
-            start = len(mirror.batches)
-            self.assert_ok(run(mirror.sync()))
-            spurious = [c for b in mirror.batches[start:] for c in b.changes]
-            assert not spurious, f"a quiet round published {len(spurious)} changes: {spurious[:3]}"
+            self.assert_quiet(mirror)
         self.assert_same(run(mirror.snapshot()), before)
+        self.assert_matches_fresh(mirror)
 
     def test_exported_events_are_valid_against_the_schema(self, handle: EmulatorHandle, mirror: Mirror) -> None:
         validator = _schema_validator()
         self.singles(handle, 2)
-        if isinstance(handle, SeriesHandle):
-            sid = handle.create_series("schema series", self.at(1, 10), self.at(1, 11), freq="WEEKLY", count=3)
-            handle.cancel_occurrence(sid, self.at(8, 10))
+        if self.has(handle, "create_series"):
+            series: Any = handle
+            sid = series.create_series("schema series", self.at(1, 10), self.at(1, 11), freq="WEEKLY", count=3)
+            if self.has(handle, "cancel_occurrence"):
+                series.cancel_occurrence(sid, self.at(8, 10))
         self.assert_ok(run(mirror.sync()))
         events = run(mirror.events(expand=False)) + run(mirror.events(expand=True))
         assert events
         for event in events:
             errors = sorted(str(e.message) for e in validator.iter_errors(event_to_dict(event)))
             assert not errors, f"{event.id}: {errors}"
+        self.assert_matches_fresh(mirror)
 
     def test_injected_faults_are_retried(self, handle: EmulatorHandle, mirror: Mirror) -> None:
         if not handle.faults:
@@ -242,26 +287,77 @@ class ProviderConformance:
         handle.update(next(iter(want)), title="after faults")
         self.assert_ok(run(mirror.sync()))
         assert self.titles(run(mirror.snapshot()))[next(iter(want))] == "after faults"
+        handle.clear_faults()
+        self.assert_quiet(mirror)
+        self.assert_matches_fresh(mirror)
+
+    # -- series: each test needs only the SeriesHandle methods it names ---------------------
+
+    def _daily(self, handle: Any, count: int = 5) -> tuple[str, dt.datetime]:
+        first = self.at(1, 10)
+        return handle.create_series("daily", first, first + dt.timedelta(hours=1), freq="DAILY", count=count), first
+
+    def _starts(self, mirror: Mirror, sid: str) -> list[str]:
+        live = [e for k, e in run(mirror.snapshot()).instances.items() if k[0] == sid and e["status"] != "cancelled"]
+        return sorted(e["start"]["datetime"] for e in live)
+
+    @staticmethod
+    def _fmt(*instants: dt.datetime) -> list[str]:
+        return sorted(s.strftime("%Y-%m-%dT%H:%M:%SZ") for s in instants)
 
     def test_series_expand_into_the_instance_view(self, handle: EmulatorHandle, mirror: Mirror) -> None:
-        if not isinstance(handle, SeriesHandle):
-            pytest.skip("the handle implements no SeriesHandle methods (no recurring events)")
-        first = self.at(1, 10)
-        sid = handle.create_series("daily", first, first + dt.timedelta(hours=1), freq="DAILY", count=5)
-        handle.cancel_occurrence(sid, first + dt.timedelta(days=1))
-        moved = first + dt.timedelta(days=2, hours=3)
-        handle.move_occurrence(sid, first + dt.timedelta(days=2), moved, moved + dt.timedelta(hours=1))
+        series = self.require(handle, "create_series")
+        sid, first = self._daily(series)
         self.assert_ok(run(mirror.sync()))
-        live = {k: e for k, e in run(mirror.snapshot()).instances.items() if e["status"] != "cancelled"}
-        starts = sorted(e["start"]["datetime"] for k, e in live.items() if k[0] == sid)
-        fmt = "%Y-%m-%dT%H:%M:%SZ"
-        expected = [first + dt.timedelta(days=d) for d in (0, 3, 4)] + [moved]
-        assert starts == sorted(s.strftime(fmt) for s in expected)
-        handle.delete_series(sid)
+        assert self._starts(mirror, sid) == self._fmt(*(first + dt.timedelta(days=d) for d in range(5)))
+        assert run(mirror.snapshot()).series[sid]["kind"] == "series"
+        self.assert_quiet(mirror)
+        self.assert_matches_fresh(mirror)
+
+    def test_a_cancelled_occurrence_leaves_the_instance_view(self, handle: EmulatorHandle, mirror: Mirror) -> None:
+        series = self.require(handle, "create_series", "cancel_occurrence")
+        sid, first = self._daily(series)
+        self.assert_ok(run(mirror.sync()))
+        series.cancel_occurrence(sid, first + dt.timedelta(days=1))
+        self.assert_ok(run(mirror.sync()))
+        assert self._starts(mirror, sid) == self._fmt(*(first + dt.timedelta(days=d) for d in (0, 2, 3, 4)))
+        self.assert_quiet(mirror)
+        self.assert_matches_fresh(mirror)
+
+    def test_a_moved_occurrence_shows_at_its_new_time(self, handle: EmulatorHandle, mirror: Mirror) -> None:
+        series = self.require(handle, "create_series", "move_occurrence")
+        sid, first = self._daily(series)
+        self.assert_ok(run(mirror.sync()))
+        moved = first + dt.timedelta(days=2, hours=3)
+        series.move_occurrence(sid, first + dt.timedelta(days=2), moved, moved + dt.timedelta(hours=1))
+        self.assert_ok(run(mirror.sync()))
+        want = [first + dt.timedelta(days=d) for d in (0, 1, 3, 4)] + [moved]
+        assert self._starts(mirror, sid) == self._fmt(*want)
+        self.assert_quiet(mirror)
+        self.assert_matches_fresh(mirror)
+
+    def test_a_renamed_series_renames_its_occurrences(self, handle: EmulatorHandle, mirror: Mirror) -> None:
+        series = self.require(handle, "create_series", "rename_series")
+        sid, _ = self._daily(series, count=3)
+        self.assert_ok(run(mirror.sync()))
+        series.rename_series(sid, "renamed series")
+        self.assert_ok(run(mirror.sync()))
+        snap = run(mirror.snapshot())
+        assert snap.series[sid]["title"] == "renamed series"
+        assert {e["title"] for k, e in snap.instances.items() if k[0] == sid} == {"renamed series"}
+        self.assert_quiet(mirror)
+        self.assert_matches_fresh(mirror)
+
+    def test_a_deleted_series_leaves_both_views(self, handle: EmulatorHandle, mirror: Mirror) -> None:
+        series = self.require(handle, "create_series", "delete_series")
+        sid, _ = self._daily(series)
+        self.assert_ok(run(mirror.sync()))
+        series.delete_series(sid)
         self.assert_ok(run(mirror.sync()))
         snap = run(mirror.snapshot())
         assert not [k for k, e in snap.instances.items() if k[0] == sid and e["status"] != "cancelled"]
         assert sid not in self.titles(snap)
+        self.assert_quiet(mirror)
         self.assert_matches_fresh(mirror)
 
 

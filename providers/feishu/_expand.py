@@ -11,7 +11,8 @@
 
 Cost rule: instance_view costs one request per 39-day chunk of the window, instances at least one
 request per series per 2-year span. instance_view is used when it needs fewer requests, i.e. when
-``chunks < series × spans``; with the default 396-day window that is from 11 series on.
+``chunks < series × spans``; with the default 396-day window (11 chunks, 1 span) that is from 12
+series on.
 """
 
 from __future__ import annotations

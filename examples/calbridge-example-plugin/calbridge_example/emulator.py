@@ -1,7 +1,9 @@
 """The Example Calendar emulator: a real aiohttp server over in-memory calendars, plus a
-thread-safe Python API to change them while it serves.
+thread-safe Python API to change them while it serves: calbridge's shared emulator API
+(``add_event``, ``update_event``, ``delete_event``, ``expire_cursors``, ``fail_next``, ``seed``...;
+:class:`calbridge.testing.emulator_api.EmulatorAPI`).
 
-The API (all JSON, ``Authorization: Bearer <token>``):
+The HTTP API (all JSON, ``Authorization: Bearer <token>``):
 
 - ``GET /calendars`` → ``{"calendars": [{"id", "name"}]}``
 - ``GET /calendars/{cal}/events?limit=N[&sync_token=T][&page_token=P]`` → ``{"items": [...],
@@ -18,13 +20,17 @@ import datetime as dt
 import itertools
 import json
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 from aiohttp import web
 
+from calbridge.testing.emulator_api import apply_seed, seed_plan
+
 TOKEN = "example-token"
 UTC = dt.UTC
+Instant = dt.datetime | dt.date
 
 
 def _enc(data: dict[str, Any]) -> str:
@@ -39,7 +45,9 @@ def _dec(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _stamp(value: dt.datetime) -> str:
+def _stamp(value: Instant) -> str:
+    if not isinstance(value, dt.datetime):
+        raise ValueError("the Example Calendar has timed events only")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -65,28 +73,44 @@ class ExampleEmulator:
         self._ids = itertools.count(1)
 
     # -- the Python API tests and the demo use ------------------------------------------------
+    # calbridge's shared emulator API (calbridge.testing.emulator_api.EmulatorAPI): the same verbs
+    # and conventions as the built-in emulators. The Example API has no recurring events.
 
-    def add_calendar(self, calendar_id: str, name: str = "") -> str:
+    def new_calendar(self, name: str) -> str:
+        """A fresh, empty calendar whose id is ``name`` (made unique)."""
         with self.lock:
-            self.calendars[calendar_id] = _Calendar(name=name or calendar_id)
-            return calendar_id
+            cid, n = name, 1
+            while cid in self.calendars:
+                n += 1
+                cid = f"{name}-{n}"
+            self.calendars[cid] = _Calendar(name=name)
+            return cid
+
+    def _cal(self, calendar: str | None) -> _Calendar:
+        return self.calendars[calendar or "work"]
 
     def _touch(self, cal: _Calendar, event_id: str) -> None:
         self.seq += 1
         cal.stamps[event_id] = self.seq
 
-    def add_event(self, calendar_id: str, title: str, start: dt.datetime, end: dt.datetime) -> str:
+    def add_event(
+        self, title: str, start: Instant, end: Instant, *, calendar: str | None = None, rrule: str | None = None,
+        time_zone: str = "UTC",
+    ) -> str:  # fmt: skip
+        """A timed single (the Example API stores UTC instants: ``time_zone`` changes nothing)."""
+        if rrule is not None:
+            raise ValueError("the Example Calendar has no recurring events")
         with self.lock:
-            cal = self.calendars[calendar_id]
+            cal = self._cal(calendar)
             eid = f"evt-{next(self._ids)}"
             cal.events[eid] = {"id": eid, "title": title, "start": _stamp(start), "end": _stamp(end)}
             self._touch(cal, eid)
             return eid
 
-    def update_event(self, calendar_id: str, event_id: str, *, title: str | None = None,
-                     start: dt.datetime | None = None, end: dt.datetime | None = None) -> None:  # fmt: skip
+    def update_event(self, event_id: str, *, calendar: str | None = None, title: str | None = None,
+                     start: Instant | None = None, end: Instant | None = None) -> None:  # fmt: skip
         with self.lock:
-            cal = self.calendars[calendar_id]
+            cal = self._cal(calendar)
             event = cal.events[event_id]
             if event.get("deleted"):
                 raise KeyError(event_id)
@@ -98,9 +122,11 @@ class ExampleEmulator:
                 event["end"] = _stamp(end)
             self._touch(cal, event_id)
 
-    def delete_event(self, calendar_id: str, event_id: str) -> None:
+    def delete_event(self, event_id: str, *, calendar: str | None = None) -> None:
         with self.lock:
-            cal = self.calendars[calendar_id]
+            cal = self._cal(calendar)
+            if event_id not in cal.events:
+                raise KeyError(event_id)
             cal.events[event_id] = {"id": event_id, "deleted": True}
             self._touch(cal, event_id)
 
@@ -109,14 +135,18 @@ class ExampleEmulator:
         with self.lock:
             self.epoch += 1
 
-    def fail_next(self, status: int, *, retry_after: float | None = None) -> None:
-        """The next API request answers ``status`` (429: with ``Retry-After`` when given)."""
+    def fail_next(self, status: int, *, count: int = 1, retry_after: float | None = None) -> None:
+        """The next ``count`` API requests answer ``status`` (429: with ``Retry-After`` when given)."""
         with self.lock:
-            self.failures.append((status, retry_after))
+            self.failures.extend([(status, retry_after)] * count)
 
-    def clear_failures(self) -> None:
+    def clear_faults(self) -> None:
         with self.lock:
             self.failures.clear()
+
+    def seed(self, n_events: int, n_series: int = 0, *, calendar: str | None = None) -> Sequence[str]:
+        """``n_events`` singles around now (``n_series`` must be 0: no recurring events here)."""
+        return apply_seed(self, seed_plan(n_events, n_series), calendar=calendar)
 
     # -- EmulatorApp ---------------------------------------------------------------------------
 
@@ -129,12 +159,12 @@ class ExampleEmulator:
 
     def seed_demo(self) -> None:
         today = dt.datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
-        self.add_event("work", "Planning", today + dt.timedelta(days=1), today + dt.timedelta(days=1, hours=1))
-        self.add_event("work", "Retro", today + dt.timedelta(days=3), today + dt.timedelta(days=3, hours=1))
+        self.add_event("Planning", today + dt.timedelta(days=1), today + dt.timedelta(days=1, hours=1))
+        self.add_event("Retro", today + dt.timedelta(days=3), today + dt.timedelta(days=3, hours=1))
 
     def demo_changes(self) -> list[str]:
         today = dt.datetime.now(UTC).replace(hour=15, minute=0, second=0, microsecond=0)
-        self.add_event("work", "Coffee", today + dt.timedelta(days=2), today + dt.timedelta(days=2, minutes=30))
+        self.add_event("Coffee", today + dt.timedelta(days=2), today + dt.timedelta(days=2, minutes=30))
         return ["created 'Coffee'"]
 
     def make_app(self) -> web.Application:

@@ -1,66 +1,20 @@
-"""The handle calbridge's plugin kit drives: the emulator's Python API in the kit's terms."""
+"""The handle calbridge's plugin kit drives. The emulator has calbridge's shared emulator API
+(:mod:`calbridge.testing.emulator_api`), so the kit's :class:`BaseHandle` does everything: create,
+update and delete events, expire cursors, inject 429/5xx (``fail_next``) and dropped connections.
+The Example API has no recurring events, so the handle has no series methods (those tests skip)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from calbridge.testing.kit import BaseHandle, Served
-
-from .emulator import ExampleEmulator
-
-_calendars = itertools.count(1)
+from calbridge.testing.kit import BaseHandle
 
 
 class ExampleHandle(BaseHandle):
-    """An :class:`~calbridge.testing.kit.EmulatorHandle` over :class:`ExampleEmulator`."""
+    """An :class:`~calbridge.testing.kit.EmulatorHandle` over :class:`~calbridge_example.emulator.ExampleEmulator`."""
 
     plugin_name = "example"
     page_size = 2
     # Small pages, so the kit exercises paging and resuming mid-round.
     options: ClassVar[Mapping[str, Any]] = {"page_size": 2}
-
-    def __init__(self, served: Served) -> None:
-        super().__init__(served)
-        self.faults = frozenset({"rate_limit", "server_error", "drop"})
-
-    @property
-    def emu(self) -> ExampleEmulator:
-        assert isinstance(self.served.emulator, ExampleEmulator)
-        return self.served.emulator
-
-    @property
-    def cal(self) -> str:
-        assert self.calendar_id is not None, "reset() first"
-        return self.calendar_id
-
-    def reset(self) -> None:
-        super().reset()  # drops no connection any more
-        self.calendar_id = self.emu.add_calendar(f"kit-{next(_calendars)}")
-
-    def create_single(self, title: str, start: dt.datetime, end: dt.datetime) -> str:
-        return self.emu.add_event(self.cal, title, start, end)
-
-    def update(self, event_id: str, *, title: str | None = None, start: dt.datetime | None = None,
-               end: dt.datetime | None = None) -> None:  # fmt: skip
-        self.emu.update_event(self.cal, event_id, title=title, start=start, end=end)
-
-    def delete(self, event_id: str) -> None:
-        self.emu.delete_event(self.cal, event_id)
-
-    def expire_cursor(self) -> None:
-        self.emu.expire_cursors()
-
-    def inject(self, fault: str) -> None:
-        if fault == "rate_limit":
-            self.emu.fail_next(429, retry_after=0)
-        elif fault == "server_error":
-            self.emu.fail_next(503)
-        else:
-            super().inject(fault)  # "drop": the kit aborts the connection at the transport
-
-    def clear_faults(self) -> None:
-        super().clear_faults()
-        self.emu.clear_failures()

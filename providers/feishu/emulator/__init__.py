@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ._api import FeishuAPI
 from ._app import App
-from ._state import FeishuState
 
 if TYPE_CHECKING:
     from calbridge.testing.scenario import Scenario
@@ -36,8 +36,9 @@ __all__ = ["FeishuEmulator"]
 DEMO_APP_ID = "cli_calbridge_demo"
 
 
-class FeishuEmulator(FeishuState):
-    """An :class:`~calbridge.provider.EmulatorApp` for Feishu and Lark."""
+class FeishuEmulator(FeishuAPI):
+    """An :class:`~calbridge.provider.EmulatorApp` for Feishu and Lark, with the shared test API
+    (:class:`calbridge.testing.emulator_api.SeriesEmulatorAPI`)."""
 
     name = "feishu"
     tls = False

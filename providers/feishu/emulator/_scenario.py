@@ -91,27 +91,27 @@ class FeishuScenario(ScenarioLoader):
 
     def update(self, event_id: str, spec: EventSpec) -> None:
         self.emu.update_event(
-            event_id, calendar_id=self.calendar_id, start=_time(spec, spec.start),
-            end=_time(spec, spec.end, end=True), attendees=_attendees(spec), recurrence=_rule(spec), **_fields(spec),
+            event_id, calendar=self.calendar_id, start=_time(spec, spec.start),
+            end=_time(spec, spec.end), attendees=_attendees(spec), recurrence=_rule(spec), **_fields(spec),
         )  # fmt: skip
 
     def delete(self, event_id: str, spec: EventSpec) -> None:
-        self.emu.delete_event(event_id, calendar_id=self.calendar_id)
+        self.emu.delete_event(event_id, calendar=self.calendar_id)
 
     def cancel(self, event_id: str, spec: EventSpec, original: Local) -> None:
-        self.emu.cancel_occurrence(event_id, _time(spec, original), calendar_id=self.calendar_id)
+        self.emu.cancel_occurrence(event_id, _time(spec, original), calendar=self.calendar_id)
 
     def move(self, event_id: str, spec: EventSpec, moved: Moved) -> None:
         fields = {k: v for k, v in (("summary", moved.title), ("description", moved.description),
                                     ("location", {"name": moved.location} if moved.location else None))
                   if v is not None}  # fmt: skip
         self.emu.move_occurrence(
-            event_id, _time(spec, moved.original), start=_time(spec, moved.start),
-            end=_time(spec, moved.end, end=True), calendar_id=self.calendar_id, **fields,
+            event_id, _time(spec, moved.original), _time(spec, moved.start), _time(spec, moved.end),
+            calendar=self.calendar_id, **fields,
         )  # fmt: skip
 
     def truncate(self, event_id: str, spec: EventSpec) -> None:
-        self.emu.update_event(event_id, calendar_id=self.calendar_id, recurrence=_rule(spec))
+        self.emu.update_event(event_id, calendar=self.calendar_id, recurrence=_rule(spec))
 
 
 def load(emu: FeishuEmulator, scenario: Scenario, calendar_id: str | None = None) -> FeishuScenario:

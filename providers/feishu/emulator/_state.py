@@ -126,10 +126,16 @@ class FeishuState:
             self._touch(cal, eid)
             return eid
 
-    def update_event(self, event_id: str, *, calendar_id: str | None = None, **fields: Any) -> None:
-        """Change fields; ``start``/``end`` (datetime or date) and ``attendees`` are understood too."""
+    def update_event(
+        self, event_id: str, *, calendar: str | None = None, title: str | None = None,
+        start: dt.datetime | dt.date | None = None, end: dt.datetime | dt.date | None = None, **fields: Any,
+    ) -> None:  # fmt: skip
+        """Change ``title``, ``start``/``end`` (an all-day ``end`` is exclusive) or Feishu's own fields
+        (``summary``, ``attendees``, ``recurrence``...)."""
+        fields.update({k: v for k, v in (("summary", title), ("start", start), ("end", _last_day(end)))
+                       if v is not None})  # fmt: skip
         with self.lock:
-            cal = self._cal(calendar_id)
+            cal = self._cal(calendar)
             event = cal.events[event_id]
             tz = event["start_time"].get("timezone") or "UTC"
             if "start" in fields:
@@ -150,10 +156,10 @@ class FeishuState:
                     a["rsvp_status"] = rsvp
             self._touch(cal, event_id)
 
-    def delete_event(self, event_id: str, *, calendar_id: str | None = None) -> None:
+    def delete_event(self, event_id: str, *, calendar: str | None = None) -> None:
         """Delete a single or a whole series (its exceptions go too)."""
         with self.lock:
-            cal = self._cal(calendar_id)
+            cal = self._cal(calendar)
             uid = event_id.rsplit("_", 1)[0]
             ids = [event_id] + [k for k in cal.events if k.startswith(uid + "_") and k != event_id]
             for eid in ids:
@@ -188,12 +194,12 @@ class FeishuState:
         return exc
 
     def cancel_occurrence(
-        self, series_id: str, original: dt.datetime | dt.date, *, calendar_id: str | None = None
+        self, series_id: str, original_start: dt.datetime | dt.date, *, calendar: str | None = None
     ) -> str:
         """Cancel one occurrence: a cancelled exception ``{uid}_{original seconds}``."""
         with self.lock:
-            cal = self._cal(calendar_id)
-            exc = self._exception(cal, series_id, original)
+            cal = self._cal(calendar)
+            exc = self._exception(cal, series_id, original_start)
             exc["status"] = "cancelled"
             self._touch(cal, exc["event_id"])
             return str(exc["event_id"])
@@ -201,19 +207,19 @@ class FeishuState:
     def move_occurrence(
         self,
         series_id: str,
-        original: dt.datetime | dt.date,
-        *,
+        original_start: dt.datetime | dt.date,
         start: dt.datetime | dt.date,
         end: dt.datetime | dt.date,
-        calendar_id: str | None = None,
+        *,
+        calendar: str | None = None,
         **fields: Any,
     ) -> str:
-        """Move (and optionally edit) one occurrence: a confirmed exception."""
+        """Move (and optionally edit) one occurrence: a confirmed exception (an all-day ``end`` is exclusive)."""
         with self.lock:
-            cal = self._cal(calendar_id)
-            exc = self._exception(cal, series_id, original)
+            cal = self._cal(calendar)
+            exc = self._exception(cal, series_id, original_start)
             tz = exc["start_time"].get("timezone") or "UTC"
-            exc.update(start_time=_info(start, tz), end_time=_info(end, tz), **fields)
+            exc.update(start_time=_info(start, tz), end_time=_info(_last_day(end), tz), **fields)
             self._touch(cal, exc["event_id"])
             return str(exc["event_id"])
 
@@ -284,6 +290,13 @@ class FeishuState:
     def clear_log(self) -> None:
         with self.lock:
             self.log.clear()
+
+
+def _last_day(end: Any) -> Any:
+    """Feishu's all-day end is the last day itself: an exclusive end date minus one day."""
+    if isinstance(end, dt.date) and not isinstance(end, dt.datetime):
+        return end - dt.timedelta(days=1)
+    return end
 
 
 def _info(value: dt.datetime | dt.date, tz: str) -> Wire:

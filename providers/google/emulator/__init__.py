@@ -12,7 +12,8 @@ calendars, with a thread-safe Python API to change them while it serves.
         emu.state.expire_sync_tokens()             # the next incremental listing gets 410
         emu.state.requests                         # what it answered, with timestamps
 
-Implements :class:`calbridge.provider.EmulatorApp`.
+Implements :class:`calbridge.provider.EmulatorApp` and the shared test API
+(:class:`calbridge.testing.emulator_api.SeriesEmulatorAPI`: ``add_event``, ``cancel_occurrence``...).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._api import GoogleAPI
 from ._app import make_app
 from ._demo import changes, seed
 from ._state import GoogleState, RequestRecord
@@ -38,7 +40,7 @@ CLIENT_SECRET = "emulator-client-secret"
 REFRESH_TOKEN = "1//emulator-refresh-token"
 
 
-class GoogleEmulator:
+class GoogleEmulator(GoogleAPI):
     """The google :class:`~calbridge.provider.EmulatorApp`."""
 
     name = "google"

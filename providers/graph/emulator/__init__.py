@@ -6,6 +6,7 @@ its mailbox from any thread through the Python API (``create_event``, ``update_e
 fractional Retry-After, 503...), ``delay``, ``expire_delta_tokens``, ``empty_first_page``,
 ``skeletal_occurrences``, ``ignore_timezone_preference``, ``link_origin`` (emit links to another
 host), and ``requests`` (a log of every request: method, url, headers, whether it was authorized).
+It implements the shared test API (:class:`calbridge.testing.emulator_api.SeriesEmulatorAPI`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from aiohttp import web
 
+from ._api import GraphAPI
 from ._app import GraphApp, _b64
 from ._model import UTC, EventDef, Instance, build_rule, content, instances, render
 from ._service import ServiceMixin
@@ -45,7 +47,7 @@ class LoggedRequest:
     end: float | None = None
 
 
-class GraphEmulator(ServiceMixin):
+class GraphEmulator(GraphAPI, ServiceMixin):
     """One tenant with mailboxes, calendars and events; thread-safe (one lock)."""
 
     name = "graph"

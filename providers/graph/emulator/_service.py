@@ -30,6 +30,13 @@ def _local(value: dt.datetime | dt.date, zone_name: str) -> dt.datetime:
     return dt.datetime.combine(value, dt.time())
 
 
+def _instant(value: dt.datetime | dt.date) -> dt.datetime:
+    """An occurrence's key instant: an all-day date is its midnight UTC (as calendarView places it)."""
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
 class ServiceMixin:
     """Create, update and delete singles and series; cancel or move one occurrence."""
 
@@ -129,9 +136,14 @@ class ServiceMixin:
             duration = defn.end - defn.start
             defn.start, defn.end = first, first + duration
 
-    def update_event(self, eid: str, **changes: Any) -> None:
-        """Change fields of a single or series (``subject``, ``start``, ``end``, ``body``, ``location``,
-        ``recurrence``, ``attendees``, ``show_as``, ``is_cancelled``...)."""
+    def update_event(
+        self, eid: str, *, calendar: str | None = None, title: str | None = None,
+        start: dt.datetime | dt.date | None = None, end: dt.datetime | dt.date | None = None, **changes: Any,
+    ) -> None:  # fmt: skip
+        """Change fields of a single or series (``title``/``subject``, ``start``, ``end``, ``body``,
+        ``location``, ``recurrence``, ``attendees``, ``show_as``, ``is_cancelled``...). Ids are unique
+        across calendars, so ``calendar`` is only for the shared API's signature."""
+        changes.update({k: v for k, v in (("subject", title), ("start", start), ("end", end)) if v is not None})
         with self._lock:
             defn = self._get(eid)
             for key, value in changes.items():
@@ -157,7 +169,7 @@ class ServiceMixin:
             defn.version += 1
             self._commit(eid, defn)
 
-    def delete_event(self, eid: str) -> None:
+    def delete_event(self, eid: str, *, calendar: str | None = None) -> None:
         with self._lock:
             self._get(eid)
             self._commit(eid, None)
@@ -171,23 +183,26 @@ class ServiceMixin:
         with self._lock:
             return [(i.id, i.start) for i in instances(self._get(series_id), start, end)]
 
-    def cancel_occurrence(self, series_id: str, original_start: dt.datetime) -> str:
+    def cancel_occurrence(
+        self, series_id: str, original_start: dt.datetime | dt.date, *, calendar: str | None = None
+    ) -> str:
         """Cancel one occurrence: it vanishes from calendarView (delta reports it @removed)."""
         with self._lock:
             defn = self._get(series_id)
-            sid = slot_id(series_id, original_start)
+            sid = slot_id(series_id, _instant(original_start))
             defn.cancelled.add(sid)
             defn.version += 1
             self._commit(series_id, defn)
             return sid
 
     def move_occurrence(
-        self, series_id: str, original_start: dt.datetime, start: dt.datetime, end: dt.datetime, **fields: Any
-    ) -> str:
+        self, series_id: str, original_start: dt.datetime | dt.date, start: dt.datetime | dt.date,
+        end: dt.datetime | dt.date, *, calendar: str | None = None, **fields: Any,
+    ) -> str:  # fmt: skip
         """Make one occurrence an exception at a new time (aware datetimes); returns its id."""
         with self._lock:
             defn = self._get(series_id)
-            sid = slot_id(series_id, original_start)
+            sid = slot_id(series_id, _instant(original_start))
             over = {"start": _local(start, defn.zone_name), "end": _local(end, defn.zone_name), **fields}
             defn.exceptions[sid] = over
             defn.version += 1
