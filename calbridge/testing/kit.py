@@ -53,6 +53,7 @@ from .harness import (
     Snapshot,
     run,
 )
+from .replay import Replica
 
 __all__ = [
     "FAST_RETRY",
@@ -152,9 +153,18 @@ class ProviderConformance:
         assert not problems, "the mirror diverged from a fresh full sync:\n" + "\n".join(problems[:40])
 
     def assert_matches_fresh(self, mirror: Mirror) -> None:
+        """The mirror equals a fresh full sync, and the change stream it published reproduces it."""
         oracle = mirror.fresh(f"fresh{len(mirror.reports)}")
         self.assert_ok(run(oracle.sync()))
         self.assert_same(run(mirror.snapshot()), run(oracle.snapshot()))
+        self.assert_stream_reproduces(mirror)
+
+    @staticmethod
+    def assert_stream_reproduces(mirror: Mirror) -> None:
+        """Every batch the mirror's runs published, applied by key (``docs/design.md``, "The change
+        stream"), gives exactly the store's series view and whole instance view."""
+        problems = run(mirror.replica_problems(Replica(), 0))
+        assert not problems, "the change stream does not reproduce the store:\n" + "\n".join(problems[:40])
 
     def assert_quiet(self, mirror: Mirror) -> None:
         """A round right after the last one: nothing published, and nothing even yielded by the
