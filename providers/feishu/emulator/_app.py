@@ -314,6 +314,7 @@ class App(TokenRoutes):
                 return fail(400, 193104, "exceeded the maximum instance number")
             for e in found:
                 people = cal.attendees.get(e["event_id"]) or cal.attendees.get(e.get("recurring_event_id") or "", [])
-                e["attendees"] = [dict(a) for a in people]
+                # Only meeting rooms, as the real call (its field table: attendees … 当前只返回会议室).
+                e["attendees"] = [dict(a) for a in people if a.get("type") == "resource"]
         found.sort(key=lambda e: (start_seconds(e["start_time"]), e["event_id"]))
         return ok({"items": found})
