@@ -29,7 +29,7 @@ from calbridge.model import Event, Kind, Window
 from calbridge.provider import Expansion, MirrorView, Quarantined
 
 from ._client import FeishuClient, TooManyInstances
-from ._convert import event_from, original_seconds, series_id_of, uid_of
+from ._convert import event_from, original_seconds, series_id_of, uid_of, unanswered
 from ._wire import EVENTS, DecodedPage, FEvent, decode_events
 
 API = "/open-apis/calendar/v4/calendars"
@@ -65,7 +65,7 @@ def _fill(event: Event, item: FEvent, master: Event | None, stored: Event | None
     """
     base = stored if stored is not None else master
     if base is None:
-        return event
+        return unanswered(event) if item.status == "tentative" else event
     changes: dict[str, Any] = {}
     if master is not None:
         changes.update(created=master.created, updated=master.updated)
@@ -82,7 +82,8 @@ def _fill(event: Event, item: FEvent, master: Event | None, stored: Event | None
         changes["visibility"] = base.visibility
     if item.vchat is msgspec.UNSET:
         changes["meeting_url"] = base.meeting_url
-    return attrs.evolve(event, **changes) if changes else event
+    filled = attrs.evolve(event, **changes) if changes else event
+    return unanswered(filled) if item.status == "tentative" else filled
 
 
 async def _page(client: FeishuClient, path: str, params: Mapping[str, str], what: str) -> DecodedPage:

@@ -28,10 +28,10 @@ from calbridge.errors import InvalidResponse, NotFound, PermissionDenied
 from calbridge.model import Attendee, Calendar, Change, Delete, Event, Upsert, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext
 
-from . import FEISHU_BASE_URL
+from . import FEISHU_BASE_URL, UserAuth
 from ._auth import token_source
 from ._client import FeishuClient
-from ._convert import attendees_from, changes_from
+from ._convert import attendees_from, changes_from, unanswered
 from ._expand import Expander
 from ._wire import ATTENDEES, EVENTS, FAttendee, decode_attendees, decode_events
 
@@ -60,6 +60,7 @@ class FeishuProvider:
         self.tokens = token_source(ctx, base)
         self.client = FeishuClient(ctx, self.tokens, base)
         self._primary: str | None = None
+        self._owner: str | None = None  # the primary calendar's owner (user_id, open_id by default)
         # ``options.page_size`` (50–1000) exists for tests and slow links; the maximum is the default.
         self._page_size = min(max(int(ctx.account.options.get("page_size", PAGE_SIZE)), 50), PAGE_SIZE)
         self._expander = Expander(self.client, ctx.account.name, self._resolve)
@@ -78,10 +79,21 @@ class FeishuProvider:
                 cal = entry.get("calendar") if isinstance(entry, dict) else None
                 if isinstance(cal, dict) and cal.get("calendar_id"):
                     self._primary = str(cal["calendar_id"])
+                    owner = entry.get("user_id")
+                    self._owner = owner if isinstance(owner, str) and owner else None
                     break
             else:
                 raise NotFound("feishu primary calendar: the account has none", provider="feishu")
         return self._primary
+
+    async def _me(self) -> str | None:
+        """The token's user as attendees name it (open_id, the default user_id_type of both calls):
+        the owner of its primary calendar (F9). Known for user tokens only; a tenant token is the
+        app's identity and a ``kind: token`` bearer may be either, so no attendee is claimed."""
+        if not isinstance(self._ctx.account.auth, UserAuth):
+            return None
+        await self._resolve("primary")
+        return self._owner
 
     async def calendars(self) -> Sequence[Calendar]:
         """Every calendar the identity can see (calendar list, paged)."""
@@ -124,6 +136,7 @@ class FeishuProvider:
         full = state["mid"] == "full"
         anchor: int | None = state.get("anchor")
         real_id = await self._resolve(calendar_id)
+        me = await self._me()
         path = f"{API}/{real_id}/events"
         page_token: str = state.get("page_token") or ""
         sync_token: str = state.get("sync_token") or ""
@@ -147,7 +160,8 @@ class FeishuProvider:
             has_more = page.has_more
             sync_token = new_sync or sync_token
             changes, quarantined = changes_from(page, account=self._ctx.account.name, calendar_id=calendar_id)
-            changes = await self._attend(real_id, changes, view, full=full)
+            tentative = {item.event_id for item in page.events if item.status == "tentative"}
+            changes = await self._attend(real_id, changes, view, full=full, me=me, tentative=tentative)
             if not has_more:
                 done = {"sync_token": sync_token} if sync_token else {}
                 scope = None
@@ -176,8 +190,18 @@ class FeishuProvider:
                 quarantined=quarantined,
             )
 
-    async def _attend(self, real_id: str, changes: list[Change], view: MirrorView, *, full: bool) -> list[Change]:
-        """Attendees for the page's events: reused from the mirror or fetched (the list has none)."""
+    async def _attend(
+        self,
+        real_id: str,
+        changes: list[Change],
+        view: MirrorView,
+        *,
+        full: bool,
+        me: str | None,
+        tentative: set[str | None],
+    ) -> list[Change]:
+        """Attendees for the page's events: reused from the mirror or fetched (the list has none);
+        those of a ``tentative`` item get their own answer reset (see ``_convert.unanswered``)."""
         wanted = [c.event.id for c in changes if isinstance(c, Upsert) and c.event.status.value != "cancelled"]
         if not wanted:
             return changes
@@ -199,14 +223,18 @@ class FeishuProvider:
                 change = changes[i]
                 assert isinstance(change, Upsert)
                 async with sem:
-                    found = await self._attendees(real_id, change.event.id)
+                    found = await self._attendees(real_id, change.event.id, me)
                 if found:
                     changes[i] = Upsert(event=attrs.evolve(change.event, attendees=found))
 
             await asyncio.gather(*(one(i) for i in fetch))
+        if tentative:
+            for i, change in enumerate(changes):
+                if isinstance(change, Upsert) and change.event.id in tentative:
+                    changes[i] = Upsert(event=unanswered(change.event))
         return changes
 
-    async def _attendees(self, real_id: str, event_id: str) -> tuple[Attendee, ...]:
+    async def _attendees(self, real_id: str, event_id: str, me: str | None) -> tuple[Attendee, ...]:
         """The event's attendees (attendee list API, 100 per page)."""
         raw: list[FAttendee] = []
         token = ""
@@ -230,7 +258,7 @@ class FeishuProvider:
             raw.extend(page.items or ())
             token = page.page_token or ""
             if not page.has_more or not token:
-                return attendees_from(raw)
+                return attendees_from(raw, me)
 
     def expand(
         self, calendar_id: str, series_ids: Sequence[str], *, window: Window, view: MirrorView

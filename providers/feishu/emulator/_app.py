@@ -97,12 +97,15 @@ class App(TokenRoutes):
 
     async def primary(self, request: web.Request) -> web.Response:
         cal = self.s.calendars[self.s.primary_id]
+        token = request.headers.get("Authorization", "")[7:]
+        with self.s.lock:
+            owner = self.s.user_open_id if token in self.s.user_tokens else "ou_app"
         return ok(
             {
                 "calendars": [
                     {
                         "calendar": {"calendar_id": cal.id, "summary": cal.summary, "type": "primary", "role": "owner"},
-                        "user_id": "ou_app",
+                        "user_id": owner,
                     }
                 ]
             }

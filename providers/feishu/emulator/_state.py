@@ -67,6 +67,7 @@ class FeishuState:
         self.log: list[dict[str, Any]] = []
         self.calendars: dict[str, Cal] = {}
         self.primary_id = "feishu.cn_primary_app@group.calendar.feishu.cn"
+        self.user_open_id = "ou_user"  # the user behind every user_access_token (one user per emulator)
         self.add_calendar(self.primary_id, summary="App calendar", type="primary")
 
     # -- calendars and events ---------------------------------------------------------------

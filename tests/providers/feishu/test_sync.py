@@ -8,8 +8,9 @@ import pytest
 
 from calbridge.config import Settings
 from calbridge.errors import CursorExpired
-from calbridge.model import Event, Kind, Response, ShowAs, Status, When
+from calbridge.model import Event, Kind, Response, ShowAs, Status, When, Window
 from calbridge.retry import Retrier, RetryPolicy
+from calbridge_providers.feishu import UserAuth
 from calbridge_providers.feishu.emulator import FeishuEmulator, person
 
 from .conftest import Factory, Mirror, at
@@ -241,3 +242,45 @@ async def test_lark_base_url_is_honoured(emu: FeishuEmulator, make_provider: Fac
     assert isinstance(parsed, TenantAuth)
     lark_provider = make_provider(base_url=LARK_BASE_URL)
     assert lark_provider.client._base == "https://open.larksuite.com"
+
+
+async def test_tentative_is_confirmed_with_the_users_own_attendee_needing_action(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    # status tentative is the identity's missing answer (日程暂未回应), whatever the list says.
+    people = [person(emu.user_open_id, "Me", "accept"), person("ou_bob", "Bob", "accept")]
+    eid = emu.create_event(summary="Maybe", start=at(1), end=at(1, 1), status="tentative", attendees=people)
+    series = emu.create_event(
+        summary="Maybe daily", start=at(1, 3), end=at(1, 4), recurrence="FREQ=DAILY;COUNT=3", status="tentative",
+        attendees=people,
+    )  # fmt: skip
+    plain = emu.create_event(summary="Sure", start=at(2), end=at(2, 1), attendees=people)
+    auth = UserAuth(app_id="cli_calbridge_demo", app_secret=emu.apps["cli_calbridge_demo"],
+                    refresh_token=emu.issue_refresh_token())  # fmt: skip
+    provider = make_provider(auth=auth)
+    mirror = Mirror()
+    await mirror.round(provider)
+    for key in (eid, series):
+        event = mirror.events[key]
+        assert event.status is Status.CONFIRMED
+        assert [(a.id, a.is_self, a.response) for a in event.attendees] == [
+            (emu.user_open_id, True, Response.NEEDS_ACTION), ("ou_bob", False, Response.ACCEPTED)
+        ]
+    assert [(a.is_self, a.response) for a in mirror.events[plain].attendees] == [
+        (True, Response.ACCEPTED), (False, Response.ACCEPTED)
+    ]
+    window = Window(start=at(0), end=at(10))
+    out = [x async for x in provider.expand("primary", [series], window=window, view=mirror)]
+    assert [a.response for o in out[0].occurrences for a in o.attendees if a.is_self] == [Response.NEEDS_ACTION] * 3
+
+
+async def test_tenant_token_claims_no_attendee_and_tentative_is_confirmed(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    people = [person(emu.user_open_id, "Me", "accept")]
+    eid = emu.create_event(summary="Maybe", start=at(1), end=at(1, 1), status="tentative", attendees=people)
+    mirror = Mirror()
+    await mirror.round(make_provider())  # the app's identity: no attendee is the token's user
+    event = mirror.events[eid]
+    assert event.status is Status.CONFIRMED
+    assert [(a.is_self, a.response) for a in event.attendees] == [(False, Response.ACCEPTED)]
