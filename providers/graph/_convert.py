@@ -180,6 +180,24 @@ def _attendees(items: tuple[GAttendee, ...], org: str | None) -> tuple[Attendee,
     return found
 
 
+def _own_answer(attendees: tuple[Attendee, ...], ev: GEvent, me: str) -> tuple[Attendee, ...]:
+    """The mailbox's attendee marked ``self``, with the mailbox's own ``responseStatus`` and
+    ``isOrganizer`` (the attendee list's status for it is what the organizer last saw). No attendee
+    names the mailbox (the organizer's own copy lists only the others): nothing is invented."""
+    out = list(attendees)
+    for i, a in enumerate(out):
+        if a.email is not None and a.email.lower() == me:
+            own = ev.response_status.response if ev.response_status is not None else None
+            response = (_RESPONSES.get(own) or _RESPONSES.get(own.lower(), NO_RESPONSE)) if own else NO_RESPONSE
+            out[i] = Attendee(
+                email=a.email, name=a.name, id=a.id, optional=a.optional, resource=a.resource, is_self=True,
+                response=a.response if response is NO_RESPONSE else response,
+                organizer=a.organizer or bool(ev.is_organizer),
+            )  # fmt: skip
+            return tuple(out)
+    return attendees
+
+
 def _organizer(address: EmailAddress) -> tuple[Person | None, str | None]:
     """The organizer's Person (None when its emailAddress names nobody) and its email lowercased."""
     if len(_person_cache) >= _CACHE_LIMIT:
@@ -190,11 +208,14 @@ def _organizer(address: EmailAddress) -> tuple[Person | None, str | None]:
     return found
 
 
-def convert_event(ev: GEvent, *, account: str, calendar_id: str, master: Event | None = None) -> Event:
+def convert_event(
+    ev: GEvent, *, account: str, calendar_id: str, master: Event | None = None, me: str | None = None
+) -> Event:
     """One Graph event (single, occurrence, exception or series master) → Event.
 
     ``master`` is the normalized series master of an occurrence or exception: it supplies the
-    zone of ``original_start`` and everything a skeletal occurrence leaves out.
+    zone of ``original_start`` and everything a skeletal occurrence leaves out. ``me`` is the
+    mailbox's address lowercased (the account's ``user``), None when not known.
 
     Raises:
         MalformedEvent: the payload cannot be normalized.
@@ -263,6 +284,8 @@ def convert_event(ev: GEvent, *, account: str, calendar_id: str, master: Event |
     attendees: tuple[Attendee, ...] = ()
     if ev.attendees:
         attendees = _attendee_cache.get((ev.attendees, org_email)) or _attendees(ev.attendees, org_email)
+        if me is not None:
+            attendees = _own_answer(attendees, ev, me)
     show_as = ev.show_as or ""
     sensitivity = ev.sensitivity or ""
     online = ev.online_meeting

@@ -33,11 +33,12 @@ def changes_from(
     calendar_id: str,
     masters: Mapping[str, Event | None],
     errors: Mapping[str, str],
+    me: str | None = None,
 ) -> tuple[list[Change], list[Quarantined]]:
     """A delta page's items as changes; what cannot be normalized is quarantined with its JSON text.
 
     ``masters`` holds the normalized series master (None: unavailable, see ``errors``) of every id
-    :func:`master_ids` named.
+    :func:`master_ids` named; ``me`` is the mailbox's address lowercased (see ``convert_event``).
     """
     changes: list[Change] = []
     quarantined = list(page.quarantined)
@@ -59,7 +60,8 @@ def changes_from(
                                                payload=page.payload(k)))  # fmt: skip
                 continue
         try:
-            changes.append(Upsert(event=convert_event(ev, account=account, calendar_id=calendar_id, master=master)))
+            event = convert_event(ev, account=account, calendar_id=calendar_id, master=master, me=me)
+            changes.append(Upsert(event=event))
         except MalformedEvent as exc:
             logger.warning("graph account %s: quarantined event %s: %s", account, event_id, exc)
             quarantined.append(Quarantined(event_id=event_id, error=str(exc), payload=page.payload(k)))

@@ -76,8 +76,11 @@ class GraphProvider:
         options = ctx.account.options
         base_url = (ctx.account.base_url or DEFAULT_BASE_URL).rstrip("/")
         user = ctx.account.user
+        # The mailbox's own attendee is the one with its address; /me (refresh_token) names none.
+        self._me: str | None = None
         if user and not isinstance(auth, RefreshTokenAuth):
             self._root = f"{base_url}/users/{quote(str(user), safe='@')}"
+            self._me = str(user).lower()
         else:
             self._root = f"{base_url}/me"
         self._page_size = int(options.get("page_size", DEFAULT_PAGE_SIZE))
@@ -215,7 +218,7 @@ class GraphProvider:
                 if master is not None:
                     changes.append(Upsert(event=master))
         items, quarantined = changes_from(
-            page, account=self._account, calendar_id=calendar_id, masters=seen_masters, errors=errors
+            page, account=self._account, calendar_id=calendar_id, masters=seen_masters, errors=errors, me=self._me
         )
         changes.extend(items)
         for mid, reason in errors.items():
@@ -265,7 +268,7 @@ class GraphProvider:
         except NotFound:
             return "not found"
         try:
-            return convert_event(decode_event(body), account=self._account, calendar_id=calendar_id)
+            return convert_event(decode_event(body), account=self._account, calendar_id=calendar_id, me=self._me)
         except msgspec.DecodeError:
             raise InvalidResponse(f"{what}: the response is not JSON", provider="graph") from None
         except (msgspec.ValidationError, MalformedEvent) as exc:
@@ -299,7 +302,9 @@ class GraphProvider:
                     for k, ev in enumerate(page.events or ()):
                         try:
                             occurrences.append(
-                                convert_event(ev, account=self._account, calendar_id=calendar_id, master=master)
+                                convert_event(
+                                    ev, account=self._account, calendar_id=calendar_id, master=master, me=self._me
+                                )
                             )
                         except MalformedEvent as exc:
                             quarantined.append(Quarantined(event_id=ev.id, error=str(exc), payload=page.payload(k)))

@@ -56,6 +56,10 @@ class EventDef:
     location: str | None = None
     attendees: list[dict[str, Any]] = attrs.field(factory=list)
     organizer: dict[str, Any] | None = None
+    # The mailbox's own answer and role (responseStatus, isOrganizer): an invitation another
+    # mailbox organizes sets organizer, is_organizer=False and the mailbox's response.
+    response: str = "organizer"
+    is_organizer: bool = True
     show_as: str = "busy"
     sensitivity: str = "normal"
     is_cancelled: bool = False
@@ -216,6 +220,8 @@ def content(defn: EventDef, inst: Instance) -> tuple[Any, ...]:
         defn.location,
         repr(defn.attendees),
         repr(defn.organizer),
+        defn.response,
+        defn.is_organizer,
         defn.show_as,
         defn.sensitivity,
         defn.is_cancelled,
@@ -291,6 +297,8 @@ def render(
             "location": {"displayName": over.get("location", defn.location) or "", "locationType": "default"},
             "attendees": defn.attendees,
             "organizer": defn.organizer,
+            "responseStatus": {"response": defn.response, "time": "0001-01-01T00:00:00Z"},
+            "isOrganizer": defn.is_organizer,
             "isOnlineMeeting": defn.join_url is not None,
             "onlineMeeting": {"joinUrl": defn.join_url} if defn.join_url else None,
             "webLink": f"{origin}/owa/?itemid={eid}&exvsurl=1&path=/calendar/item",

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from calbridge.cursor import Cursor
 from calbridge.errors import CursorExpired, InvalidResponse, RateLimited
-from calbridge.model import Delete, Kind, Status, Upsert, When
+from calbridge.model import Delete, Kind, Response, Status, Upsert, When
 from calbridge.testing.server import ThreadedServer
 
 from .conftest import UTC, WINDOW, Harness, MirrorView, at
@@ -243,3 +243,23 @@ async def test_expand_uses_instances(harness: Harness) -> None:
     assert out[0].series_ids == (ids["standup"],)
     assert sorted(e.start.utc() for e in out[0].occurrences) == harness.starts(ids["standup"])
     assert all(e.kind is Kind.OCCURRENCE and e.title == "Standup" for e in out[0].occurrences)
+
+
+async def test_the_mailboxs_own_answer_is_its_self_attendee(harness: Harness) -> None:
+    emu = harness.emulator
+    me = emu.default_user
+    invited = emu.create_event("Invited", at(2026, 3, 3, 10), at(2026, 3, 3, 11),
+                               attendees=[me.upper(), "bob@contoso.example"])  # fmt: skip
+    # Another mailbox organizes it; the attendee list still shows "none" for the mailbox, its own
+    # responseStatus says tentativelyAccepted.
+    emu.update_event(invited, organizer={"emailAddress": {"name": "Bob", "address": "bob@contoso.example"}},
+                     is_organizer=False, response="tentativelyAccepted")  # fmt: skip
+    mine = emu.create_event("Mine", at(2026, 3, 4, 10), at(2026, 3, 4, 11), attendees=["carol@contoso.example"])
+    await harness.sync()
+    got = harness.mirror[invited]
+    assert [(a.email, a.is_self, a.response, a.organizer) for a in got.attendees] == [
+        (me.upper(), True, Response.TENTATIVE, False),
+        ("bob@contoso.example", False, Response.NONE, True),
+    ]
+    # The organizer's own copy lists only the others: no attendee is invented for the mailbox.
+    assert [(a.email, a.is_self) for a in harness.mirror[mine].attendees] == [("carol@contoso.example", False)]
