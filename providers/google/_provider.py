@@ -50,7 +50,8 @@ def _rfc3339(value: dt.datetime) -> str:
 
 
 def _described(stub: Event, master: Event) -> Event | None:
-    """``stub`` titled and sized after ``master`` (None when they cannot match: all-day vs timed)."""
+    """``stub`` titled and sized after ``master`` (None when they cannot match: all-day vs timed),
+    with its series' iCalUID (a cancelled stub carries only its id and slot)."""
     if master.start.all_day != stub.start.all_day:
         return None
     length = master.end.utc() - master.start.utc()
@@ -58,7 +59,7 @@ def _described(stub: Event, master: Event) -> Event | None:
         end = When.on(stub.start.date + dt.timedelta(days=length.days))
     else:
         end = When.at(stub.start.utc() + length, stub.start.timezone)
-    return attrs.evolve(stub, title=master.title, end=end)
+    return attrs.evolve(stub, title=master.title, end=end, ical_uid=master.ical_uid)
 
 
 async def _redescribe_stored_stubs(page: DecodedPage, view: MirrorView) -> None:

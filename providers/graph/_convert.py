@@ -328,10 +328,18 @@ def convert_event(
             created=created,
             updated=updated,
             etag=ev.etag or ev.change_key or None,
-            ical_uid=ev.i_cal_u_id or None,
+            ical_uid=_series_uid(ev, kind, master),
         )
     except (ValueError, TypeError) as exc:
         raise MalformedEvent(str(exc), event_id=event_id) from None
+
+
+def _series_uid(ev: GEvent, kind: Kind, master: Event | None) -> str | None:
+    """The iCalendar UID: an occurrence's or exception's is its series' (UID + RECURRENCE-ID), but
+    Graph gives each occurrence an ``iCalUId`` of its own (M4: it differs per occurrence)."""
+    if kind is OCCURRENCE or kind is EXCEPTION:
+        return master.ical_uid if master is not None else None
+    return ev.i_cal_u_id or None
 
 
 def _original_start(ev: GEvent, start: When, master: Event | None, tzname: str | None) -> When:
@@ -397,7 +405,7 @@ def hydrate(ev: GEvent, master: Event) -> Event:
             created=master.created,
             updated=master.updated,
             etag=ev.etag or None,
-            ical_uid=ev.i_cal_u_id or None,
+            ical_uid=master.ical_uid,
         )
     except (ValueError, TypeError) as exc:
         raise MalformedEvent(str(exc), event_id=event_id) from None

@@ -56,6 +56,18 @@ async def test_sync_stores_the_series_its_moved_and_its_cancelled_occurrence(
     assert cancelled.title == "Weekly sync" and cancelled.end.utc() - cancelled.start.utc() == dt.timedelta(minutes=30)
 
 
+async def test_exceptions_and_cancelled_stubs_carry_their_series_ical_uid(
+    emu: GoogleEmulator, provider: Provider
+) -> None:
+    seed_series(emu)
+    mirror = Mirror()
+    await mirror.round(provider, None)
+    uid = mirror.events["weekly"].ical_uid
+    assert uid == "weekly@google.com"
+    assert mirror.events["weekly_20260317T130000Z"].ical_uid == uid
+    assert mirror.events["weekly_20260310T130000Z"].ical_uid == uid  # the stub names only its id and slot
+
+
 async def _expand(provider: Provider, window: Window) -> list[tuple[dt.datetime, dt.datetime, str | None]]:
     out = []
     async for exp in provider.expand(CAL, ["weekly"], window=window, view=NoView()):

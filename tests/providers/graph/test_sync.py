@@ -263,3 +263,20 @@ async def test_the_mailboxs_own_answer_is_its_self_attendee(harness: Harness) ->
     ]
     # The organizer's own copy lists only the others: no attendee is invented for the mailbox.
     assert [(a.email, a.is_self) for a in harness.mirror[mine].attendees] == [("carol@contoso.example", False)]
+
+
+async def test_occurrences_and_exceptions_carry_the_series_ical_uid(harness: Harness) -> None:
+    ids = seed(harness)
+    emu = harness.emulator
+    slot = dt.datetime(2026, 3, 16, 16, tzinfo=UTC)
+    moved = emu.move_occurrence(ids["standup"], slot, slot + dt.timedelta(hours=2), slot + dt.timedelta(hours=3))
+    await harness.sync()
+    master = harness.mirror[ids["standup"]]
+    assert master.ical_uid
+    occ = [e for e in harness.mirror.values() if e.series_id == ids["standup"]]
+    assert len(occ) == 5 and moved in {e.id for e in occ}
+    assert {e.ical_uid for e in occ} == {master.ical_uid}  # Graph's own iCalUId differs per occurrence
+    provider = harness.provider()
+    out = [x async for x in provider.expand("primary", [ids["standup"]], window=WINDOW,
+                                             view=MirrorView(harness.mirror))]  # fmt: skip
+    assert out[0].occurrences and {e.ical_uid for e in out[0].occurrences} == {master.ical_uid}
