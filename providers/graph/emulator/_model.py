@@ -306,7 +306,10 @@ def render(
         }
     )
     if inst is not None and inst.slot is not None:
-        out["originalStart"] = inst.slot.strftime("%Y-%m-%dT%H:%M:%SZ")
+        slot = inst.slot
+        if defn.is_all_day:  # Outlook's all-day slot is midnight in the series' own zone, written in UTC
+            slot = slot.replace(tzinfo=defn.tz).astimezone(UTC)
+        out["originalStart"] = slot.strftime("%Y-%m-%dT%H:%M:%SZ")
     if defn.raw_overrides and (inst is None or inst.type == "singleInstance"):
         out.update(_deep(defn.raw_overrides))
     return out

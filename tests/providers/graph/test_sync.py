@@ -280,3 +280,23 @@ async def test_occurrences_and_exceptions_carry_the_series_ical_uid(harness: Har
     out = [x async for x in provider.expand("primary", [ids["standup"]], window=WINDOW,
                                              view=MirrorView(harness.mirror))]  # fmt: skip
     assert out[0].occurrences and {e.ical_uid for e in out[0].occurrences} == {master.ical_uid}
+
+
+async def test_all_day_original_start_is_the_date_in_the_series_zone(harness: Harness) -> None:
+    # Tokyo is UTC+9: the slot of 10 March is originalStart 2026-03-09T15:00:00Z.
+    emu = harness.emulator
+    daily = {"pattern": {"type": "daily"}, "range": {"type": "numbered", "numberOfOccurrences": 5}}
+    sid = emu.create_event("Holiday", dt.date(2026, 3, 9), dt.date(2026, 3, 10), time_zone="Tokyo Standard Time",
+                           recurrence=daily)  # fmt: skip
+    moved = emu.move_occurrence(sid, dt.datetime(2026, 3, 10, tzinfo=UTC), dt.date(2026, 3, 20), dt.date(2026, 3, 21))
+    await harness.sync()
+    exc = harness.mirror[moved]
+    assert exc.kind is Kind.EXCEPTION and exc.start == When.on(dt.date(2026, 3, 20))
+    assert exc.original_start == When.on(dt.date(2026, 3, 10))
+    occ = sorted((e for e in harness.mirror.values() if e.kind is Kind.OCCURRENCE and e.series_id == sid),
+                 key=lambda e: e.start.utc())  # fmt: skip
+    assert [e.original_start for e in occ] == [When.on(dt.date(2026, 3, d)) for d in (9, 11, 12, 13)]
+    provider = harness.provider()
+    out = [x async for x in provider.expand("primary", [sid], window=WINDOW, view=MirrorView(harness.mirror))]
+    got = {e.id: e.original_start for e in out[0].occurrences}
+    assert got[moved] == When.on(dt.date(2026, 3, 10))
