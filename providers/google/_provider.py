@@ -142,7 +142,8 @@ class GoogleProvider:
         """One round of events.list from ``cursor`` (``None``: a full listing from the history floor).
 
         Raises:
-            CursorExpired: 410 from Google, or a cursor of another scheme/version.
+            CursorExpired: 410 from Google (a dead syncToken, or the pageToken of a round in
+                progress), or a cursor of another scheme/version.
         """
         if cursor is None:
             floor = self._ctx.settings.history_floor(self._ctx.clock())
@@ -184,7 +185,7 @@ class GoogleProvider:
     ) -> AsyncIterator[Expansion]:
         """events.instances of each series inside ``window``, one :class:`Expansion` per series.
 
-        A series Google no longer has (404) expands to nothing.
+        A series Google no longer has (404, or 410 ``deleted``) expands to nothing.
         """
         for sid in series_ids:
             path = f"/calendars/{path_segment(calendar_id)}/events/{path_segment(sid)}/instances"
@@ -194,8 +195,8 @@ class GoogleProvider:
             quarantined: list[Quarantined] = []
             while True:
                 try:
-                    body = await self._client.get(path, params, what=f"google events.instances {sid}")
-                except NotFound:
+                    body = await self._client.get(path, params, what=f"google events.instances {sid}", cursor=False)
+                except NotFound:  # 404, or 410 deleted: the series is gone and the next round deletes it
                     occurrences, quarantined = [], []
                     break
                 page = self._decode(body, calendar_id, occurrences=True)

@@ -123,3 +123,15 @@ async def test_instances_are_paged(emu: GoogleEmulator, provider: Provider) -> N
         total += len(exp.occurrences)
     assert total == 3000
     assert len(emu.state.requests_to("/daily/instances")) == 2
+
+
+async def test_a_series_deleted_on_the_server_answers_410_deleted_and_expands_to_nothing(
+    emu: GoogleEmulator, provider: Provider
+) -> None:
+    seed_series(emu)
+    emu.state.delete_event(CAL, "weekly")
+    emu.state.clear_log()
+    out = [x async for x in provider.expand(CAL, ["weekly"], window=Window(start=z(2026, 2, 1), end=z(2026, 5, 1)),
+                                            view=NoView())]  # fmt: skip
+    assert [r.status for r in emu.state.requests_to("/instances")] == [410]
+    assert len(out) == 1 and out[0].series_ids == ("weekly",) and out[0].occurrences == []
