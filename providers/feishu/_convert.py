@@ -267,13 +267,29 @@ def event_from(item: FEvent, *, account: str, calendar_id: str, occurrence: bool
 
 
 def _cancelled_slot(eid: str, item: FEvent) -> tuple[When, When]:
-    """Start/end for a cancelled exception that carries no times: its original slot, zero-length."""
+    """Start/end for a cancelled exception that carries no times: its original slot, zero-length,
+    or the slot's day when the stub says it is all-day (see :func:`all_day_slot` otherwise)."""
     orig = original_seconds(eid)
     assert orig is not None
-    zone_hint = item.start_time
-    tz = _zone_name(zone_hint.timezone) if zone_hint is not None else None
+    hint = item.start_time
+    if hint is not None and hint.date:
+        day = _instant(orig).date()
+        return When(date=day), When(date=day + ONE_DAY)
+    tz = _zone_name(hint.timezone) if hint is not None else None
     w = When(instant=_instant(orig), timezone=tz)
     return w, w
+
+
+def all_day_slot(stub: Event, master: Event) -> Event | None:
+    """A timed cancelled stub of an all-day series on its date slot, as long as the series' days
+    (None when nothing changes). An all-day slot's seconds are its UTC midnight: Feishu fixes
+    all-day times to UTC (apis.md 1.C.2), so the UTC date is the slot's date."""
+    if stub.start.instant is None or master.start.date is None or master.end.date is None:
+        return None
+    day = stub.start.instant.date()
+    slot = When(date=day)
+    end = When(date=day + max(master.end.date - master.start.date, ONE_DAY))
+    return attrs.evolve(stub, start=slot, end=end, original_start=slot)
 
 
 def change_from(item: FEvent, *, account: str, calendar_id: str) -> Upsert | Delete:

@@ -25,13 +25,13 @@ import msgspec
 
 from calbridge.cursor import Cursor
 from calbridge.errors import InvalidResponse, NotFound, PermissionDenied
-from calbridge.model import Attendee, Calendar, Change, Delete, Event, Upsert, Window
+from calbridge.model import Attendee, Calendar, Change, Delete, Event, Kind, Status, Upsert, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext
 
 from . import FEISHU_BASE_URL, UserAuth
 from ._auth import token_source
 from ._client import FeishuClient
-from ._convert import attendees_from, changes_from, unanswered
+from ._convert import all_day_slot, attendees_from, changes_from, unanswered
 from ._expand import Expander
 from ._wire import ATTENDEES, EVENTS, FAttendee, decode_attendees, decode_events
 
@@ -47,6 +47,28 @@ ATTENDEE_CONCURRENCY = 5
 
 def _sans_attendees(event: Event) -> Event:
     return attrs.evolve(event, attendees=()) if event.attendees else event
+
+
+async def _date_stubs(changes: list[Change], view: MirrorView) -> None:
+    """A cancelled stub with no times sits on a timed slot; one of an all-day series (the series on
+    the same page, or in the mirror) moves to the slot's date, to line up with the occurrence it
+    cancels."""
+    stubs = [
+        (i, c.event) for i, c in enumerate(changes)
+        if isinstance(c, Upsert) and c.event.status is Status.CANCELLED and c.event.series_id
+        and c.event.start.instant is not None and c.event.start == c.event.end
+    ]  # fmt: skip
+    if not stubs:
+        return
+    masters = {c.event.id: c.event for c in changes if isinstance(c, Upsert) and c.event.kind is Kind.SERIES}
+    wanted = sorted({e.series_id for _, e in stubs if e.series_id and e.series_id not in masters})
+    if wanted:
+        masters.update(await view.get(wanted))
+    for i, stub in stubs:
+        master = masters.get(stub.series_id or "")
+        fresh = None if master is None else all_day_slot(stub, master)
+        if fresh is not None:
+            changes[i] = Upsert(event=fresh)
 
 
 class FeishuProvider:
@@ -160,6 +182,7 @@ class FeishuProvider:
             has_more = page.has_more
             sync_token = new_sync or sync_token
             changes, quarantined = changes_from(page, account=self._ctx.account.name, calendar_id=calendar_id)
+            await _date_stubs(changes, view)
             tentative = {item.event_id for item in page.events if item.status == "tentative"}
             changes = await self._attend(real_id, changes, view, full=full, me=me, tentative=tentative)
             if not has_more:

@@ -195,6 +195,9 @@ class App(TokenRoutes):
                     continue  # deleted before this full listing began: simply absent
                 if not dead and anchor is not None and not self._after_anchor(event, anchor):
                     continue
+                if self.s.bare_cancelled and event.get("status") == "cancelled" and event.get("is_exception"):
+                    keep = ("event_id", "status", "is_exception", "recurring_event_id")
+                    event = {k: event[k] for k in keep if k in event}
                 items.append(dict(event))
             if more:
                 nxt = _enc({**pos, "p": last})

@@ -63,6 +63,9 @@ class FeishuState:
         self.seq = 0
         self.generation = 0
         self.empty_pages = 0
+        # Which fields a cancelled item carries is UNCONFIRMED (apis.md 1.A.4): with this set the list
+        # sends a cancelled exception as only its id, status and series, the least a client can get.
+        self.bare_cancelled = False
         self.faults: list[Fault] = []
         self.log: list[dict[str, Any]] = []
         self.calendars: dict[str, Cal] = {}

@@ -284,3 +284,28 @@ async def test_tenant_token_claims_no_attendee_and_tentative_is_confirmed(
     event = mirror.events[eid]
     assert event.status is Status.CONFIRMED
     assert [(a.is_self, a.response) for a in event.attendees] == [(False, Response.ACCEPTED)]
+
+
+async def test_a_bare_cancelled_stub_of_an_all_day_series_gets_a_date_slot(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    emu.bare_cancelled = True  # cancelled items carry only their id, status and series
+    day = at(3).date()
+    series = emu.create_event(summary="Leave", start=day, end=day + dt.timedelta(days=1), recurrence="FREQ=WEEKLY")
+    timed = emu.create_event(summary="Sync", start=at(3, 2), end=at(3, 3), recurrence="FREQ=WEEKLY")
+    provider = make_provider()
+    mirror = Mirror()
+    await mirror.round(provider)
+    gone = emu.cancel_occurrence(series, day + dt.timedelta(days=7))
+    gone_timed = emu.cancel_occurrence(timed, at(10, 2))
+    await mirror.round(provider)  # the series is in the mirror only
+    stub = mirror.events[gone]
+    assert stub.status is Status.CANCELLED and stub.series_id == series
+    slot = When.on(day + dt.timedelta(days=7))
+    assert stub.original_start == slot and stub.start == slot and stub.end == When.on(day + dt.timedelta(days=9))
+    timed_stub = mirror.events[gone_timed]
+    assert timed_stub.original_start is not None and timed_stub.original_start.instant == at(10, 2)
+    # The same on a full listing, the series on the same page.
+    fresh = Mirror()
+    await fresh.round(make_provider())
+    assert fresh.events[gone].original_start == slot
