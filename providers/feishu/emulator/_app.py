@@ -122,7 +122,7 @@ class App(TokenRoutes):
             {
                 "has_more": more,
                 "page_token": str(offset + size) if more else "",
-                "sync_token": "",
+                "sync_token": "" if more else _enc({"calendars": len(cals), "g": self.s.generation}),
                 "calendar_list": [
                     {"calendar_id": c.id, "summary": c.summary, "type": c.type, "role": c.role, "is_deleted": False}
                     for c in page

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from ._expand import instances, occurrences, parse_rfc3339, series_zone
+from ._expand import instances, occurrences, parse_rfc3339
 from ._state import CalendarData, GoogleState, decode_token, encode_token
 
 UTC = dt.UTC
@@ -216,7 +216,6 @@ def list_instances(state: GoogleState, calendar_id: str, event_id: str, q: Mappi
                      and parse_rfc3339(p["originalStartTime"]["dateTime"]) == want]  # fmt: skip
         offset = int(page.get("o", 0))
         body = _envelope(cal, found[offset : offset + size])
-        body["timeZone"] = str(series_zone(master, cal.time_zone).key)
         if offset + size < len(found):
             body["nextPageToken"] = encode_token({"o": offset + size})
         return 200, body

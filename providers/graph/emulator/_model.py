@@ -268,10 +268,11 @@ def render(
         out["seriesMasterId"] = defn.id
     out["start"] = _dtz(s, defn, prefer_tz)
     out["end"] = _dtz(e, defn, prefer_tz)
+    change = f"EZ9r3czxY0m2jz8c45cz{defn.version:08d}"
     if skeletal and etype == "occurrence":
+        out["@odata.etag"] = f'W/"{change}"'  # the delta's skeletal occurrences keep their etag
         return out
     over = dict(inst.overrides) if inst is not None else {}
-    change = f"EZ9r3czxY0m2jz8c45cz{defn.version:08d}"
     body = over.get("body", defn.body)
     out.update(
         {

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import aiohttp
 import pytest
 
 from calbridge.config import Settings
 from calbridge.errors import CursorExpired
 from calbridge.model import Event, Kind, Response, ShowAs, Status, When, Window
 from calbridge.retry import Retrier, RetryPolicy
+from calbridge.testing.server import ThreadedServer
 from calbridge_providers.feishu import UserAuth
 from calbridge_providers.feishu.emulator import FeishuEmulator, person
 
@@ -309,3 +311,25 @@ async def test_a_bare_cancelled_stub_of_an_all_day_series_gets_a_date_slot(
     fresh = Mirror()
     await fresh.round(make_provider())
     assert fresh.events[gone].original_start == slot
+
+
+async def test_the_calendar_list_ends_with_a_sync_token(
+    emu: FeishuEmulator, server: ThreadedServer, session: aiohttp.ClientSession, make_provider: Factory
+) -> None:
+    for n in range(3):
+        emu.add_calendar(f"feishu.cn_c{n}@group.calendar.feishu.cn")
+    app = {"app_id": "cli_calbridge_demo", "app_secret": emu.apps["cli_calbridge_demo"]}
+    async with session.post(server.url + "/open-apis/auth/v3/tenant_access_token/internal", json=app) as resp:
+        token = (await resp.json())["tenant_access_token"]
+    pages = []
+    page_token = ""
+    while True:
+        params = {"page_size": "2", **({"page_token": page_token} if page_token else {})}
+        async with session.get(server.url + "/open-apis/calendar/v4/calendars", params=params,
+                               headers={"Authorization": f"Bearer {token}"}) as resp:  # fmt: skip
+            pages.append((await resp.json())["data"])
+        page_token = pages[-1]["page_token"]
+        if not pages[-1]["has_more"]:
+            break
+    assert len(pages) == 2 and not pages[0]["sync_token"] and pages[-1]["sync_token"]
+    assert len(await make_provider().calendars()) == 4

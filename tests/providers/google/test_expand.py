@@ -135,3 +135,13 @@ async def test_a_series_deleted_on_the_server_answers_410_deleted_and_expands_to
                                             view=NoView())]  # fmt: skip
     assert [r.status for r in emu.state.requests_to("/instances")] == [410]
     assert len(out) == 1 and out[0].series_ids == ("weekly",) and out[0].occurrences == []
+
+
+async def test_instances_answers_carry_the_calendars_time_zone(emu: GoogleEmulator, provider: Provider) -> None:
+    from calbridge_providers.google.emulator._listing import list_instances
+
+    seed_series(emu)
+    status, body = list_instances(emu.state, CAL, "weekly", {"timeMin": "2026-02-01T00:00:00Z"})
+    assert status == 200 and body["timeZone"] == emu.state.calendars[CAL].time_zone != NY
+    got = await _expand(provider, Window(start=z(2026, 2, 1), end=z(2026, 5, 1)))  # zones from the items
+    assert len(got) == 5

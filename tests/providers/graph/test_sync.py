@@ -300,3 +300,10 @@ async def test_all_day_original_start_is_the_date_in_the_series_zone(harness: Ha
     out = [x async for x in provider.expand("primary", [sid], window=WINDOW, view=MirrorView(harness.mirror))]
     got = {e.id: e.original_start for e in out[0].occurrences}
     assert got[moved] == When.on(dt.date(2026, 3, 10))
+
+
+async def test_skeletal_occurrences_carry_their_etag(harness: Harness) -> None:
+    ids = seed(harness)
+    await harness.sync()
+    occ = [e for e in harness.mirror.values() if e.series_id == ids["standup"]]
+    assert len(occ) == 5 and all(e.etag and e.etag.startswith('W/"') for e in occ)
