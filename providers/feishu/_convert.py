@@ -175,6 +175,13 @@ def attendees_from(items: Sequence[FAttendee], me: str | None = None) -> tuple[A
     return tuple(out)
 
 
+def mark_self(attendees: tuple[Attendee, ...], me: str | None) -> tuple[Attendee, ...]:
+    """``attendees`` with ``self`` on the token's user (``me``) and nobody else (unchanged when so)."""
+    if me is None or all(a.is_self == (not a.resource and a.id == me) for a in attendees):
+        return attendees
+    return tuple(attrs.evolve(a, is_self=not a.resource and a.id == me) for a in attendees)
+
+
 def unanswered(event: Event) -> Event:
     """``event`` with its own attendee at needs_action, whatever the list says: Feishu's
     ``tentative`` means the identity has not answered yet (F2: 日程暂未回应)."""

@@ -31,7 +31,7 @@ from calbridge.provider import Capabilities, Expansion, MirrorView, Page, Provid
 from . import FEISHU_BASE_URL, UserAuth
 from ._auth import token_source
 from ._client import FeishuClient
-from ._convert import all_day_slot, attendees_from, changes_from, unanswered
+from ._convert import all_day_slot, attendees_from, changes_from, mark_self, unanswered
 from ._expand import Expander
 from ._wire import ATTENDEES, EVENTS, FAttendee, decode_attendees, decode_events
 
@@ -236,7 +236,8 @@ class FeishuProvider:
             old = stored.get(change.event.id)
             if full and old is not None and _sans_attendees(old) == change.event:
                 if old.attendees:
-                    changes[i] = Upsert(event=attrs.evolve(change.event, attendees=old.attendees))
+                    people = mark_self(old.attendees, me)  # rows stored before ``self`` existed lack it
+                    changes[i] = Upsert(event=attrs.evolve(change.event, attendees=people))
             else:
                 fetch.append(i)
         if fetch:

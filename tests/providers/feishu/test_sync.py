@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import aiohttp
+import attrs
 import pytest
 
 from calbridge.config import Settings
@@ -333,3 +334,21 @@ async def test_the_calendar_list_ends_with_a_sync_token(
             break
     assert len(pages) == 2 and not pages[0]["sync_token"] and pages[-1]["sync_token"]
     assert len(await make_provider().calendars()) == 4
+
+
+async def test_a_full_listing_marks_self_on_attendees_it_reuses_from_older_rows(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    eid = emu.create_event(summary="x", start=at(1), end=at(1, 1), attendees=[person(emu.user_open_id, "Me")])
+    auth = UserAuth(app_id="cli_calbridge_demo", app_secret=emu.apps["cli_calbridge_demo"],
+                    refresh_token=emu.issue_refresh_token())  # fmt: skip
+    provider = make_provider(auth=auth)
+    mirror = Mirror()
+    await mirror.round(provider)
+    old = mirror.events[eid]
+    mirror.events[eid] = attrs.evolve(old, attendees=tuple(attrs.evolve(a, is_self=False) for a in old.attendees))
+    mirror.cursor = None
+    emu.clear_log()
+    await mirror.round(provider)
+    assert not emu.requests("/attendees")  # reused, not fetched again
+    assert [a.is_self for a in mirror.events[eid].attendees] == [True]
