@@ -110,8 +110,10 @@ class FeishuProvider:
 
     async def _me(self) -> str | None:
         """The token's user as attendees name it (open_id, the default user_id_type of both calls):
-        the owner of its primary calendar (F9). Known for user tokens only; a tenant token is the
-        app's identity and a ``kind: token`` bearer may be either, so no attendee is claimed."""
+        the owner of its primary calendar, ``calendars[].user_id`` of ``POST calendars/primary``
+        (F9; the Lark SDK's UserCalendar model; apis.md does not list the field, so when it is
+        missing no attendee is claimed). Known for user tokens only: a tenant token is the app's
+        identity and a ``kind: token`` bearer may be either."""
         if not isinstance(self._ctx.account.auth, UserAuth):
             return None
         await self._resolve("primary")
