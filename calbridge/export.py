@@ -63,6 +63,7 @@ def _attendee(a: Attendee) -> dict[str, Any]:
         "optional": a.optional,
         "organizer": a.organizer,
         "resource": a.resource,
+        "self": a.is_self,
     }
 
 
@@ -93,6 +94,7 @@ def event_to_dict(e: Event) -> dict[str, Any]:
         "updated": None if e.updated is None else format_instant(e.updated),
         "etag": e.etag,
         "ical_uid": e.ical_uid,
+        "attendees_omitted": e.attendees_omitted,
     }
 
 
@@ -124,9 +126,11 @@ def event_from_dict(d: Mapping[str, Any]) -> Event:
                 optional=bool(a.get("optional", False)),
                 organizer=bool(a.get("organizer", False)),
                 resource=bool(a.get("resource", False)),
+                is_self=bool(a.get("self", False)),  # rows stored before the key existed lack it
             )
             for a in d.get("attendees") or ()
         ),
+        attendees_omitted=bool(d.get("attendees_omitted", False)),
         show_as=ShowAs(d.get("show_as", "unknown")),
         visibility=Visibility(d.get("visibility", "default")),
         meeting_url=d.get("meeting_url"),

@@ -132,6 +132,7 @@ class Attendee:
     optional: bool = False
     organizer: bool = False
     resource: bool = False
+    is_self: bool = False  # exported as ``self``: the account's own identity (attrs' __init__ takes ``self``)
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
@@ -175,6 +176,7 @@ class Event:
     recurrence: tuple[str, ...] = ()  # any iterable of lines; kept as a tuple
     organizer: Person | None = None
     attendees: tuple[Attendee, ...] = ()  # any iterable; kept as a tuple
+    attendees_omitted: bool = False  # the provider sent part of the list (Google attendeesOmitted)
     show_as: ShowAs = ShowAs.UNKNOWN
     visibility: Visibility = Visibility.DEFAULT
     meeting_url: str | None = None

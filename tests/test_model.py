@@ -40,6 +40,20 @@ def test_export_has_every_property_and_validates() -> None:
     assert event_from_dict(d) == sample()
 
 
+def test_self_and_attendees_omitted_round_trip_and_default_for_old_rows() -> None:
+    ev = sample(attendees=[Attendee(email="me@x", response=Response.DECLINED, is_self=True)], attendees_omitted=True)
+    d = event_to_dict(ev)
+    jsonschema.validate(d, event_schema())
+    assert d["attendees"][0]["self"] is True and d["attendees_omitted"] is True
+    assert list(d)[-1] == "attendees_omitted"  # schema order
+    assert event_from_dict(d) == ev
+    old = event_to_dict(sample())  # a row stored before the two keys existed
+    del old["attendees_omitted"]
+    del old["attendees"][0]["self"]
+    back = event_from_dict(old)
+    assert back.attendees_omitted is False and back.attendees[0].is_self is False
+
+
 def test_all_day_roundtrip_and_validation() -> None:
     ev = sample(start=When.on(dt.date(2026, 1, 1)), end=When.on(dt.date(2026, 1, 2)))
     d = event_to_dict(ev)

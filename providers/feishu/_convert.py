@@ -8,6 +8,9 @@
 - ``status: cancelled`` on a single or master is a deletion; on an exception it is a cancelled
   occurrence, kept as a cancelled exception.
 - ``recurrence`` is a bare RRULE (no ``RRULE:`` prefix) → canonical lines.
+- ``status: tentative`` is not the event's status but the identity's missing answer (F2, the event
+  resource: 日程暂未回应): the event is ``confirmed`` and the identity's own attendee, where the
+  mirror knows which one it is (``self``), ``needs_action`` (see :func:`unanswered`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
+
+import attrs
 
 from calbridge.errors import MalformedEvent
 from calbridge.model import (
@@ -48,7 +53,7 @@ _RSVP = {
     "tentative": Response.TENTATIVE,
     "needs_action": Response.NEEDS_ACTION,
 }
-_STATUS = {"confirmed": Status.CONFIRMED, "tentative": Status.TENTATIVE, "cancelled": Status.CANCELLED}
+_STATUS = {"confirmed": Status.CONFIRMED, "tentative": Status.CONFIRMED, "cancelled": Status.CANCELLED}
 _SHOW_AS = {"busy": ShowAs.BUSY, "free": ShowAs.FREE}
 _VISIBILITY = {"default": Visibility.DEFAULT, "public": Visibility.PUBLIC, "private": Visibility.PRIVATE}
 # Enum members as module constants: ``Kind.SERIES`` is a class attribute lookup costing ~80 ns on 3.11.
@@ -138,8 +143,11 @@ def _location(loc: FLocation | None) -> str | None:
     return name or address or None
 
 
-def attendees_from(items: Sequence[FAttendee]) -> tuple[Attendee, ...]:
-    """Attendees from an event's ``attendees`` or the attendee list API; removed ones are dropped."""
+def attendees_from(items: Sequence[FAttendee], me: str | None = None) -> tuple[Attendee, ...]:
+    """Attendees from an event's ``attendees`` or the attendee list API; removed ones are dropped.
+
+    ``me`` is the token's user (its open_id), marked ``self``; None where it is not known.
+    """
     out = []
     for a in items:
         rsvp = a.rsvp_status
@@ -161,9 +169,26 @@ def attendees_from(items: Sequence[FAttendee]) -> tuple[Attendee, ...]:
                 optional=bool(a.is_optional),
                 organizer=bool(a.is_organizer),
                 resource=kind == "resource",
+                is_self=me is not None and kind == "user" and a.user_id == me,
             )
         )
     return tuple(out)
+
+
+def mark_self(attendees: tuple[Attendee, ...], me: str | None) -> tuple[Attendee, ...]:
+    """``attendees`` with ``self`` on the token's user (``me``) and nobody else (unchanged when so)."""
+    if me is None or all(a.is_self == (not a.resource and a.id == me) for a in attendees):
+        return attendees
+    return tuple(attrs.evolve(a, is_self=not a.resource and a.id == me) for a in attendees)
+
+
+def unanswered(event: Event) -> Event:
+    """``event`` with its own attendee at needs_action, whatever the list says: Feishu's
+    ``tentative`` means the identity has not answered yet (F2: 日程暂未回应)."""
+    if not any(a.is_self for a in event.attendees):
+        return event
+    people = tuple(attrs.evolve(a, response=Response.NEEDS_ACTION) if a.is_self else a for a in event.attendees)
+    return attrs.evolve(event, attendees=people)
 
 
 def event_from(item: FEvent, *, account: str, calendar_id: str, occurrence: bool = False) -> Event:
@@ -249,13 +274,29 @@ def event_from(item: FEvent, *, account: str, calendar_id: str, occurrence: bool
 
 
 def _cancelled_slot(eid: str, item: FEvent) -> tuple[When, When]:
-    """Start/end for a cancelled exception that carries no times: its original slot, zero-length."""
+    """Start/end for a cancelled exception that carries no times: its original slot, zero-length,
+    or the slot's day when the stub says it is all-day (see :func:`all_day_slot` otherwise)."""
     orig = original_seconds(eid)
     assert orig is not None
-    zone_hint = item.start_time
-    tz = _zone_name(zone_hint.timezone) if zone_hint is not None else None
+    hint = item.start_time
+    if hint is not None and hint.date:
+        day = _instant(orig).date()
+        return When(date=day), When(date=day + ONE_DAY)
+    tz = _zone_name(hint.timezone) if hint is not None else None
     w = When(instant=_instant(orig), timezone=tz)
     return w, w
+
+
+def all_day_slot(stub: Event, master: Event) -> Event | None:
+    """A timed cancelled stub of an all-day series on its date slot, as long as the series' days
+    (None when nothing changes). An all-day slot's seconds are its UTC midnight: Feishu fixes
+    all-day times to UTC (apis.md 1.C.2), so the UTC date is the slot's date."""
+    if stub.start.instant is None or master.start.date is None or master.end.date is None:
+        return None
+    day = stub.start.instant.date()
+    slot = When(date=day)
+    end = When(date=day + max(master.end.date - master.start.date, ONE_DAY))
+    return attrs.evolve(stub, start=slot, end=end, original_start=slot)
 
 
 def change_from(item: FEvent, *, account: str, calendar_id: str) -> Upsert | Delete:

@@ -30,7 +30,7 @@ from calbridge.model import Event, Kind, Window
 from calbridge.provider import Expansion, MirrorView, Quarantined
 
 from ._client import FeishuClient, TooManyInstances
-from ._convert import event_from, original_seconds, series_id_of, uid_of
+from ._convert import event_from, original_seconds, series_id_of, uid_of, unanswered
 from ._wire import EVENTS, DecodedPage, FEvent, decode_events
 
 API = "/open-apis/calendar/v4/calendars"
@@ -56,23 +56,35 @@ def instance_calls(window: Window, series: int) -> int:
     return series * spans
 
 
-def _fill(event: Event, item: FEvent, master: Event | None) -> Event:
-    """Fields the ``instances`` call leaves out are the master's; created/updated are always the
-    master's, so an occurrence reads the same whichever of the two calls expanded it."""
-    if master is None:
-        return event
-    changes: dict[str, Any] = {"created": master.created, "updated": master.updated}
+def _fill(event: Event, item: FEvent, master: Event | None, stored: Event | None, *, rooms_only: bool) -> Event:
+    """Fields the item leaves out are its stored exception's, else the master's; created/updated are
+    always the master's, so an occurrence reads the same whichever of the two calls expanded it.
+
+    ``rooms_only`` (instance_view): the item's attendees are its meeting rooms and nothing else
+    (F5's field table: attendees … 当前只返回会议室; the Lark SDK's model agrees), so the people
+    and their answers come from the base and the item's rooms replace the base's.
+    """
+    base = stored if stored is not None else master
+    if base is None:
+        return unanswered(event) if item.status == "tentative" else event
+    changes: dict[str, Any] = {}
+    if master is not None:
+        changes.update(created=master.created, updated=master.updated)
     if item.event_organizer is msgspec.UNSET:
-        changes["organizer"] = master.organizer
+        changes["organizer"] = base.organizer
     if item.attendees is msgspec.UNSET:
-        changes["attendees"] = master.attendees
+        changes["attendees"] = base.attendees
+    elif rooms_only:
+        people = tuple(a for a in base.attendees if not a.resource)
+        changes["attendees"] = people + tuple(a for a in event.attendees if a.resource)
     if item.free_busy_status is msgspec.UNSET:
-        changes["show_as"] = master.show_as
+        changes["show_as"] = base.show_as
     if item.visibility is msgspec.UNSET:
-        changes["visibility"] = master.visibility
+        changes["visibility"] = base.visibility
     if item.vchat is msgspec.UNSET:
-        changes["meeting_url"] = master.meeting_url
-    return attrs.evolve(event, **changes) if changes else event
+        changes["meeting_url"] = base.meeting_url
+    filled = attrs.evolve(event, **changes) if changes else event
+    return unanswered(filled) if item.status == "tentative" else filled
 
 
 async def _page(client: FeishuClient, path: str, params: Mapping[str, str], what: str) -> DecodedPage:
@@ -100,10 +112,11 @@ class Expander:
             return
         real_id = await self._resolve(calendar_id)
         masters = await view.get([series_id_of(s) for s in series_ids])
+        stored = {e.id: e for e in await view.exceptions_of([series_id_of(s) for s in series_ids])}
         if len(view_chunks(window)) < instance_calls(window, len(series_ids)):
             result: Expansion | None = None
             try:
-                result = await self._by_view(calendar_id, real_id, series_ids, window, masters)
+                result = await self._by_view(calendar_id, real_id, series_ids, window, masters, stored)
             except InvalidRequest as exc:
                 if exc.code != "191004":  # calendar type without instance_view: use instances
                     raise
@@ -113,7 +126,7 @@ class Expander:
                 return
         self.last_method = "instances"
         for sid in series_ids:
-            yield await self._by_instances(calendar_id, real_id, sid, window, masters.get(series_id_of(sid)))
+            yield await self._by_instances(calendar_id, real_id, sid, window, masters.get(series_id_of(sid)), stored)
 
     def _keep(
         self,
@@ -121,6 +134,7 @@ class Expander:
         calendar_id: str,
         window: Window,
         masters: Mapping[str, Event],
+        stored: Mapping[str, Event],
         seen: dict[str, Event],
         quarantined: list[Quarantined],
         wanted: Mapping[str, str] | None,
@@ -145,7 +159,9 @@ class Expander:
                 continue
             assert event.kind is Kind.OCCURRENCE
             if window.overlaps(event.start.utc(), event.end.utc()):
-                seen[eid] = _fill(event, item, masters.get(uid + "_0"))
+                master = masters.get(uid + "_0")
+                # Only instance_view names the series it wants (``wanted``); instances is per series.
+                seen[eid] = _fill(event, item, master, stored.get(eid), rooms_only=wanted is not None)
 
     async def _by_view(
         self,
@@ -154,6 +170,7 @@ class Expander:
         series_ids: Sequence[str],
         window: Window,
         masters: Mapping[str, Event],
+        stored: Mapping[str, Event],
     ) -> Expansion:
         wanted = {uid_of(s): s for s in series_ids}
         seen: dict[str, Event] = {}
@@ -171,7 +188,7 @@ class Expander:
                 middle = start + dt.timedelta(seconds=(_sec(end) - _sec(start)) // 2)
                 pending[0:0] = [(start, middle), (middle, end)]
                 continue
-            self._keep(page, calendar_id, window, masters, seen, quarantined, wanted)
+            self._keep(page, calendar_id, window, masters, stored, seen, quarantined, wanted)
         return Expansion(
             series_ids=tuple(series_id_of(s) for s in series_ids),
             window=window,
@@ -180,7 +197,13 @@ class Expander:
         )
 
     async def _by_instances(
-        self, calendar_id: str, real_id: str, series_id: str, window: Window, master: Event | None
+        self,
+        calendar_id: str,
+        real_id: str,
+        series_id: str,
+        window: Window,
+        master: Event | None,
+        stored: Mapping[str, Event],
     ) -> Expansion:
         sid = series_id_of(series_id)
         lead = dt.timedelta(days=1)
@@ -202,7 +225,7 @@ class Expander:
                     if token:
                         params["page_token"] = token
                     page = await _page(self._client, path, params, "instances")
-                    self._keep(page, calendar_id, window, masters, seen, quarantined, None)
+                    self._keep(page, calendar_id, window, masters, stored, seen, quarantined, None)
                     token = page.page_token
                     if not page.has_more or not token:
                         break

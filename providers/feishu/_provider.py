@@ -25,13 +25,13 @@ import msgspec
 
 from calbridge.cursor import Cursor
 from calbridge.errors import InvalidResponse, NotFound, PermissionDenied
-from calbridge.model import Attendee, Calendar, Change, Delete, Event, Upsert, Window
+from calbridge.model import Attendee, Calendar, Change, Delete, Event, Kind, Status, Upsert, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext
 
-from . import FEISHU_BASE_URL
+from . import FEISHU_BASE_URL, UserAuth
 from ._auth import token_source
 from ._client import FeishuClient
-from ._convert import attendees_from, changes_from
+from ._convert import all_day_slot, attendees_from, changes_from, mark_self, unanswered
 from ._expand import Expander
 from ._wire import ATTENDEES, EVENTS, FAttendee, decode_attendees, decode_events
 
@@ -49,6 +49,28 @@ def _sans_attendees(event: Event) -> Event:
     return attrs.evolve(event, attendees=()) if event.attendees else event
 
 
+async def _date_stubs(changes: list[Change], view: MirrorView) -> None:
+    """A cancelled stub with no times sits on a timed slot; one of an all-day series (the series on
+    the same page, or in the mirror) moves to the slot's date, to line up with the occurrence it
+    cancels."""
+    stubs = [
+        (i, c.event) for i, c in enumerate(changes)
+        if isinstance(c, Upsert) and c.event.status is Status.CANCELLED and c.event.series_id
+        and c.event.start.instant is not None and c.event.start == c.event.end
+    ]  # fmt: skip
+    if not stubs:
+        return
+    masters = {c.event.id: c.event for c in changes if isinstance(c, Upsert) and c.event.kind is Kind.SERIES}
+    wanted = sorted({e.series_id for _, e in stubs if e.series_id and e.series_id not in masters})
+    if wanted:
+        masters.update(await view.get(wanted))
+    for i, stub in stubs:
+        master = masters.get(stub.series_id or "")
+        fresh = None if master is None else all_day_slot(stub, master)
+        if fresh is not None:
+            changes[i] = Upsert(event=fresh)
+
+
 class FeishuProvider:
     """One configured Feishu or Lark account."""
 
@@ -60,6 +82,7 @@ class FeishuProvider:
         self.tokens = token_source(ctx, base)
         self.client = FeishuClient(ctx, self.tokens, base)
         self._primary: str | None = None
+        self._owner: str | None = None  # the primary calendar's owner (user_id, open_id by default)
         # ``options.page_size`` (50–1000) exists for tests and slow links; the maximum is the default.
         self._page_size = min(max(int(ctx.account.options.get("page_size", PAGE_SIZE)), 50), PAGE_SIZE)
         self._expander = Expander(self.client, ctx.account.name, self._resolve)
@@ -78,10 +101,23 @@ class FeishuProvider:
                 cal = entry.get("calendar") if isinstance(entry, dict) else None
                 if isinstance(cal, dict) and cal.get("calendar_id"):
                     self._primary = str(cal["calendar_id"])
+                    owner = entry.get("user_id")
+                    self._owner = owner if isinstance(owner, str) and owner else None
                     break
             else:
                 raise NotFound("feishu primary calendar: the account has none", provider="feishu")
         return self._primary
+
+    async def _me(self) -> str | None:
+        """The token's user as attendees name it (open_id, the default user_id_type of both calls):
+        the owner of its primary calendar, ``calendars[].user_id`` of ``POST calendars/primary``
+        (F9; the Lark SDK's UserCalendar model; apis.md does not list the field, so when it is
+        missing no attendee is claimed). Known for user tokens only: a tenant token is the app's
+        identity and a ``kind: token`` bearer may be either."""
+        if not isinstance(self._ctx.account.auth, UserAuth):
+            return None
+        await self._resolve("primary")
+        return self._owner
 
     async def calendars(self) -> Sequence[Calendar]:
         """Every calendar the identity can see (calendar list, paged)."""
@@ -124,6 +160,7 @@ class FeishuProvider:
         full = state["mid"] == "full"
         anchor: int | None = state.get("anchor")
         real_id = await self._resolve(calendar_id)
+        me = await self._me()
         path = f"{API}/{real_id}/events"
         page_token: str = state.get("page_token") or ""
         sync_token: str = state.get("sync_token") or ""
@@ -147,7 +184,9 @@ class FeishuProvider:
             has_more = page.has_more
             sync_token = new_sync or sync_token
             changes, quarantined = changes_from(page, account=self._ctx.account.name, calendar_id=calendar_id)
-            changes = await self._attend(real_id, changes, view, full=full)
+            await _date_stubs(changes, view)
+            tentative = {item.event_id for item in page.events if item.status == "tentative"}
+            changes = await self._attend(real_id, changes, view, full=full, me=me, tentative=tentative)
             if not has_more:
                 done = {"sync_token": sync_token} if sync_token else {}
                 scope = None
@@ -176,8 +215,18 @@ class FeishuProvider:
                 quarantined=quarantined,
             )
 
-    async def _attend(self, real_id: str, changes: list[Change], view: MirrorView, *, full: bool) -> list[Change]:
-        """Attendees for the page's events: reused from the mirror or fetched (the list has none)."""
+    async def _attend(
+        self,
+        real_id: str,
+        changes: list[Change],
+        view: MirrorView,
+        *,
+        full: bool,
+        me: str | None,
+        tentative: set[str | None],
+    ) -> list[Change]:
+        """Attendees for the page's events: reused from the mirror or fetched (the list has none);
+        those of a ``tentative`` item get their own answer reset (see ``_convert.unanswered``)."""
         wanted = [c.event.id for c in changes if isinstance(c, Upsert) and c.event.status.value != "cancelled"]
         if not wanted:
             return changes
@@ -189,7 +238,8 @@ class FeishuProvider:
             old = stored.get(change.event.id)
             if full and old is not None and _sans_attendees(old) == change.event:
                 if old.attendees:
-                    changes[i] = Upsert(event=attrs.evolve(change.event, attendees=old.attendees))
+                    people = mark_self(old.attendees, me)  # rows stored before ``self`` existed lack it
+                    changes[i] = Upsert(event=attrs.evolve(change.event, attendees=people))
             else:
                 fetch.append(i)
         if fetch:
@@ -199,14 +249,18 @@ class FeishuProvider:
                 change = changes[i]
                 assert isinstance(change, Upsert)
                 async with sem:
-                    found = await self._attendees(real_id, change.event.id)
+                    found = await self._attendees(real_id, change.event.id, me)
                 if found:
                     changes[i] = Upsert(event=attrs.evolve(change.event, attendees=found))
 
             await asyncio.gather(*(one(i) for i in fetch))
+        if tentative:
+            for i, change in enumerate(changes):
+                if isinstance(change, Upsert) and change.event.id in tentative:
+                    changes[i] = Upsert(event=unanswered(change.event))
         return changes
 
-    async def _attendees(self, real_id: str, event_id: str) -> tuple[Attendee, ...]:
+    async def _attendees(self, real_id: str, event_id: str, me: str | None) -> tuple[Attendee, ...]:
         """The event's attendees (attendee list API, 100 per page)."""
         raw: list[FAttendee] = []
         token = ""
@@ -230,7 +284,7 @@ class FeishuProvider:
             raw.extend(page.items or ())
             token = page.page_token or ""
             if not page.has_more or not token:
-                return attendees_from(raw)
+                return attendees_from(raw, me)
 
     def expand(
         self, calendar_id: str, series_ids: Sequence[str], *, window: Window, view: MirrorView

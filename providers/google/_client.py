@@ -56,8 +56,14 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def error_for(status: int, body: bytes, retry_after: str | None) -> ProviderError:
-    """The calbridge error for a Google error response."""
+def error_for(status: int, body: bytes, retry_after: str | None, *, cursor: bool = True) -> ProviderError:
+    """The calbridge error for a Google error response.
+
+    410 means two things (G3): on a request carrying a cursor (events.list with a syncToken or the
+    pageToken of a round in progress) the cursor is dead, whatever the reason (``fullSyncRequired``,
+    ``updatedMinTooLongAgo``): :class:`CursorExpired`. Without one (``cursor=False``:
+    events.instances) it is ``deleted``, the resource is gone: :class:`NotFound`, like 404.
+    """
     reason = None
     message = f"HTTP {status}"
     try:
@@ -72,7 +78,7 @@ def error_for(status: int, body: bytes, retry_after: str | None) -> ProviderErro
     text = f"google: {message}" + (f" ({reason})" if reason else "")
     kw: dict[str, Any] = {"provider": "google", "status": status, "code": reason}
     if status == 410:
-        return CursorExpired(text, **kw)
+        return CursorExpired(text, **kw) if cursor else NotFound(text, **kw)
     if status == 429 or (status == 403 and reason in _RATE_REASONS):
         return RateLimited(text, retry_after=_retry_after(retry_after), **kw)
     if status == 401:
@@ -97,7 +103,7 @@ class GoogleClient:
         self._timeout = aiohttp.ClientTimeout(total=seconds)
         self._tokens = tokens
 
-    async def _once(self, url: str, params: Mapping[str, str]) -> bytes:
+    async def _once(self, url: str, params: Mapping[str, str], cursor: bool) -> bytes:
         headers = {"Authorization": await self._tokens.authorization(), "Accept": "application/json"}
         try:
             async with self._ctx.session.get(
@@ -107,14 +113,16 @@ class GoogleClient:
                 body = await resp.read()
                 if resp.status == 200:
                     return body
-                raise error_for(resp.status, body, resp.headers.get("Retry-After"))
+                raise error_for(resp.status, body, resp.headers.get("Retry-After"), cursor=cursor)
         except TimeoutError:
             raise ProviderTimeout("google: request timed out", provider="google") from None
         except aiohttp.ClientError as exc:
             raise TransientError(f"google: {type(exc).__name__}", provider="google") from None
 
-    async def get(self, path: str, params: Mapping[str, str], *, what: str = "google request") -> bytes:
-        """GET ``path`` (below /calendar/v3) and return the 200 body.
+    async def get(
+        self, path: str, params: Mapping[str, str], *, what: str = "google request", cursor: bool = True
+    ) -> bytes:
+        """GET ``path`` (below /calendar/v3) and return the 200 body; ``cursor``: see :func:`error_for`.
 
         Raises:
             CursorExpired, RateLimited, TransientError, AuthError, PermissionDenied, NotFound, InvalidRequest.
@@ -123,7 +131,7 @@ class GoogleClient:
 
         # A coroutine function, not a lambda: tenacity only awaits what it sees as async.
         async def attempt() -> bytes:
-            return await self._once(url, params)
+            return await self._once(url, params, cursor)
 
         try:
             return await self._ctx.retry.call(attempt, what=what)

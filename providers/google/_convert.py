@@ -49,6 +49,7 @@ class GPerson(msgspec.Struct, rename="camel", frozen=True, gc=False):
     email: str | None = None
     display_name: str | None = None
     id: str | None = None
+    self_: bool = msgspec.field(default=False, name="self")
 
 
 class GAttendee(msgspec.Struct, rename="camel", frozen=True, gc=False):
@@ -59,6 +60,7 @@ class GAttendee(msgspec.Struct, rename="camel", frozen=True, gc=False):
     optional: bool = False
     organizer: bool = False
     resource: bool = False
+    self_: bool = msgspec.field(default=False, name="self")
 
 
 class EntryPoint(msgspec.Struct, rename="camel", gc=False):
@@ -85,6 +87,7 @@ class GEvent(msgspec.Struct, rename="camel", gc=False):
     original_start_time: EventDateTime | None = None
     organizer: GPerson | None = None
     attendees: tuple[GAttendee, ...] | None = None
+    attendees_omitted: bool = False
     transparency: str | None = None
     visibility: str | None = None
     event_type: str | None = None
@@ -207,11 +210,18 @@ def _attendees(items: tuple[GAttendee, ...]) -> tuple[Attendee, ...]:
         Attendee(
             email=a.email, name=a.display_name, id=a.id,
             response=_RESPONSES.get(a.response_status or "", Response.NONE),
-            optional=a.optional, organizer=a.organizer, resource=a.resource,
+            optional=a.optional, organizer=a.organizer, resource=a.resource, is_self=a.self_,
         )
         for a in items
     )  # fmt: skip
     return out
+
+
+def _organizer_is_self(attendees: tuple[Attendee, ...]) -> tuple[Attendee, ...]:
+    """``organizer.self`` without an attendee marked ``self``: the organizer's attendee is the account's."""
+    if any(a.is_self for a in attendees):
+        return attendees
+    return tuple(attrs.evolve(a, is_self=True) if a.organizer else a for a in attendees)
 
 
 def convert(ev: GEvent, *, provider: str, account: str, calendar_id: str, calendar_zone: str | None) -> Change:
@@ -277,12 +287,14 @@ def convert(ev: GEvent, *, provider: str, account: str, calendar_id: str, calend
         attendees: tuple[Attendee, ...] = ()
         if ev.attendees:
             attendees = _attendee_lists.get(ev.attendees) or _attendees(ev.attendees)
+            if org is not None and org.self_:
+                attendees = _organizer_is_self(attendees)
         return Upsert(event=Event(
             provider=provider, account=account, calendar_id=calendar_id, id=eid, kind=kind, start=start, end=end,
             status=status, series_id=series_id, original_start=original_start, title=ev.summary,
             description=plain_text(ev.description), location=ev.location, recurrence=recurrence,
             organizer=organizer,
-            attendees=attendees, show_as=_show_as(ev),
+            attendees=attendees, attendees_omitted=ev.attendees_omitted, show_as=_show_as(ev),
             visibility=_VISIBILITY.get(ev.visibility or "", Visibility.DEFAULT),
             meeting_url=_meeting_url(ev), html_link=ev.html_link, created=ev.created, updated=ev.updated,
             etag=ev.etag, ical_uid=ev.i_cal_u_i_d,

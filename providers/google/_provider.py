@@ -50,7 +50,8 @@ def _rfc3339(value: dt.datetime) -> str:
 
 
 def _described(stub: Event, master: Event) -> Event | None:
-    """``stub`` titled and sized after ``master`` (None when they cannot match: all-day vs timed)."""
+    """``stub`` titled and sized after ``master`` (None when they cannot match: all-day vs timed),
+    with its series' iCalUID (a cancelled stub carries only its id and slot)."""
     if master.start.all_day != stub.start.all_day:
         return None
     length = master.end.utc() - master.start.utc()
@@ -58,7 +59,7 @@ def _described(stub: Event, master: Event) -> Event | None:
         end = When.on(stub.start.date + dt.timedelta(days=length.days))
     else:
         end = When.at(stub.start.utc() + length, stub.start.timezone)
-    return attrs.evolve(stub, title=master.title, end=end)
+    return attrs.evolve(stub, title=master.title, end=end, ical_uid=master.ical_uid)
 
 
 async def _redescribe_stored_stubs(page: DecodedPage, view: MirrorView) -> None:
@@ -141,7 +142,8 @@ class GoogleProvider:
         """One round of events.list from ``cursor`` (``None``: a full listing from the history floor).
 
         Raises:
-            CursorExpired: 410 from Google, or a cursor of another scheme/version.
+            CursorExpired: 410 from Google (a dead syncToken, or the pageToken of a round in
+                progress), or a cursor of another scheme/version.
         """
         if cursor is None:
             floor = self._ctx.settings.history_floor(self._ctx.clock())
@@ -183,7 +185,7 @@ class GoogleProvider:
     ) -> AsyncIterator[Expansion]:
         """events.instances of each series inside ``window``, one :class:`Expansion` per series.
 
-        A series Google no longer has (404) expands to nothing.
+        A series Google no longer has (404, or 410 ``deleted``) expands to nothing.
         """
         for sid in series_ids:
             path = f"/calendars/{path_segment(calendar_id)}/events/{path_segment(sid)}/instances"
@@ -193,8 +195,8 @@ class GoogleProvider:
             quarantined: list[Quarantined] = []
             while True:
                 try:
-                    body = await self._client.get(path, params, what=f"google events.instances {sid}")
-                except NotFound:
+                    body = await self._client.get(path, params, what=f"google events.instances {sid}", cursor=False)
+                except NotFound:  # 404, or 410 deleted: the series is gone and the next round deletes it
                     occurrences, quarantined = [], []
                     break
                 page = self._decode(body, calendar_id, occurrences=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import logging
 import re
 from collections.abc import Mapping
 
@@ -21,10 +20,10 @@ from calbridge.errors import MalformedEvent
 from calbridge.model import Attendee, Event, Kind, Person, Response, ShowAs, Status, Visibility, When
 from calbridge.zones import canonical_zone, zone
 
-from ._recurrence import pattern_to_rrule, zone_for
-from ._wire import DateTimeTimeZone, EmailAddress, GAttendee, GEvent
+from ._recurrence import pattern_to_rrule
+from ._times import date_of, export_zone, parse_instant, parse_local, slot_of
+from ._wire import EmailAddress, GAttendee, GEvent
 
-logger = logging.getLogger(__name__)
 UTC = dt.UTC
 PROVIDER = "graph"
 
@@ -75,69 +74,6 @@ _BREAKS = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<(style|script|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
-def parse_local(value: DateTimeTimeZone | None, *, what: str, event_id: str | None) -> dt.datetime:
-    """A ``dateTimeTimeZone`` → aware UTC instant.
-
-    Raises:
-        MalformedEvent: missing, unparseable, or a zone that cannot be resolved.
-    """
-    if value is None or not value.date_time:
-        raise MalformedEvent(f"missing {what}", event_id=event_id)
-    text = value.date_time
-    name = value.time_zone or "UTC"
-    try:
-        # Graph sends seven fractional digits; the second is all calbridge keeps. Parsing with the
-        # offset in the string is several times faster than replace(tzinfo=...) afterwards.
-        if name == "UTC":
-            return dt.datetime.fromisoformat(text[:19] + "+00:00")
-        naive = dt.datetime.fromisoformat(text[:19])
-    except ValueError:
-        raise MalformedEvent(f"bad {what}.dateTime {text[:40]!r}", event_id=event_id) from None
-    tz = zone_for(name)
-    if tz is None:
-        raise MalformedEvent(f"unknown time zone {name[:60]!r} in {what}", event_id=event_id)
-    return naive.replace(tzinfo=tz).astimezone(UTC)
-
-
-def _date_of(value: DateTimeTimeZone | None, *, what: str, event_id: str | None) -> dt.date:
-    if value is None or not value.date_time:
-        raise MalformedEvent(f"missing {what}", event_id=event_id)
-    try:
-        return dt.date.fromisoformat(value.date_time[:10])
-    except ValueError:
-        raise MalformedEvent(f"bad {what}.dateTime", event_id=event_id) from None
-
-
-def parse_instant(text: str | None) -> dt.datetime | None:
-    """``2024-05-01T12:51:51.1234567Z`` (or with an offset) → aware UTC; None when absent or bad."""
-    if not text:
-        return None
-    try:
-        if text[-1] in "Zz":
-            return dt.datetime.fromisoformat(text[:19] + "+00:00")
-        tail = text[19:].lstrip(".0123456789")
-        return dt.datetime.fromisoformat(text[:19] + (tail or "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
-
-
-def export_zone(original: str | None, start_zone: str | None, event_id: str | None = None) -> str | None:
-    """The exported ``timezone``: canonical ``originalStartTimeZone``, else the start's own zone
-    unless that is only the UTC the response was written in; unknown → None (logged)."""
-    canon = canonical_zone(original) if original else None
-    if canon is not None:
-        return canon
-    fallback = canonical_zone(start_zone) if start_zone and start_zone != "UTC" else None
-    if original:
-        logger.info(
-            "graph event %s: originalStartTimeZone %r is unknown; timezone %s",
-            event_id,
-            original[:60],
-            f"falls back to {fallback}" if fallback else "is null",
-        )
-    return fallback
-
-
 def html_to_text(content: str) -> str:
     """A readable plain-text rendering of an HTML body (line breaks kept, tags dropped)."""
     text = _HIDDEN.sub("", content)
@@ -180,6 +116,24 @@ def _attendees(items: tuple[GAttendee, ...], org: str | None) -> tuple[Attendee,
     return found
 
 
+def _own_answer(attendees: tuple[Attendee, ...], ev: GEvent, me: str) -> tuple[Attendee, ...]:
+    """The mailbox's attendee marked ``self``, with the mailbox's own ``responseStatus`` and
+    ``isOrganizer`` (the attendee list's status for it is what the organizer last saw). No attendee
+    names the mailbox (the organizer's own copy lists only the others): nothing is invented."""
+    out = list(attendees)
+    for i, a in enumerate(out):
+        if a.email is not None and a.email.lower() == me:
+            own = ev.response_status.response if ev.response_status is not None else None
+            response = (_RESPONSES.get(own) or _RESPONSES.get(own.lower(), NO_RESPONSE)) if own else NO_RESPONSE
+            out[i] = Attendee(
+                email=a.email, name=a.name, id=a.id, optional=a.optional, resource=a.resource, is_self=True,
+                response=a.response if response is NO_RESPONSE else response,
+                organizer=a.organizer or bool(ev.is_organizer),
+            )  # fmt: skip
+            return tuple(out)
+    return attendees
+
+
 def _organizer(address: EmailAddress) -> tuple[Person | None, str | None]:
     """The organizer's Person (None when its emailAddress names nobody) and its email lowercased."""
     if len(_person_cache) >= _CACHE_LIMIT:
@@ -190,11 +144,21 @@ def _organizer(address: EmailAddress) -> tuple[Person | None, str | None]:
     return found
 
 
-def convert_event(ev: GEvent, *, account: str, calendar_id: str, master: Event | None = None) -> Event:
+def convert_event(
+    ev: GEvent,
+    *,
+    account: str,
+    calendar_id: str,
+    master: Event | None = None,
+    me: str | None = None,
+    series_zone: str | None = None,
+) -> Event:
     """One Graph event (single, occurrence, exception or series master) → Event.
 
     ``master`` is the normalized series master of an occurrence or exception: it supplies the
-    zone of ``original_start`` and everything a skeletal occurrence leaves out.
+    zone of ``original_start`` and everything a skeletal occurrence leaves out. ``me`` is the
+    mailbox's address lowercased (the account's ``user``), None when not known; ``series_zone`` the
+    master's own zone (``_times.series_zone_of``), which places an all-day slot on its date.
 
     Raises:
         MalformedEvent: the payload cannot be normalized.
@@ -207,15 +171,15 @@ def convert_event(ev: GEvent, *, account: str, calendar_id: str, master: Event |
     if kind is None:
         raise MalformedEvent(f"unknown event type {etype[:40]!r}", event_id=event_id)
     if master is not None and ev.subject is UNSET:
-        return hydrate(ev, master)
+        return hydrate(ev, master, series_zone)
 
     start_raw = ev.start
     end_raw = ev.end
     if end_raw is None or (end_raw.date_time is None and end_raw.time_zone is None):
         end_raw = start_raw  # an absent end (or {}) stands for the start
     if ev.is_all_day:
-        sdate = _date_of(start_raw, what="start", event_id=event_id)
-        edate = _date_of(end_raw, what="end", event_id=event_id)
+        sdate = date_of(start_raw, what="start", event_id=event_id)
+        edate = date_of(end_raw, what="end", event_id=event_id)
         start, end = When(date=sdate), When(date=max(edate, sdate + ONE_DAY))
         tzname = None
     else:
@@ -242,14 +206,14 @@ def convert_event(ev: GEvent, *, account: str, calendar_id: str, master: Event |
         series_id = ev.series_master_id
         if not series_id:
             raise MalformedEvent(f"{kind.value} without seriesMasterId", event_id=event_id)
-        original_start = _original_start(ev, start, master, tzname)
+        original_start = slot_of(ev, start, master, tzname, series_zone)
     elif kind is SERIES:
         rec = ev.recurrence
         if not isinstance(rec, Mapping):
             raise MalformedEvent("seriesMaster without recurrence", event_id=event_id)
         try:
-            series_zone = zone(tzname) if tzname else None
-            recurrence = (pattern_to_rrule(rec, all_day=bool(ev.is_all_day), series_zone=series_zone),)
+            rule_zone = zone(tzname) if tzname else None
+            recurrence = (pattern_to_rrule(rec, all_day=bool(ev.is_all_day), series_zone=rule_zone),)
         except MalformedEvent as exc:
             raise MalformedEvent(str(exc), event_id=event_id) from None
 
@@ -263,6 +227,8 @@ def convert_event(ev: GEvent, *, account: str, calendar_id: str, master: Event |
     attendees: tuple[Attendee, ...] = ()
     if ev.attendees:
         attendees = _attendee_cache.get((ev.attendees, org_email)) or _attendees(ev.attendees, org_email)
+        if me is not None:
+            attendees = _own_answer(attendees, ev, me)
     show_as = ev.show_as or ""
     sensitivity = ev.sensitivity or ""
     online = ev.online_meeting
@@ -305,30 +271,21 @@ def convert_event(ev: GEvent, *, account: str, calendar_id: str, master: Event |
             created=created,
             updated=updated,
             etag=ev.etag or ev.change_key or None,
-            ical_uid=ev.i_cal_u_id or None,
+            ical_uid=_series_uid(ev, kind, master),
         )
     except (ValueError, TypeError) as exc:
         raise MalformedEvent(str(exc), event_id=event_id) from None
 
 
-def _original_start(ev: GEvent, start: When, master: Event | None, tzname: str | None) -> When:
-    """The slot an occurrence or exception fills, in the series' zone (its date for all-day)."""
-    raw = parse_instant(ev.original_start)
-    if start.all_day or (master is not None and master.start.all_day):
-        if raw is None:
-            assert start.date is not None
-            return When(date=start.date)
-        return When(date=raw.date())
-    zone_name = master.start.timezone if master is not None else tzname
-    if raw is None:
-        if str(ev.type).lower() == "exception":
-            raise MalformedEvent("exception without originalStart", event_id=ev.id)
-        assert start.instant is not None
-        raw = start.instant
-    return When(instant=raw, timezone=zone_name)
+def _series_uid(ev: GEvent, kind: Kind, master: Event | None) -> str | None:
+    """The iCalendar UID: an occurrence's or exception's is its series' (UID + RECURRENCE-ID), but
+    Graph gives each occurrence an ``iCalUId`` of its own (M4: it differs per occurrence)."""
+    if kind is OCCURRENCE or kind is EXCEPTION:
+        return master.ical_uid if master is not None else None
+    return ev.i_cal_u_id or None
 
 
-def hydrate(ev: GEvent, master: Event) -> Event:
+def hydrate(ev: GEvent, master: Event, series_zone: str | None = None) -> Event:
     """A skeletal occurrence (id, type, seriesMasterId, start, end) filled in from its master.
 
     Raises:
@@ -341,15 +298,15 @@ def hydrate(ev: GEvent, master: Event) -> Event:
     if end_raw is None or (end_raw.date_time is None and end_raw.time_zone is None):
         end_raw = ev.start
     if master.start.all_day:
-        sdate = _date_of(ev.start, what="start", event_id=event_id)
-        edate = _date_of(end_raw, what="end", event_id=event_id)
+        sdate = date_of(ev.start, what="start", event_id=event_id)
+        edate = date_of(end_raw, what="end", event_id=event_id)
         start, end = When(date=sdate), When(date=max(edate, sdate + ONE_DAY))
     else:
         tzname = master.start.timezone
         s = parse_local(ev.start, what="start", event_id=event_id)
         e = parse_local(end_raw, what="end", event_id=event_id)
         start, end = When(instant=s, timezone=tzname), When(instant=e, timezone=tzname)
-    original = _original_start(ev, start, master, master.start.timezone)
+    original = slot_of(ev, start, master, master.start.timezone, series_zone)
     try:
         return Event(
             provider=master.provider,
@@ -374,7 +331,7 @@ def hydrate(ev: GEvent, master: Event) -> Event:
             created=master.created,
             updated=master.updated,
             etag=ev.etag or None,
-            ical_uid=ev.i_cal_u_id or None,
+            ical_uid=master.ical_uid,
         )
     except (ValueError, TypeError) as exc:
         raise MalformedEvent(str(exc), event_id=event_id) from None

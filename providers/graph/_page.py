@@ -33,11 +33,14 @@ def changes_from(
     calendar_id: str,
     masters: Mapping[str, Event | None],
     errors: Mapping[str, str],
+    me: str | None = None,
+    zones: Mapping[str, str | None] | None = None,
 ) -> tuple[list[Change], list[Quarantined]]:
     """A delta page's items as changes; what cannot be normalized is quarantined with its JSON text.
 
     ``masters`` holds the normalized series master (None: unavailable, see ``errors``) of every id
-    :func:`master_ids` named.
+    :func:`master_ids` named; ``me`` is the mailbox's address lowercased and ``zones`` each
+    master's own zone (see ``convert_event``).
     """
     changes: list[Change] = []
     quarantined = list(page.quarantined)
@@ -59,7 +62,9 @@ def changes_from(
                                                payload=page.payload(k)))  # fmt: skip
                 continue
         try:
-            changes.append(Upsert(event=convert_event(ev, account=account, calendar_id=calendar_id, master=master)))
+            zone = zones.get(master_id) if zones is not None and master_id else None
+            event = convert_event(ev, account=account, calendar_id=calendar_id, master=master, me=me, series_zone=zone)
+            changes.append(Upsert(event=event))
         except MalformedEvent as exc:
             logger.warning("graph account %s: quarantined event %s: %s", account, event_id, exc)
             quarantined.append(Quarantined(event_id=event_id, error=str(exc), payload=page.payload(k)))

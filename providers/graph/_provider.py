@@ -29,6 +29,7 @@ from ._client import GraphClient, origin
 from ._config import DEFAULT_BASE_URL, ClientCredentials, RefreshTokenAuth, StaticToken
 from ._convert import convert_event
 from ._page import changes_from, master_ids
+from ._times import series_zone_of
 from ._wire import DecodedPage, decode_event, decode_page
 
 logger = logging.getLogger(__name__)
@@ -76,8 +77,11 @@ class GraphProvider:
         options = ctx.account.options
         base_url = (ctx.account.base_url or DEFAULT_BASE_URL).rstrip("/")
         user = ctx.account.user
+        # The mailbox's own attendee is the one with its address; /me (refresh_token) names none.
+        self._me: str | None = None
         if user and not isinstance(auth, RefreshTokenAuth):
             self._root = f"{base_url}/users/{quote(str(user), safe='@')}"
+            self._me = str(user).lower()
         else:
             self._root = f"{base_url}/me"
         self._page_size = int(options.get("page_size", DEFAULT_PAGE_SIZE))
@@ -90,6 +94,8 @@ class GraphProvider:
                 'outlook.body-content-type="text"',
             )
         )
+        # Each fetched master's own zone (``series_zone_of``): a normalized all-day master has none.
+        self._series_zones: dict[str, str | None] = {}
         self.tokens = token_source(auth, ctx)
         self.client = GraphClient(
             ctx,
@@ -215,7 +221,13 @@ class GraphProvider:
                 if master is not None:
                     changes.append(Upsert(event=master))
         items, quarantined = changes_from(
-            page, account=self._account, calendar_id=calendar_id, masters=seen_masters, errors=errors
+            page,
+            account=self._account,
+            calendar_id=calendar_id,
+            masters=seen_masters,
+            errors=errors,
+            me=self._me,
+            zones=self._series_zones,
         )
         changes.extend(items)
         for mid, reason in errors.items():
@@ -265,7 +277,9 @@ class GraphProvider:
         except NotFound:
             return "not found"
         try:
-            return convert_event(decode_event(body), account=self._account, calendar_id=calendar_id)
+            ev = decode_event(body)
+            self._series_zones[master_id] = series_zone_of(ev)
+            return convert_event(ev, account=self._account, calendar_id=calendar_id, me=self._me)
         except msgspec.DecodeError:
             raise InvalidResponse(f"{what}: the response is not JSON", provider="graph") from None
         except (msgspec.ValidationError, MalformedEvent) as exc:
@@ -299,7 +313,14 @@ class GraphProvider:
                     for k, ev in enumerate(page.events or ()):
                         try:
                             occurrences.append(
-                                convert_event(ev, account=self._account, calendar_id=calendar_id, master=master)
+                                convert_event(
+                                    ev,
+                                    account=self._account,
+                                    calendar_id=calendar_id,
+                                    master=master,
+                                    me=self._me,
+                                    series_zone=self._series_zones.get(sid),
+                                )
                             )
                         except MalformedEvent as exc:
                             quarantined.append(Quarantined(event_id=ev.id, error=str(exc), payload=page.payload(k)))

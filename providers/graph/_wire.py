@@ -77,6 +77,8 @@ class GEvent(msgspec.Struct, rename="camel", gc=False):
     recurrence: Any = None  # a patternedRecurrence mapping (series masters only), read by _recurrence
     organizer: Recipient | None = None
     attendees: tuple[GAttendee, ...] | None = None
+    response_status: ResponseStatus | None = None  # the mailbox's own answer
+    is_organizer: bool | None = None
     location: Location | None = None
     online_meeting: OnlineMeeting | None = None
     online_meeting_url: str | None = None

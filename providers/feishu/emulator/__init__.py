@@ -131,3 +131,17 @@ def person(user_id: str, name: str, rsvp: str = "accept", **extra: Any) -> dict[
         "is_external": False,
         **extra,
     }
+
+
+def room(room_id: str, name: str, rsvp: str = "accept") -> dict[str, Any]:
+    """A Feishu meeting-room attendee payload (``type: resource``)."""
+    return {
+        "type": "resource",
+        "attendee_id": "at_" + room_id,
+        "room_id": room_id,
+        "display_name": name,
+        "rsvp_status": rsvp,
+        "is_optional": False,
+        "is_organizer": False,
+        "is_external": False,
+    }

@@ -97,12 +97,15 @@ class App(TokenRoutes):
 
     async def primary(self, request: web.Request) -> web.Response:
         cal = self.s.calendars[self.s.primary_id]
+        token = request.headers.get("Authorization", "")[7:]
+        with self.s.lock:
+            owner = self.s.user_open_id if token in self.s.user_tokens else "ou_app"
         return ok(
             {
                 "calendars": [
                     {
                         "calendar": {"calendar_id": cal.id, "summary": cal.summary, "type": "primary", "role": "owner"},
-                        "user_id": "ou_app",
+                        "user_id": owner,
                     }
                 ]
             }
@@ -119,7 +122,7 @@ class App(TokenRoutes):
             {
                 "has_more": more,
                 "page_token": str(offset + size) if more else "",
-                "sync_token": "",
+                "sync_token": "" if more else _enc({"calendars": len(cals), "g": self.s.generation}),
                 "calendar_list": [
                     {"calendar_id": c.id, "summary": c.summary, "type": c.type, "role": c.role, "is_deleted": False}
                     for c in page
@@ -192,6 +195,9 @@ class App(TokenRoutes):
                     continue  # deleted before this full listing began: simply absent
                 if not dead and anchor is not None and not self._after_anchor(event, anchor):
                     continue
+                if self.s.bare_cancelled and event.get("status") == "cancelled" and event.get("is_exception"):
+                    keep = ("event_id", "status", "is_exception", "recurring_event_id")
+                    event = {k: event[k] for k in keep if k in event}
                 items.append(dict(event))
             if more:
                 nxt = _enc({**pos, "p": last})
@@ -314,6 +320,7 @@ class App(TokenRoutes):
                 return fail(400, 193104, "exceeded the maximum instance number")
             for e in found:
                 people = cal.attendees.get(e["event_id"]) or cal.attendees.get(e.get("recurring_event_id") or "", [])
-                e["attendees"] = [dict(a) for a in people]
+                # Only meeting rooms, as the real call (its field table: attendees … 当前只返回会议室).
+                e["attendees"] = [dict(a) for a in people if a.get("type") == "resource"]
         found.sort(key=lambda e: (start_seconds(e["start_time"]), e["event_id"]))
         return ok({"items": found})

@@ -63,10 +63,14 @@ class FeishuState:
         self.seq = 0
         self.generation = 0
         self.empty_pages = 0
+        # Which fields a cancelled item carries is UNCONFIRMED (apis.md 1.A.4): with this set the list
+        # sends a cancelled exception as only its id, status and series, the least a client can get.
+        self.bare_cancelled = False
         self.faults: list[Fault] = []
         self.log: list[dict[str, Any]] = []
         self.calendars: dict[str, Cal] = {}
         self.primary_id = "feishu.cn_primary_app@group.calendar.feishu.cn"
+        self.user_open_id = "ou_user"  # the user behind every user_access_token (one user per emulator)
         self.add_calendar(self.primary_id, summary="App calendar", type="primary")
 
     # -- calendars and events ---------------------------------------------------------------

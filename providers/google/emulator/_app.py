@@ -126,6 +126,8 @@ def _fault_response(status: int, reason: str | None, retry_after: float | None) 
     if status == 429 or (status == 403 and reason in (None, "rateLimitExceeded", "userRateLimitExceeded")):
         reason = reason or "rateLimitExceeded"
         return _json(*error(status, reason, "Rate Limit Exceeded", domain="usageLimits"), headers)
+    if status == 410 and reason == "deleted":
+        return _json(*error(410, "deleted", "Resource has been deleted"), headers)
     if status == 410:
         return _json(*error(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.",
                             domain="calendar", location="syncToken"), headers)  # fmt: skip

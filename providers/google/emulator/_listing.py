@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from ._expand import instances, occurrences, parse_rfc3339, series_zone
+from ._expand import instances, occurrences, parse_rfc3339
 from ._state import CalendarData, GoogleState, decode_token, encode_token
 
 UTC = dt.UTC
@@ -106,6 +106,9 @@ def list_events(state: GoogleState, calendar_id: str, q: Mapping[str, str]) -> R
         page = decode_token(q["pageToken"]) if "pageToken" in q else {}
         if page is None or (page and (page.get("sync") != sync or page.get("q") != _query_hash(q))):
             return error(400, "invalid", "Invalid page token (it belongs to another query)", location="pageToken")
+        if page and page.get("epoch", cal.epoch) != cal.epoch:  # a round in progress when tokens died
+            return error(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.",
+                         domain="calendar", location="pageToken")  # fmt: skip
         if sync is not None:
             for name in FORBIDDEN_WITH_SYNC:
                 if name in q:
@@ -124,7 +127,7 @@ def _finish(cal: CalendarData, q: Mapping[str, str], items: list[dict[str, Any]]
             upto: int) -> Result:  # fmt: skip
     body = _envelope(cal, items)
     if more:
-        next_page.update(sync=q.get("syncToken"), q=_query_hash(q), upto=upto)
+        next_page.update(sync=q.get("syncToken"), q=_query_hash(q), upto=upto, epoch=cal.epoch)
         body["nextPageToken"] = encode_token(next_page)
     else:
         body["nextSyncToken"] = encode_token({"cal": cal.id, "seq": upto, "epoch": cal.epoch})
@@ -189,8 +192,10 @@ def list_instances(state: GoogleState, calendar_id: str, event_id: str, q: Mappi
         if cal is None:
             return error(404, "notFound", "Not Found")
         master = cal.events.get(event_id)
-        if master is None or event_id in cal.deleted:
+        if master is None:
             return error(404, "notFound", "Not Found")
+        if event_id in cal.deleted:
+            return error(410, "deleted", "Resource has been deleted")
         if not master.get("recurrence"):
             return error(400, "eventNotRecurring", "The event is not recurring.", domain="calendar")
         size = _max_results(q)
@@ -211,7 +216,6 @@ def list_instances(state: GoogleState, calendar_id: str, event_id: str, q: Mappi
                      and parse_rfc3339(p["originalStartTime"]["dateTime"]) == want]  # fmt: skip
         offset = int(page.get("o", 0))
         body = _envelope(cal, found[offset : offset + size])
-        body["timeZone"] = str(series_zone(master, cal.time_zone).key)
         if offset + size < len(found):
             body["nextPageToken"] = encode_token({"o": offset + size})
         return 200, body

@@ -233,7 +233,8 @@ class GoogleState:
     # -- sync tokens ---------------------------------------------------------------------------
 
     def expire_sync_tokens(self, calendar_id: str | None = None) -> None:
-        """Every sync token issued so far gets 410 fullSyncRequired."""
+        """Every sync token issued so far, and the page token of every round in progress, gets 410
+        fullSyncRequired."""
         with self.lock:
             for cal in self.calendars.values():
                 if calendar_id is None or cal.id == calendar_id or (calendar_id == "primary" and cal.primary):

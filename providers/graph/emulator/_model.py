@@ -56,6 +56,10 @@ class EventDef:
     location: str | None = None
     attendees: list[dict[str, Any]] = attrs.field(factory=list)
     organizer: dict[str, Any] | None = None
+    # The mailbox's own answer and role (responseStatus, isOrganizer): an invitation another
+    # mailbox organizes sets organizer, is_organizer=False and the mailbox's response.
+    response: str = "organizer"
+    is_organizer: bool = True
     show_as: str = "busy"
     sensitivity: str = "normal"
     is_cancelled: bool = False
@@ -216,6 +220,8 @@ def content(defn: EventDef, inst: Instance) -> tuple[Any, ...]:
         defn.location,
         repr(defn.attendees),
         repr(defn.organizer),
+        defn.response,
+        defn.is_organizer,
         defn.show_as,
         defn.sensitivity,
         defn.is_cancelled,
@@ -262,10 +268,11 @@ def render(
         out["seriesMasterId"] = defn.id
     out["start"] = _dtz(s, defn, prefer_tz)
     out["end"] = _dtz(e, defn, prefer_tz)
+    change = f"EZ9r3czxY0m2jz8c45cz{defn.version:08d}"
     if skeletal and etype == "occurrence":
+        out["@odata.etag"] = f'W/"{change}"'  # the delta's skeletal occurrences keep their etag
         return out
     over = dict(inst.overrides) if inst is not None else {}
-    change = f"EZ9r3czxY0m2jz8c45cz{defn.version:08d}"
     body = over.get("body", defn.body)
     out.update(
         {
@@ -291,6 +298,8 @@ def render(
             "location": {"displayName": over.get("location", defn.location) or "", "locationType": "default"},
             "attendees": defn.attendees,
             "organizer": defn.organizer,
+            "responseStatus": {"response": defn.response, "time": "0001-01-01T00:00:00Z"},
+            "isOrganizer": defn.is_organizer,
             "isOnlineMeeting": defn.join_url is not None,
             "onlineMeeting": {"joinUrl": defn.join_url} if defn.join_url else None,
             "webLink": f"{origin}/owa/?itemid={eid}&exvsurl=1&path=/calendar/item",
@@ -298,7 +307,10 @@ def render(
         }
     )
     if inst is not None and inst.slot is not None:
-        out["originalStart"] = inst.slot.strftime("%Y-%m-%dT%H:%M:%SZ")
+        slot = inst.slot
+        if defn.is_all_day:  # Outlook's all-day slot is midnight in the series' own zone, written in UTC
+            slot = slot.replace(tzinfo=defn.tz).astimezone(UTC)
+        out["originalStart"] = slot.strftime("%Y-%m-%dT%H:%M:%SZ")
     if defn.raw_overrides and (inst is None or inst.type == "singleInstance"):
         out.update(_deep(defn.raw_overrides))
     return out

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from calbridge.model import Kind, Window
+from calbridge.model import Event, Kind, Window
 from calbridge.provider import Expansion
 from calbridge_providers.feishu._provider import FeishuProvider
-from calbridge_providers.feishu.emulator import FeishuEmulator
+from calbridge_providers.feishu.emulator import FeishuEmulator, person, room
 
 from .conftest import Factory, Mirror
 
@@ -123,3 +123,47 @@ async def test_dense_calendar_is_split_on_193104(emu: FeishuEmulator, make_provi
     assert len(occ) == 30 * 39 + 39
     straddling = START + dt.timedelta(days=19, hours=8)
     assert sum(1 for o in occ if o.start.utc() == straddling) == 1
+
+
+async def test_instance_view_rooms_join_the_people_of_the_series_or_stored_exception(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    # instance_view returns only meeting rooms as attendees: people and RSVPs come from the mirror.
+    alice, bob = person("ou_alice", "Alice", "accept"), person("ou_bob", "Bob", "decline")
+    carol = person("ou_carol", "Carol")
+    daily = emu.create_event(
+        summary="daily",
+        start=START + dt.timedelta(hours=9),
+        end=START + dt.timedelta(hours=10),
+        recurrence="FREQ=DAILY;COUNT=10",
+        attendees=[alice, bob, room("omm_r1", "Room 1")],
+    )
+    other = emu.create_event(
+        summary="other", start=START + dt.timedelta(hours=12), end=START + dt.timedelta(hours=13),
+        recurrence="FREQ=DAILY",
+    )  # fmt: skip
+    moved = emu.move_occurrence(
+        daily, START + dt.timedelta(days=3, hours=9),
+        start=START + dt.timedelta(days=3, hours=14), end=START + dt.timedelta(days=3, hours=15),
+    )  # fmt: skip
+    emu.update_event(moved, attendees=[alice, carol, room("omm_r2", "Room 2")])
+    provider = make_provider()
+    mirror = Mirror()
+    await mirror.round(provider)
+    # The exception's room changes on the server after the sync: instance_view's room wins.
+    emu.update_event(moved, attendees=[alice, carol, room("omm_r3", "Room 3")])
+    window = Window(start=START, end=START + dt.timedelta(days=30))
+    out = await _expand(provider, mirror, [daily, other], window)
+    assert provider._expander.last_method == "instance_view"
+    occ = {o.id: o for o in out[0].occurrences if o.series_id == daily}
+    assert len(occ) == 10
+
+    def who(o: Event) -> set[tuple[str | None, str, bool]]:
+        return {(a.id, a.response.value, a.resource) for a in o.attendees}
+
+    plain = occ[f"{daily[:-2]}_{int((START + dt.timedelta(days=1, hours=9)).timestamp())}"]
+    people = {("ou_alice", "accepted", False), ("ou_bob", "declined", False)}
+    assert who(plain) == people | {("omm_r1", "accepted", True)}
+    assert who(plain) == who(mirror.events[daily])
+    people = {("ou_alice", "accepted", False), ("ou_carol", "accepted", False)}
+    assert who(occ[moved]) == people | {("omm_r3", "accepted", True)}

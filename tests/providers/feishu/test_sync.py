@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+import aiohttp
+import attrs
 import pytest
 
 from calbridge.config import Settings
 from calbridge.errors import CursorExpired
-from calbridge.model import Event, Kind, Response, ShowAs, Status, When
+from calbridge.model import Event, Kind, Response, ShowAs, Status, When, Window
 from calbridge.retry import Retrier, RetryPolicy
+from calbridge.testing.server import ThreadedServer
+from calbridge_providers.feishu import UserAuth
 from calbridge_providers.feishu.emulator import FeishuEmulator, person
 
 from .conftest import Factory, Mirror, at
@@ -241,3 +245,110 @@ async def test_lark_base_url_is_honoured(emu: FeishuEmulator, make_provider: Fac
     assert isinstance(parsed, TenantAuth)
     lark_provider = make_provider(base_url=LARK_BASE_URL)
     assert lark_provider.client._base == "https://open.larksuite.com"
+
+
+async def test_tentative_is_confirmed_with_the_users_own_attendee_needing_action(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    # status tentative is the identity's missing answer (日程暂未回应), whatever the list says.
+    people = [person(emu.user_open_id, "Me", "accept"), person("ou_bob", "Bob", "accept")]
+    eid = emu.create_event(summary="Maybe", start=at(1), end=at(1, 1), status="tentative", attendees=people)
+    series = emu.create_event(
+        summary="Maybe daily", start=at(1, 3), end=at(1, 4), recurrence="FREQ=DAILY;COUNT=3", status="tentative",
+        attendees=people,
+    )  # fmt: skip
+    plain = emu.create_event(summary="Sure", start=at(2), end=at(2, 1), attendees=people)
+    auth = UserAuth(app_id="cli_calbridge_demo", app_secret=emu.apps["cli_calbridge_demo"],
+                    refresh_token=emu.issue_refresh_token())  # fmt: skip
+    provider = make_provider(auth=auth)
+    mirror = Mirror()
+    await mirror.round(provider)
+    for key in (eid, series):
+        event = mirror.events[key]
+        assert event.status is Status.CONFIRMED
+        assert [(a.id, a.is_self, a.response) for a in event.attendees] == [
+            (emu.user_open_id, True, Response.NEEDS_ACTION), ("ou_bob", False, Response.ACCEPTED)
+        ]
+    assert [(a.is_self, a.response) for a in mirror.events[plain].attendees] == [
+        (True, Response.ACCEPTED), (False, Response.ACCEPTED)
+    ]
+    window = Window(start=at(0), end=at(10))
+    out = [x async for x in provider.expand("primary", [series], window=window, view=mirror)]
+    assert [a.response for o in out[0].occurrences for a in o.attendees if a.is_self] == [Response.NEEDS_ACTION] * 3
+
+
+async def test_tenant_token_claims_no_attendee_and_tentative_is_confirmed(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    people = [person(emu.user_open_id, "Me", "accept")]
+    eid = emu.create_event(summary="Maybe", start=at(1), end=at(1, 1), status="tentative", attendees=people)
+    mirror = Mirror()
+    await mirror.round(make_provider())  # the app's identity: no attendee is the token's user
+    event = mirror.events[eid]
+    assert event.status is Status.CONFIRMED
+    assert [(a.is_self, a.response) for a in event.attendees] == [(False, Response.ACCEPTED)]
+
+
+async def test_a_bare_cancelled_stub_of_an_all_day_series_gets_a_date_slot(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    emu.bare_cancelled = True  # cancelled items carry only their id, status and series
+    day = at(3).date()
+    series = emu.create_event(summary="Leave", start=day, end=day + dt.timedelta(days=1), recurrence="FREQ=WEEKLY")
+    timed = emu.create_event(summary="Sync", start=at(3, 2), end=at(3, 3), recurrence="FREQ=WEEKLY")
+    provider = make_provider()
+    mirror = Mirror()
+    await mirror.round(provider)
+    gone = emu.cancel_occurrence(series, day + dt.timedelta(days=7))
+    gone_timed = emu.cancel_occurrence(timed, at(10, 2))
+    await mirror.round(provider)  # the series is in the mirror only
+    stub = mirror.events[gone]
+    assert stub.status is Status.CANCELLED and stub.series_id == series
+    slot = When.on(day + dt.timedelta(days=7))
+    assert stub.original_start == slot and stub.start == slot and stub.end == When.on(day + dt.timedelta(days=9))
+    timed_stub = mirror.events[gone_timed]
+    assert timed_stub.original_start is not None and timed_stub.original_start.instant == at(10, 2)
+    # The same on a full listing, the series on the same page.
+    fresh = Mirror()
+    await fresh.round(make_provider())
+    assert fresh.events[gone].original_start == slot
+
+
+async def test_the_calendar_list_ends_with_a_sync_token(
+    emu: FeishuEmulator, server: ThreadedServer, session: aiohttp.ClientSession, make_provider: Factory
+) -> None:
+    for n in range(3):
+        emu.add_calendar(f"feishu.cn_c{n}@group.calendar.feishu.cn")
+    app = {"app_id": "cli_calbridge_demo", "app_secret": emu.apps["cli_calbridge_demo"]}
+    async with session.post(server.url + "/open-apis/auth/v3/tenant_access_token/internal", json=app) as resp:
+        token = (await resp.json())["tenant_access_token"]
+    pages = []
+    page_token = ""
+    while True:
+        params = {"page_size": "2", **({"page_token": page_token} if page_token else {})}
+        async with session.get(server.url + "/open-apis/calendar/v4/calendars", params=params,
+                               headers={"Authorization": f"Bearer {token}"}) as resp:  # fmt: skip
+            pages.append((await resp.json())["data"])
+        page_token = pages[-1]["page_token"]
+        if not pages[-1]["has_more"]:
+            break
+    assert len(pages) == 2 and not pages[0]["sync_token"] and pages[-1]["sync_token"]
+    assert len(await make_provider().calendars()) == 4
+
+
+async def test_a_full_listing_marks_self_on_attendees_it_reuses_from_older_rows(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    eid = emu.create_event(summary="x", start=at(1), end=at(1, 1), attendees=[person(emu.user_open_id, "Me")])
+    auth = UserAuth(app_id="cli_calbridge_demo", app_secret=emu.apps["cli_calbridge_demo"],
+                    refresh_token=emu.issue_refresh_token())  # fmt: skip
+    provider = make_provider(auth=auth)
+    mirror = Mirror()
+    await mirror.round(provider)
+    old = mirror.events[eid]
+    mirror.events[eid] = attrs.evolve(old, attendees=tuple(attrs.evolve(a, is_self=False) for a in old.attendees))
+    mirror.cursor = None
+    emu.clear_log()
+    await mirror.round(provider)
+    assert not emu.requests("/attendees")  # reused, not fetched again
+    assert [a.is_self for a in mirror.events[eid].attendees] == [True]

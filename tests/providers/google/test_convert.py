@@ -56,7 +56,7 @@ def test_timed_event_with_every_field() -> None:
     assert ev.created == dt.datetime(2026, 4, 30, 10, tzinfo=UTC)
     assert ev.organizer == Person(email="alice@example.com", name="Alice")
     assert ev.attendees == (
-        Attendee(email="alice@example.com", response=Response.ACCEPTED, organizer=True),
+        Attendee(email="alice@example.com", response=Response.ACCEPTED, organizer=True, is_self=True),  # organizer.self
         Attendee(email="bob@example.com", name="Bob", response=Response.NEEDS_ACTION, optional=True),
         Attendee(email="room@resource.calendar.google.com", response=Response.DECLINED, resource=True),
         Attendee(email="carol@example.com"),
@@ -158,3 +158,32 @@ def test_occurrences_mode_makes_occurrences_and_skips_cancelled() -> None:
     )  # fmt: skip
     (change,) = page.changes
     assert change.event.kind is Kind.OCCURRENCE and change.event.series_id == "s"
+
+
+def _timed(**fields: Any) -> dict[str, Any]:
+    return {
+        "id": "e9", "status": "confirmed", "summary": "x",
+        "start": {"dateTime": "2026-05-02T12:00:00Z"}, "end": {"dateTime": "2026-05-02T13:00:00Z"}, **fields,
+    }  # fmt: skip
+
+
+def test_self_attendee_and_a_capped_list() -> None:
+    ev = one(_timed(attendeesOmitted=True, attendees=[
+        {"email": "me@example.com", "self": True, "responseStatus": "declined"},
+    ]))  # fmt: skip
+    assert [(a.email, a.is_self, a.response) for a in ev.attendees] == [("me@example.com", True, Response.DECLINED)]
+    assert ev.attendees_omitted is True
+    assert event_to_dict(ev)["attendees"][0]["self"] is True and event_to_dict(ev)["attendees_omitted"] is True
+    plain = one(_timed(attendees=[{"email": "bob@example.com", "responseStatus": "accepted"}]))
+    assert plain.attendees_omitted is False and plain.attendees[0].is_self is False
+
+
+def test_organizer_self_marks_the_organizers_attendee_and_invents_none() -> None:
+    org = {"email": "me@example.com", "self": True}
+    ev = one(_timed(organizer=org, attendees=[
+        {"email": "me@example.com", "organizer": True, "responseStatus": "accepted"},
+        {"email": "bob@example.com", "responseStatus": "needsAction"},
+    ]))  # fmt: skip
+    assert [(a.email, a.is_self) for a in ev.attendees] == [("me@example.com", True), ("bob@example.com", False)]
+    alone = one(_timed(organizer=org))
+    assert alone.attendees == ()

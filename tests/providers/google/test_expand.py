@@ -56,6 +56,18 @@ async def test_sync_stores_the_series_its_moved_and_its_cancelled_occurrence(
     assert cancelled.title == "Weekly sync" and cancelled.end.utc() - cancelled.start.utc() == dt.timedelta(minutes=30)
 
 
+async def test_exceptions_and_cancelled_stubs_carry_their_series_ical_uid(
+    emu: GoogleEmulator, provider: Provider
+) -> None:
+    seed_series(emu)
+    mirror = Mirror()
+    await mirror.round(provider, None)
+    uid = mirror.events["weekly"].ical_uid
+    assert uid == "weekly@google.com"
+    assert mirror.events["weekly_20260317T130000Z"].ical_uid == uid
+    assert mirror.events["weekly_20260310T130000Z"].ical_uid == uid  # the stub names only its id and slot
+
+
 async def _expand(provider: Provider, window: Window) -> list[tuple[dt.datetime, dt.datetime, str | None]]:
     out = []
     async for exp in provider.expand(CAL, ["weekly"], window=window, view=NoView()):
@@ -111,3 +123,25 @@ async def test_instances_are_paged(emu: GoogleEmulator, provider: Provider) -> N
         total += len(exp.occurrences)
     assert total == 3000
     assert len(emu.state.requests_to("/daily/instances")) == 2
+
+
+async def test_a_series_deleted_on_the_server_answers_410_deleted_and_expands_to_nothing(
+    emu: GoogleEmulator, provider: Provider
+) -> None:
+    seed_series(emu)
+    emu.state.delete_event(CAL, "weekly")
+    emu.state.clear_log()
+    out = [x async for x in provider.expand(CAL, ["weekly"], window=Window(start=z(2026, 2, 1), end=z(2026, 5, 1)),
+                                            view=NoView())]  # fmt: skip
+    assert [r.status for r in emu.state.requests_to("/instances")] == [410]
+    assert len(out) == 1 and out[0].series_ids == ("weekly",) and out[0].occurrences == []
+
+
+async def test_instances_answers_carry_the_calendars_time_zone(emu: GoogleEmulator, provider: Provider) -> None:
+    from calbridge_providers.google.emulator._listing import list_instances
+
+    seed_series(emu)
+    status, body = list_instances(emu.state, CAL, "weekly", {"timeMin": "2026-02-01T00:00:00Z"})
+    assert status == 200 and body["timeZone"] == emu.state.calendars[CAL].time_zone != NY
+    got = await _expand(provider, Window(start=z(2026, 2, 1), end=z(2026, 5, 1)))  # zones from the items
+    assert len(got) == 5

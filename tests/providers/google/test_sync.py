@@ -110,6 +110,20 @@ async def test_a_round_stopped_between_pages_resumes_from_its_cursor_without_dup
     assert set(resumed.live()) == server_view(emu)
 
 
+async def test_a_dead_page_token_of_a_full_round_in_progress_is_cursor_expired(
+    emu: GoogleEmulator, server: ThreadedServer, session: aiohttp.ClientSession
+) -> None:
+    seed(emu, 3000)
+    first = Mirror()
+    mid = await first.round(make_provider(emu, server, session), None, stop_after=1)
+    assert mid.state["pageToken"] and not mid.state["syncToken"]
+    emu.state.expire_sync_tokens()
+    with pytest.raises(CursorExpired) as info:
+        await Mirror().round(make_provider(emu, server, session), mid)
+    assert info.value.status == 410
+    assert emu.state.requests_to(LIST)[-1].query["pageToken"] == mid.state["pageToken"]
+
+
 async def test_429_with_retry_after_is_honoured(emu: GoogleEmulator, provider: Provider) -> None:
     seed(emu, 3)
     emu.state.inject(429, retry_after=1)

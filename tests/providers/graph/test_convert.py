@@ -194,3 +194,25 @@ def test_seven_fractional_digits_are_truncated_not_rounded() -> None:
     assert ev.end.instant == dt.datetime(2026, 7, 1, 16, 59, 59, tzinfo=UTC)
     assert ev.created == dt.datetime(2026, 6, 1, 10, 0, 0, tzinfo=UTC)
     assert conv(graph(createdDateTime="garbage")).created is None  # a bad stamp is dropped, not fatal
+
+
+def test_all_day_exception_slot_falls_back_to_the_patterns_recurrence_zone() -> None:
+    from calbridge_providers.graph._times import series_zone_of
+
+    day = {"dateTime": "2026-03-09T00:00:00.0000000", "timeZone": "UTC"}
+    master_item = graph(
+        id="M", type="seriesMaster", isAllDay=True, start=day, end={**day, "dateTime": "2026-03-10T00:00:00.0000000"},
+        originalStartTimeZone="tzone://Microsoft/Custom",
+        recurrence={"pattern": {"type": "daily", "interval": 1},
+                    "range": {"type": "noEnd", "startDate": "2026-03-09", "recurrenceTimeZone": "Tokyo Standard Time"}},
+    )  # fmt: skip
+    zone_name = series_zone_of(wire(master_item))
+    assert zone_name == "Tokyo Standard Time"
+    master = conv(master_item)
+    exc = graph(
+        id="X", type="exception", seriesMasterId="M", isAllDay=True, originalStartTimeZone="tzone://Microsoft/Custom",
+        start={**day, "dateTime": "2026-03-20T00:00:00.0000000"},
+        end={**day, "dateTime": "2026-03-21T00:00:00.0000000"}, originalStart="2026-03-09T15:00:00Z",
+    )  # fmt: skip
+    got = convert_event(wire(exc), account="a", calendar_id="primary", master=master, series_zone=zone_name)
+    assert got.original_start == When.on(dt.date(2026, 3, 10))

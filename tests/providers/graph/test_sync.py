@@ -10,7 +10,7 @@ from aiohttp import web
 
 from calbridge.cursor import Cursor
 from calbridge.errors import CursorExpired, InvalidResponse, RateLimited
-from calbridge.model import Delete, Kind, Status, Upsert, When
+from calbridge.model import Delete, Kind, Response, Status, Upsert, When
 from calbridge.testing.server import ThreadedServer
 
 from .conftest import UTC, WINDOW, Harness, MirrorView, at
@@ -243,3 +243,67 @@ async def test_expand_uses_instances(harness: Harness) -> None:
     assert out[0].series_ids == (ids["standup"],)
     assert sorted(e.start.utc() for e in out[0].occurrences) == harness.starts(ids["standup"])
     assert all(e.kind is Kind.OCCURRENCE and e.title == "Standup" for e in out[0].occurrences)
+
+
+async def test_the_mailboxs_own_answer_is_its_self_attendee(harness: Harness) -> None:
+    emu = harness.emulator
+    me = emu.default_user
+    invited = emu.create_event("Invited", at(2026, 3, 3, 10), at(2026, 3, 3, 11),
+                               attendees=[me.upper(), "bob@contoso.example"])  # fmt: skip
+    # Another mailbox organizes it; the attendee list still shows "none" for the mailbox, its own
+    # responseStatus says tentativelyAccepted.
+    emu.update_event(invited, organizer={"emailAddress": {"name": "Bob", "address": "bob@contoso.example"}},
+                     is_organizer=False, response="tentativelyAccepted")  # fmt: skip
+    mine = emu.create_event("Mine", at(2026, 3, 4, 10), at(2026, 3, 4, 11), attendees=["carol@contoso.example"])
+    await harness.sync()
+    got = harness.mirror[invited]
+    assert [(a.email, a.is_self, a.response, a.organizer) for a in got.attendees] == [
+        (me.upper(), True, Response.TENTATIVE, False),
+        ("bob@contoso.example", False, Response.NONE, True),
+    ]
+    # The organizer's own copy lists only the others: no attendee is invented for the mailbox.
+    assert [(a.email, a.is_self) for a in harness.mirror[mine].attendees] == [("carol@contoso.example", False)]
+
+
+async def test_occurrences_and_exceptions_carry_the_series_ical_uid(harness: Harness) -> None:
+    ids = seed(harness)
+    emu = harness.emulator
+    slot = dt.datetime(2026, 3, 16, 16, tzinfo=UTC)
+    moved = emu.move_occurrence(ids["standup"], slot, slot + dt.timedelta(hours=2), slot + dt.timedelta(hours=3))
+    await harness.sync()
+    master = harness.mirror[ids["standup"]]
+    assert master.ical_uid
+    occ = [e for e in harness.mirror.values() if e.series_id == ids["standup"]]
+    assert len(occ) == 5 and moved in {e.id for e in occ}
+    assert {e.ical_uid for e in occ} == {master.ical_uid}  # Graph's own iCalUId differs per occurrence
+    provider = harness.provider()
+    out = [x async for x in provider.expand("primary", [ids["standup"]], window=WINDOW,
+                                             view=MirrorView(harness.mirror))]  # fmt: skip
+    assert out[0].occurrences and {e.ical_uid for e in out[0].occurrences} == {master.ical_uid}
+
+
+async def test_all_day_original_start_is_the_date_in_the_series_zone(harness: Harness) -> None:
+    # Tokyo is UTC+9: the slot of 10 March is originalStart 2026-03-09T15:00:00Z.
+    emu = harness.emulator
+    daily = {"pattern": {"type": "daily"}, "range": {"type": "numbered", "numberOfOccurrences": 5}}
+    sid = emu.create_event("Holiday", dt.date(2026, 3, 9), dt.date(2026, 3, 10), time_zone="Tokyo Standard Time",
+                           recurrence=daily)  # fmt: skip
+    moved = emu.move_occurrence(sid, dt.datetime(2026, 3, 10, tzinfo=UTC), dt.date(2026, 3, 20), dt.date(2026, 3, 21))
+    await harness.sync()
+    exc = harness.mirror[moved]
+    assert exc.kind is Kind.EXCEPTION and exc.start == When.on(dt.date(2026, 3, 20))
+    assert exc.original_start == When.on(dt.date(2026, 3, 10))
+    occ = sorted((e for e in harness.mirror.values() if e.kind is Kind.OCCURRENCE and e.series_id == sid),
+                 key=lambda e: e.start.utc())  # fmt: skip
+    assert [e.original_start for e in occ] == [When.on(dt.date(2026, 3, d)) for d in (9, 11, 12, 13)]
+    provider = harness.provider()
+    out = [x async for x in provider.expand("primary", [sid], window=WINDOW, view=MirrorView(harness.mirror))]
+    got = {e.id: e.original_start for e in out[0].occurrences}
+    assert got[moved] == When.on(dt.date(2026, 3, 10))
+
+
+async def test_skeletal_occurrences_carry_their_etag(harness: Harness) -> None:
+    ids = seed(harness)
+    await harness.sync()
+    occ = [e for e in harness.mirror.values() if e.series_id == ids["standup"]]
+    assert len(occ) == 5 and all(e.etag and e.etag.startswith('W/"') for e in occ)
