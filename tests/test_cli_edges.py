@@ -253,6 +253,8 @@ def test_the_table_shows_local_time_by_default_and_tz_on_request(wide_events: Fa
     assert code == 0 and "2026-03-01 07:00 " in first_row(lines) and lines[-1].endswith("in America/New_York")
     code, lines = table(wide_events, "--tz", "UTC", columns=120, TZ="Asia/Tokyo")
     assert code == 0 and "2026-03-01 12:00Z" in first_row(lines) and lines[-1].endswith("times in UTC")
+    code, lines = table(wide_events, columns=120, TZ="Etc/UTC")  # a machine on UTC: the stored form
+    assert code == 0 and "2026-03-01 12:00Z" in first_row(lines) and lines[-1].endswith("times in UTC")
     bad = run(wide_events, "events", "--tz", "Mars/Olympus")
     assert "--tz: unknown time zone 'Mars/Olympus'" in one_line_error(bad, 2)
 

@@ -138,6 +138,20 @@ def _fit(widths: dict[str, int], room: int) -> dict[str, int]:
     return out
 
 
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu", "Universal", "Etc/Universal"})
+
+
+def local_zone() -> dt.tzinfo:
+    """This machine's zone (tzlocal: ``TZ``, /etc/localtime, ...); UTC when it is UTC or unreadable."""
+    import tzlocal
+
+    try:
+        zone: dt.tzinfo = tzlocal.get_localzone()
+    except Exception:  # a broken local setting is no reason to fail a listing
+        return dt.UTC
+    return dt.UTC if str(getattr(zone, "key", zone)) in _UTC_NAMES else zone
+
+
 def _zone_name(tz: dt.tzinfo) -> str:
     return "UTC" if tz is dt.UTC else str(getattr(tz, "key", None) or tz)
 
@@ -150,9 +164,7 @@ def print_events(events: Sequence[Event], fmt: str, *, tz: dt.tzinfo | None = No
             write(json.dumps(event_to_dict(e), ensure_ascii=False) + "\n")
         return
     if tz is None:
-        import tzlocal
-
-        tz = tzlocal.get_localzone()
+        tz = local_zone()
     rows = [
         {
             "start": when_text(e.start, tz),

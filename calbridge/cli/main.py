@@ -188,12 +188,7 @@ async def _check_calendar(config: Config, store: SqliteStore, account: str | Non
 def _zone(name: str | None) -> dt.tzinfo:
     """``--tz ZONE``; by default the machine's own zone (tzlocal), as people read times."""
     if name is None:
-        import tzlocal
-
-        try:
-            return tzlocal.get_localzone()
-        except Exception:  # an unreadable local zone setting: fall back to UTC rather than fail
-            return dt.UTC
+        return _output.local_zone()
     if name.upper() == "UTC":
         return dt.UTC
     try:
