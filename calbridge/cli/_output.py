@@ -22,9 +22,15 @@ from ..store.base import CalendarStatus
 logger = logging.getLogger(__name__)
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich would exit 1 itself; main() ends a closed pipe the same way for every format.
+        raise BrokenPipeError
+
+
 def _console() -> Console:
     # Piped output is read by programs and grep: no folding at 80 columns.
-    return Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 400)
+    return _Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 400)
 
 
 class Progress:

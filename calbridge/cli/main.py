@@ -1,6 +1,7 @@
 """``calbridge``: the command line (see the contract for commands and exit codes).
 
-Exit codes: 0 success; 1 a calendar or account failed, or no store yet; 2 bad config or arguments.
+Exit codes: 0 success; 1 a calendar or account failed, no store yet, or a store that cannot be used;
+2 bad config or arguments (or a missing dependency); 141 (128 + SIGPIPE) the reader of stdout left.
 """
 
 from __future__ import annotations

@@ -123,6 +123,7 @@ class SqliteStore:
         return conn
 
     def _connect_read_only(self) -> sqlite3.Connection:
+        """A connection that never writes (not even a migration), for a store this process may not write."""
         uri = self._path.resolve().as_uri()
         problem: Exception | None = None
         # mode=ro still needs the -shm file (or a writable folder to make it) for a WAL database;
