@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ import attrs
 import cattrs
 import yaml
 
+from ._auth_fields import auth_fields as auth_fields  # re-exported for plugins
 from .errors import ConfigError, PluginError
 from .model import Window
 
@@ -57,6 +58,11 @@ class Settings:
         return None if self.history is None else now - self.history
 
 
+def _calendar_ids(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    """A list (or any iterable, or one id) of calendar ids as the tuple a frozen config holds."""
+    return None if value is None else (value,) if isinstance(value, str) else tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class AccountConfig:
     """One account: which plugin, where, and the plugin-structured ``auth``."""
@@ -67,7 +73,8 @@ class AccountConfig:
     auth_kind: str | None = None
     base_url: str | None = None
     ca_file: Path | None = None
-    calendars: tuple[str, ...] | None = None  # None: every calendar the account can see
+    # None: every calendar the account can see; a list is accepted and kept as a tuple.
+    calendars: tuple[str, ...] | None = attrs.field(default=None, converter=_calendar_ids)
     user: str | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)
 
@@ -217,6 +224,8 @@ def parse_config(
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("the config must be a mapping", where="$")
+    if data.get("accounts") is None:  # `accounts:` with nothing under it: none, said below
+        data = {**data, "accounts": []}
     auths: list[Any] = []
     if isinstance(data.get("accounts"), list):
         for acc in data["accounts"]:
@@ -315,6 +324,8 @@ def parse_config(
                 parsed = plugin.parse_auth(acc.auth, account=raw_acc, where=f"{where}.auth")
                 account = attrs.evolve(account, auth=parsed)
         accounts_out.append(account)
+    if not accounts_out:  # an empty file included: nothing to sync is a mistake, not a no-op
+        raise ConfigError("none configured", where="accounts")
 
     return Config(
         store_path=_store_path(raw.store, base_dir),
@@ -368,37 +379,3 @@ def load_config(
         resolve_auth=resolve_auth,
         source=p,
     )
-
-
-def auth_fields(
-    raw: object, *, where: str, provider: str, kinds: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]
-) -> tuple[str, dict[str, str]]:
-    """Check an ``auth`` mapping against ``kinds`` (kind → (required keys, optional keys)), for plugins.
-
-    Returns the kind and its string values (optional keys only when given). Raises
-    :class:`ConfigError` naming the key: ``accounts[1].auth.client_secret: required``, an unknown
-    kind, an unknown key, or a value that is not a string.
-    """
-    if not isinstance(raw, Mapping):
-        raise ConfigError("expected a mapping with a `kind`", where=where)
-    kind = raw.get("kind")
-    names = ", ".join(kinds)
-    if kind is None:
-        raise ConfigError(f"required (one of {names})", where=f"{where}.kind")
-    if kind not in kinds:
-        raise ConfigError(f"unknown kind {kind!r} ({provider} accepts {names})", where=f"{where}.kind")
-    required, optional = kinds[kind]
-    for key in raw:
-        if key != "kind" and key not in required and key not in optional:
-            raise ConfigError(f"unknown key for kind {kind}", where=f"{where}.{key}")
-    values: dict[str, str] = {}
-    for key in (*required, *optional):
-        value = raw.get(key)
-        if value is None or value == "":
-            if key in required:
-                raise ConfigError("required", where=f"{where}.{key}")
-            continue
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ConfigError(f"expected a string, got {type(value).__name__}", where=f"{where}.{key}")
-        values[key] = str(value)
-    return str(kind), values

@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 import attrs
 
-from ._http import ssl_context_for
+from ._http import request_log, ssl_context_for
 from ._run import CalendarResult, ChangeBatch, SyncReport
 from .config import AccountConfig, Config
 from .errors import CalbridgeError, CursorExpired
@@ -113,7 +113,7 @@ class SyncEngine:
             raise RuntimeError("this SyncEngine is closed")
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=300, sock_connect=30, sock_read=120)
-            self._session = aiohttp.ClientSession(trust_env=True, timeout=timeout)
+            self._session = aiohttp.ClientSession(trust_env=True, timeout=timeout, trace_configs=[request_log()])
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -183,7 +183,9 @@ class SyncEngine:
                     await out
             except Exception:
                 # A listener's bug must not fail the sync: the changes are committed either way.
-                logger.exception("a change listener failed on %d changes", len(batch.changes))
+                logger.exception(
+                    "%s/%s: a change listener failed on %d changes", account, calendar_id, len(batch.changes)
+                )
 
     # -- providers ---------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
     CalbridgeError
     ├── ConfigError(CalbridgeError, ValueError)   where: str (e.g. "accounts[1].auth.client_secret")
     ├── PluginError                               entry_point, hint
+    ├── MissingDependency                         module, extra: an optional package is not installed
     ├── StoreError
     │   └── StoreBusy                             another sync holds the store
     ├── ProviderError                             provider, status, code
@@ -49,6 +50,17 @@ class PluginError(CalbridgeError):
         self.entry_point = entry_point
         self.hint = hint
         super().__init__(message + (f" ({hint})" if hint else ""))
+
+
+class MissingDependency(CalbridgeError):
+    """A feature needs ``module``, which is not installed; ``extra`` names the calbridge extra that
+    brings it (None: a core dependency, so the install itself is broken)."""
+
+    def __init__(self, feature: str, *, module: str, extra: str | None = None) -> None:
+        self.module = module
+        self.extra = extra
+        fix = f"pip install 'calbridge[{extra}]'" if extra else "reinstall: pip install --force-reinstall calbridge"
+        super().__init__(f"{feature}: {module} is not installed ({fix})")
 
 
 class StoreError(CalbridgeError):

@@ -115,6 +115,17 @@ class When:
         assert self.date is not None
         return dt.datetime(self.date.year, self.date.month, self.date.day, tzinfo=UTC)
 
+    # Written by hand (attrs sees them and generates no repr; eq and hash stay attrs'): one short
+    # line instead of three keyword fields, each a datetime repr.
+    def __str__(self) -> str:
+        if self.instant is None:
+            return str(self.date)
+        text = self.instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{text} {self.timezone}" if self.timezone else text
+
+    def __repr__(self) -> str:
+        return f"When({self})"
+
 
 @attrs.frozen(kw_only=True)
 class Person:
@@ -214,6 +225,14 @@ class Event:
     @property
     def key(self) -> EventKey:
         return EventKey(account=self.account, calendar_id=self.calendar_id, id=self.id)
+
+    def __str__(self) -> str:
+        series = f" of {self.series_id}" if self.series_id else ""
+        flag = " [cancelled]" if self.status is Status.CANCELLED else ""
+        return f"{self.title or '(no title)'!r} {self.start} – {self.end} ({self.kind.value}{series}){flag}"
+
+    def __repr__(self) -> str:
+        return f"Event({self.account}/{self.calendar_id}/{self.id}: {self})"
 
 
 @attrs.frozen(kw_only=True)

@@ -238,7 +238,7 @@ def test_second_sync_waits_or_says_it_is_running(fake_env: FakeEnv) -> None:
                     async with SqliteStore({str(fake_env.store)!r}) as s:
                         async with s.sync_lock(wait=0):
                             print("held", flush=True)
-                            await asyncio.sleep(2)
+                            await asyncio.sleep(6)  # room for two CLI starts on a loaded machine
                 asyncio.run(main())
                 """
             ),

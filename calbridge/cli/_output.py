@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,10 +19,18 @@ from ..export import event_to_dict
 from ..model import Calendar, Event, When
 from ..store.base import CalendarStatus
 
+logger = logging.getLogger(__name__)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich would exit 1 itself; main() ends a closed pipe the same way for every format.
+        raise BrokenPipeError
+
 
 def _console() -> Console:
     # Piped output is read by programs and grep: no folding at 80 columns.
-    return Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 400)
+    return _Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 400)
 
 
 class Progress:
@@ -50,14 +60,22 @@ class Progress:
         self._tasks.clear()
 
     def hook(self, account: str, kind: str, info: dict[str, Any]) -> None:
-        if self._bar is None:
-            return
+        """The engine's progress hook: ``wait`` (a retry), ``page``, ``expand`` (series done/total), ``done``."""
         if kind == "wait":
-            self._bar.console.print(f"{account}: {info['error']}, waiting {info['delay']:.1f}s")
+            if self._bar is not None:
+                self._bar.console.print(f"{account}: {info['error']}, waiting {info['delay']:.1f}s")
             return
         result: CalendarResult = info["result"]
         key = (account, info["calendar"])
-        text = f"{account}/{info['calendar']}: {result.pages} pages, {result.upserts} changed, {result.deletes} deleted"
+        # The summary's words (print_report), so the last progress line and the summary agree.
+        text = f"{account}/{info['calendar']}: {result.pages} pages, {result.upserts} upserted"
+        text += f", {result.deletes} deleted"
+        if kind == "expand":
+            text += f", expanding {info['done']}/{info['total']} series, {result.occurrences} occurrences refreshed"
+        if kind in ("page", "expand"):
+            logger.debug("%s", text)  # `sync -v`: one line per committed page and expansion step
+        if self._bar is None:
+            return
         if key not in self._tasks:
             self._tasks[key] = self._bar.add_task(text, total=None)
         self._bar.update(self._tasks[key], description=text)
@@ -94,38 +112,104 @@ def print_report(report: SyncReport) -> None:
         out.print(f"{len(report.calendars)} calendars synced", markup=False)
 
 
-def when_text(w: When) -> str:
+def when_text(w: When, tz: dt.tzinfo = dt.UTC) -> str:
+    """A time for people: the date of an all-day time; an instant in ``tz`` to the minute (``Z`` in UTC)."""
     if w.date is not None:
         return w.date.isoformat()
     assert w.instant is not None
-    return w.instant.strftime("%Y-%m-%d %H:%M") + "Z"
+    if tz is dt.UTC:
+        return w.instant.strftime("%Y-%m-%d %H:%M") + "Z"
+    return w.instant.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def print_events(events: Sequence[Event], fmt: str) -> None:
+# The table's columns, and which go first as the terminal narrows: the start and the title stay
+# (the title shortened with an ellipsis); no cell is ever folded mid-word.
+_COLUMNS = ("start", "end", "title", "kind", "status", "calendar", "id")
+_DROP_FIRST = ("id", "calendar", "status", "end", "kind")
+_TITLE_MIN = 12
+
+
+def _fit(widths: dict[str, int], room: int) -> dict[str, int]:
+    """The columns that fit in ``room`` characters, with their widths (a rich table spends 3 per column + 1)."""
+    kept = list(_COLUMNS)
+
+    def need(cols: list[str]) -> int:
+        return sum(min(widths[c], _TITLE_MIN) if c == "title" else widths[c] for c in cols) + 3 * len(cols) + 1
+
+    for victim in _DROP_FIRST:
+        if need(kept) <= room:
+            break
+        kept.remove(victim)
+    fixed = sum(widths[c] for c in kept if c != "title") + 3 * len(kept) + 1
+    out = {c: widths[c] for c in kept}
+    out["title"] = max(1, min(widths["title"], room - fixed))
+    return out
+
+
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu", "Universal", "Etc/Universal"})
+
+
+def local_zone() -> dt.tzinfo:
+    """This machine's zone (tzlocal: ``TZ``, /etc/localtime, ...); UTC when it is UTC or unreadable."""
+    import tzlocal
+
+    try:
+        zone: dt.tzinfo = tzlocal.get_localzone()
+    except Exception:  # a broken local setting is no reason to fail a listing
+        return dt.UTC
+    return dt.UTC if str(getattr(zone, "key", zone)) in _UTC_NAMES else zone
+
+
+def _zone_name(tz: dt.tzinfo) -> str:
+    return "UTC" if tz is dt.UTC else str(getattr(tz, "key", None) or tz)
+
+
+def print_events(events: Sequence[Event], fmt: str, *, tz: dt.tzinfo | None = None) -> None:
+    """jsonl (the exported form, always UTC) or a table for people, in ``tz`` (default: the local zone)."""
     if fmt == "jsonl":
         write = sys.stdout.write
         for e in events:
             write(json.dumps(event_to_dict(e), ensure_ascii=False) + "\n")
         return
-    table = Table(show_lines=False, header_style="bold")
-    for col in ("start", "end", "title", "kind", "status", "calendar", "id"):
-        table.add_column(col, overflow="fold")
-    for e in events:
-        table.add_row(
-            when_text(e.start),
-            when_text(e.end),
-            e.title or "",
-            e.kind.value,
-            e.status.value,
-            f"{e.account}/{e.calendar_id}",
-            e.id,
-        )
+    if tz is None:
+        tz = local_zone()
+    rows = [
+        {
+            "start": when_text(e.start, tz),
+            "end": when_text(e.end, tz),
+            "title": e.title or "",
+            "kind": e.kind.value,
+            "status": e.status.value,
+            "calendar": f"{e.account}/{e.calendar_id}",
+            "id": e.id,
+        }
+        for e in events
+    ]
     out = _console()
+    widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in _COLUMNS}
+    fit = _fit(widths, out.width)
+    table = Table(show_lines=False, header_style="bold")
+    for col in _COLUMNS:
+        if col in fit:
+            table.add_column(col, width=fit[col], no_wrap=True, overflow="ellipsis")
+    for r in rows:
+        table.add_row(*(r[c] for c in _COLUMNS if c in fit))
     out.print(table)
-    out.print(f"{len(events)} events", markup=False)
+    out.print(f"{len(events)} events, times in {_zone_name(tz)}", markup=False)
 
 
-def print_status(rows: Sequence[CalendarStatus]) -> None:
+def _last_success(r: CalendarStatus, syncing: str | None) -> str:
+    """A round with committed pages and no end is running now (a sync holds the store) or was killed."""
+    if r.round is not None or r.sweep_pending:
+        what = f"{r.round.value} round" if r.round is not None else "sweep"
+        if syncing:
+            return f"{what} in progress (pid {syncing})"
+        return f"{what} unfinished (interrupted); the next sync resumes it"
+    return r.last_success.strftime("%Y-%m-%d %H:%M:%SZ") if r.last_success else "never"
+
+
+def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None) -> None:
+    """The status table; ``syncing`` is the pid of a sync holding the store now, if any."""
     table = Table(header_style="bold")
     for col in ("calendar", "last success", "last error", "events", "occurrences", "quarantined"):
         table.add_column(col, overflow="fold")
@@ -137,7 +221,7 @@ def print_status(rows: Sequence[CalendarStatus]) -> None:
             err = (err + "; " if err else "") + "sweep held (sync --allow-mass-delete)"
         table.add_row(
             f"{r.account}/{r.calendar_id}",
-            r.last_success.strftime("%Y-%m-%d %H:%M:%SZ") if r.last_success else "never",
+            _last_success(r, syncing),
             err,
             str(r.events),
             str(r.occurrences),

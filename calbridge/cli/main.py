@@ -1,6 +1,7 @@
 """``calbridge``: the command line (see the contract for commands and exit codes).
 
-Exit codes: 0 success; 1 a calendar or account failed, or no store yet; 2 bad config or arguments.
+Exit codes: 0 success; 1 a calendar or account failed, no store yet, or a store that cannot be used;
+2 bad config or arguments (or a missing dependency); 141 (128 + SIGPIPE) the reader of stdout left.
 """
 
 from __future__ import annotations
@@ -9,15 +10,21 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import signal
 import sys
+import zoneinfo
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..config import Config, load_config
-from ..errors import CalbridgeError, ConfigError, StoreBusy, StoreError
+from ..errors import CalbridgeError, ConfigError, MissingDependency, StoreBusy, StoreError
 from ..export import parse_instant
 from ..model import Window
 from ..registry import default_registry
 from . import _output
+
+if TYPE_CHECKING:
+    from ..store.sqlite import SqliteStore
 
 
 class UsageError(Exception):
@@ -42,11 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("events", parents=[common], help="print what the local mirror holds (no network)")
     e.add_argument("--account")
     e.add_argument("--calendar")
-    e.add_argument("--from", dest="start", help="RFC 3339 instant or date")
-    e.add_argument("--to", dest="end", help="RFC 3339 instant or date")
+    e.add_argument("--from", dest="start", help="RFC 3339 instant, or a date (its midnight UTC)")
+    e.add_argument(
+        "--to", dest="end", help="RFC 3339 instant, or a date (exclusive: its midnight UTC, so the day itself is out)"
+    )
     e.add_argument("--expand", action="store_true", help="the instance view: one line per happening")
     e.add_argument("--include-cancelled", action="store_true")
     e.add_argument("--format", choices=["jsonl", "table"], help="default: table on a terminal, else jsonl")
+    e.add_argument("--tz", metavar="ZONE", help="the table's time zone (default: this machine's; UTC: as stored)")
 
     sub.add_parser("calendars", parents=[common], help="the calendars each account can see (network)")
     sub.add_parser("status", parents=[common], help="per calendar: last sync, last error, counts")
@@ -108,15 +118,16 @@ async def cmd_sync(args: argparse.Namespace) -> int:
 
 
 async def cmd_events(args: argparse.Namespace) -> int:
-    from ..store.sqlite import SqliteStore
-
     config = _config(args, resolve_auth=False)
     if args.account:
         config.account(args.account)
     start = parse_time(args.start, "--from") if args.start else None
     end = parse_time(args.end, "--to") if args.end else None
     if args.expand and (start is None or end is None):
-        default = config.settings.window(now())
+        # Exactly [now - past, now + future): the expansion window is day-aligned, the query is not.
+        at = now().replace(microsecond=0)
+        settings = config.settings
+        default = Window(start=at - settings.window_past, end=at + settings.window_future)
         span = default.end - default.start
         if start is None:
             start = default.start if end is None else end - span
@@ -129,10 +140,13 @@ async def cmd_events(args: argparse.Namespace) -> int:
         if hi < lo:
             raise UsageError("--to is before --from")
         window = Window(start=lo, end=hi)
-    if not config.store_path.exists():
-        print(f"calbridge: no store at {config.store_path} yet; run `calbridge sync` first", file=sys.stderr)
+    tz = _zone(args.tz)
+    store = _reader(config)
+    if store is None:
         return 1
-    async with SqliteStore(config.store_path, create=False) as store:
+    async with store:
+        if args.calendar:
+            await _check_calendar(config, store, args.account, args.calendar)
         events = await store.query(
             account=args.account,
             calendar_id=args.calendar,
@@ -141,20 +155,58 @@ async def cmd_events(args: argparse.Namespace) -> int:
             include_cancelled=args.include_cancelled,
         )
     fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
-    _output.print_events(events, fmt)
+    _output.print_events(events, fmt, tz=tz)
     return 0
 
 
-async def cmd_status(args: argparse.Namespace) -> int:
+def _reader(config: Config) -> SqliteStore | None:
+    """The store for a command that only reads it; None (said on stderr) when there is none yet.
+
+    A store this process may not write (a read-only medium, another user's file) is opened
+    read-only, so ``events`` and ``status`` still work on it.
+    """
     from ..store.sqlite import SqliteStore
 
+    path = config.store_path
+    if not path.exists():
+        print(f"calbridge: no store at {path} yet; run `calbridge sync` first", file=sys.stderr)
+        return None
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+    return SqliteStore(path, create=False, read_only=not writable)
+
+
+async def _check_calendar(config: Config, store: SqliteStore, account: str | None, calendar: str) -> None:
+    """``--calendar ID`` must name a calendar of the config (or, with ``calendars: all``, of the store)."""
+    accounts = [config.account(account)] if account else list(config.accounts)
+    if any(a.calendars is not None and calendar in a.calendars for a in accounts):
+        return
+    names = {a.name for a in accounts}
+    known = sorted({r.calendar_id for r in await store.status() if r.account in names})
+    if calendar not in known:
+        configured = sorted({c for a in accounts for c in a.calendars or ()} | set(known))
+        raise UsageError(f"--calendar: unknown calendar {calendar!r} (known: {', '.join(configured) or 'none'})")
+
+
+def _zone(name: str | None) -> dt.tzinfo:
+    """``--tz ZONE``; by default the machine's own zone (tzlocal), as people read times."""
+    if name is None:
+        return _output.local_zone()
+    if name.upper() == "UTC":
+        return dt.UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--tz: unknown time zone {name!r} (an IANA name such as Europe/Paris, or UTC)") from None
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
     config = _config(args, resolve_auth=False)
-    if not config.store_path.exists():
-        print(f"calbridge: no store at {config.store_path} yet; run `calbridge sync` first", file=sys.stderr)
-        return 0
-    async with SqliteStore(config.store_path, create=False) as store:
+    store = _reader(config)
+    if store is None:
+        return 1
+    async with store:
         rows = await store.status()
-    _output.print_status(rows)
+    _output.print_status(rows, syncing=store.sync_holder())
     return 0
 
 
@@ -183,29 +235,48 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verbose_logging() -> None:
+    """``-v``: INFO for everything, DEBUG for calbridge's own loggers (one line per HTTP request and page)."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("calbridge").setLevel(logging.DEBUG)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "check-config":
+        return cmd_check_config(args)
+    if args.command in ("emulate", "demo"):
+        from . import _emulate
+
+        return _emulate.run(args)
+    handler = {"sync": cmd_sync, "events": cmd_events, "status": cmd_status, "calendars": cmd_calendars}
+    return asyncio.run(handler[args.command](args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (see the module docstring)."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.verbose:
-        import logging
-
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        _verbose_logging()
     try:
-        if args.command == "check-config":
-            return cmd_check_config(args)
-        if args.command in ("emulate", "demo"):
-            from . import _emulate
-
-            return _emulate.run(args)
-        handler = {"sync": cmd_sync, "events": cmd_events, "status": cmd_status, "calendars": cmd_calendars}
-        return asyncio.run(handler[args.command](args))
-    except ConfigError as exc:
-        print(f"calbridge: {exc}", file=sys.stderr)
-        return 2
-    except UsageError as exc:
+        code = _dispatch(args)
+        sys.stdout.flush()  # a reader that left shows here, inside the handlers below, not at exit
+        return code
+    except BrokenPipeError:
+        # `calbridge events | head -1`: the reader is gone. The Python docs' recipe (signal module,
+        # "Note on SIGPIPE"): point stdout at devnull so the interpreter's last flush stays quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except (ConfigError, UsageError, MissingDependency) as exc:
         print(f"calbridge: {exc}", file=sys.stderr)
         return 2
     except StoreError as exc:
+        print(f"calbridge: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the file system said no (permissions, a full or read-only disk): one line
         print(f"calbridge: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -132,7 +132,14 @@ def state_to_json(state: CalendarState) -> str:
 
 
 def state_from_json(account: str, calendar_id: str, text: str) -> CalendarState:
-    """Inverse of :func:`state_to_json`."""
+    """Inverse of :func:`state_to_json`; a corrupt row raises :class:`StoreError`."""
+    try:
+        return _state_from_json(account, calendar_id, text)
+    except Exception as exc:  # json, KeyError, ValueError, ...: whatever a damaged row makes of it
+        raise StoreError(f"corrupt calendar_state row for {account}/{calendar_id}: {exc!r}") from None
+
+
+def _state_from_json(account: str, calendar_id: str, text: str) -> CalendarState:
     d = json.loads(text)
     s = d.get("sweep")
     return CalendarState(
@@ -196,7 +203,11 @@ def encode_row(e: Event) -> Row:
 
 
 def decode_event(text: str) -> Event:
-    return event_from_dict(json.loads(text))
+    """The event stored as ``text``; a corrupt row raises :class:`StoreError`."""
+    try:
+        return event_from_dict(json.loads(text))
+    except Exception as exc:  # json, KeyError, ValueError, ...: whatever a damaged row makes of it
+        raise StoreError(f"corrupt events row {text[:60]!r}: {exc!r}") from None
 
 
 def overlap_args(w: Window) -> tuple[int, int, int]:
@@ -204,7 +215,10 @@ def overlap_args(w: Window) -> tuple[int, int, int]:
 
 
 def _iso(value: str | None) -> dt.datetime | None:
-    return None if value is None else dt.datetime.fromisoformat(value)
+    try:
+        return None if value is None else dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise StoreError(f"corrupt calendar_status time {value!r}") from None
 
 
 @contextlib.contextmanager
@@ -356,6 +370,8 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
                 occurrences=occurrences.get((acct, cal), 0),
                 quarantined=quarantine.get((acct, cal), 0),
                 sweep_held=bool(state is not None and state.sweep is not None and state.sweep.held),
+                round=None if state is None else state.round,
+                sweep_pending=bool(state is not None and state.sweep is not None and not state.sweep.held),
             )
         )
     return out
@@ -377,6 +393,9 @@ def get_secret(conn: sqlite3.Connection, account: str, name: str) -> str | None:
 
 def record_result(conn: sqlite3.Connection, account: str, calendar_id: str, at: dt.datetime, error: str | None) -> None:
     if error is None:
+        state = get_state(conn, account, calendar_id)
+        if state is not None and state.sweep is not None:
+            return  # a held (or unfinished) sweep is no success: keep the last real one
         sql = "INSERT INTO calendar_status (account, calendar_id, last_success) VALUES (?, ?, ?)"
         sql += " ON CONFLICT (account, calendar_id) DO UPDATE SET last_success = excluded.last_success"
         conn.execute(sql, (account, calendar_id, at.isoformat()))

@@ -68,7 +68,12 @@ class CalendarState:
 
 @attrs.frozen(kw_only=True)
 class CalendarStatus:
-    """``calbridge status`` for one calendar."""
+    """``calbridge status`` for one calendar.
+
+    ``last_success`` is the start of the last round that ended cleanly (a held sweep is not one);
+    ``round`` is the round with committed pages but no end yet, and ``sweep_pending`` a sweep owed
+    and not held: either is a sync running now, or one a kill left for the next sync to resume.
+    """
 
     account: str
     calendar_id: str
@@ -79,6 +84,8 @@ class CalendarStatus:
     occurrences: int
     quarantined: int
     sweep_held: bool
+    round: Round | None = None
+    sweep_pending: bool = False
 
 
 class Store(Protocol):
@@ -168,7 +175,8 @@ class Store(Protocol):
         ...
 
     async def record_result(self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None) -> None:
-        """Record a round's outcome (``error`` None: success) for ``status``."""
+        """Record a round's outcome (``error`` None: success, unless the calendar's saved state holds a
+        sweep, which leaves the last success as it was) for ``status``."""
         ...
 
     async def status(self) -> list[CalendarStatus]: ...

@@ -39,11 +39,14 @@ class SqliteStore:
     Args:
         path: the database file; ``<path>.lock`` next to it is the sync lock.
         create: create the file (mode 0600) when missing; otherwise opening a missing file fails.
+        read_only: only read (``events``, ``status`` on a store they may not write): no migration,
+            SQLite's ``mode=ro``, or ``immutable=1`` on a read-only medium without its -wal/-shm files.
     """
 
-    def __init__(self, path: Path, *, create: bool = True) -> None:
+    def __init__(self, path: Path, *, create: bool = True, read_only: bool = False) -> None:
         self._path = Path(path)
-        self._create = create
+        self._create = create and not read_only
+        self._read_only = read_only
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
 
@@ -82,7 +85,14 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         path = self._path
-        if not path.exists():
+        try:
+            exists = path.exists()
+            readable = not exists or os.access(path, os.R_OK)
+        except OSError as exc:  # a folder we may not enter
+            raise StoreError(f"cannot reach store {path}: {exc.strerror}") from None
+        if not readable:
+            raise StoreError(f"cannot read store {path}: permission denied")
+        if not exists:
             if not self._create:
                 raise StoreError(f"no store at {path}: run `calbridge sync` first")
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +100,12 @@ class SqliteStore:
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 # SQLite gives -wal and -shm the mode of the database file.
                 os.chmod(path, 0o600)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        if self._read_only:
+            return self._connect_read_only()
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open store {path}: {exc}") from exc
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
             # Only takes effect on a new file; rows of 1-3 KB pack badly into the default 4 KiB pages.
@@ -100,11 +115,61 @@ class SqliteStore:
             _schema.migrate(conn, str(path))
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"cannot open store {path}: {exc}") from exc
+            hint = "" if os.access(path, os.W_OK) else " (it is not writable; `events` and `status` can still read it)"
+            raise StoreError(f"cannot open store {path}: {exc}{hint}") from exc
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A connection that never writes (not even a migration), for a store this process may not write."""
+        uri = self._path.resolve().as_uri()
+        problem: Exception | None = None
+        # mode=ro still needs the -shm file (or a writable folder to make it) for a WAL database;
+        # immutable=1 does not, and is right only where nothing can write (a read-only medium).
+        for flags in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{uri}?{flags}", uri=True, isolation_level=None, check_same_thread=False)
+            except sqlite3.DatabaseError as exc:
+                problem = exc
+                continue
+            try:
+                conn.execute("PRAGMA busy_timeout = 10000")
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                problem = exc
+                continue
+            if row is None or int(row[0]) != _schema.SCHEMA_VERSION:
+                conn.close()
+                raise StoreError(
+                    f"store {self._path} has schema version {row[0] if row else 0}, this calbridge reads"
+                    f" {_schema.SCHEMA_VERSION}; it is read-only here, so it cannot be migrated"
+                )
+            return conn
+        raise StoreError(f"cannot read store {self._path}: {problem}")
+
+    def sync_holder(self) -> str | None:
+        """The pid (as text) of the process syncing into this store right now, None when none is.
+
+        Reads ``<path>.lock`` without taking it for longer than a probe, so ``status`` can tell a
+        round in progress from one a kill left behind.
+        """
+        lock_path = self._path.with_name(self._path.name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDONLY)
+        except OSError:
+            return None  # never synced here, or not ours to read: nothing to say
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
 
     async def _run(
         self, fn: Callable[Concatenate[sqlite3.Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
@@ -134,8 +199,11 @@ class SqliteStore:
             StoreBusy: another process held it for ``wait`` seconds (None: wait forever).
         """
         lock_path = self._path.with_name(self._path.name + ".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot lock {lock_path}: {exc.strerror}") from None
         try:
             loop = asyncio.get_running_loop()
             deadline = None if wait is None else loop.time() + wait

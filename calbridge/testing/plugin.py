@@ -7,7 +7,7 @@ Loaded automatically wherever calbridge is installed:
   its ``calbridge.providers`` entry point and ``create_emulator()``, on loopback (HTTPS with a
   throwaway CA when the emulator asks for TLS). Third-party plugins' emulators work the same way.
 - ``calbridge_emulator_names``: the installed plugins that ship an emulator.
-- ``calbridge_test_ca`` (session): the throwaway CA (needs the ``emulators`` extra).
+- ``calbridge_test_ca`` (session): the throwaway CA (trustme).
 - ``calbridge_slow``: True under ``--slow``.
 
 ``--slow`` opts into long-running profiles: tests marked ``@pytest.mark.slow`` are skipped without it,

@@ -1,4 +1,4 @@
-"""A throwaway certificate authority for HTTPS emulators (needs the ``emulators`` extra: trustme)."""
+"""A throwaway certificate authority for HTTPS emulators (trustme, a core dependency)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import ssl
 from pathlib import Path
 
 import attrs
+
+from ..errors import MissingDependency
 
 
 @attrs.frozen(kw_only=True)
@@ -19,10 +21,15 @@ class TestCA:
 
 
 def make_test_ca(directory: Path) -> TestCA:
+    """Issue a CA and a ``localhost`` certificate; writes the CA to ``directory/calbridge-test-ca.pem``.
+
+    Raises:
+        MissingDependency: trustme is not installed (a broken install: it is a core dependency).
+    """
     try:
         import trustme
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError("HTTPS emulators need the emulators extra: pip install 'calbridge[emulators]'") from exc
+    except ImportError:
+        raise MissingDependency("HTTPS emulators", module="trustme") from None
     ca = trustme.CA()
     cert = ca.issue_cert("localhost", "127.0.0.1")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
