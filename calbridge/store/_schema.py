@@ -1,5 +1,5 @@
 """The SQLite store's schema: DDL and versioned migrations, the stored forms of events and states,
-and the read queries over them.
+and the helpers both sides use (the read queries are in ``_read``, the writes in ``_write``).
 
 Instants are stored as integer Unix seconds (UTC), so overlap and ordering are integer compares.
 ``MIGRATIONS[n]`` takes a file from schema version ``n`` to ``n + 1``; the pending steps run in one
@@ -14,15 +14,14 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from ..cursor import Cursor
 from ..errors import StoreError
 from ..export import event_from_dict, event_to_json, format_instant, parse_instant
-from ..model import Event, EventKey, Kind, Window
-from ..recurrence import last_end
-from .base import CalendarState, CalendarStatus, PendingSweep, Round
+from ..model import Event, Window
+from .base import CalendarState, PendingSweep, Round
 
 _EVENT_COLUMNS = """
     account TEXT NOT NULL,
@@ -214,7 +213,7 @@ def overlap_args(w: Window) -> tuple[int, int, int]:
     return ts(w.end), ts(w.start), ts(w.start)
 
 
-def _iso(value: str | None) -> dt.datetime | None:
+def parse_iso(value: str | None) -> dt.datetime | None:
     try:
         return None if value is None else dt.datetime.fromisoformat(value)
     except (TypeError, ValueError):
@@ -247,148 +246,6 @@ def save_state(conn: sqlite3.Connection, state: CalendarState) -> None:
         " ON CONFLICT (account, calendar_id) DO UPDATE SET state = excluded.state",
         (state.account, state.calendar_id, state_to_json(state)),
     )
-
-
-def get_events(conn: sqlite3.Connection, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]:
-    rows = conn.execute(
-        f"SELECT id, json FROM events WHERE account = ? AND calendar_id = ? AND {IN_IDS}",
-        (account, calendar_id, json.dumps(list(ids))),
-    )
-    return {r[0]: decode_event(r[1]) for r in rows}
-
-
-def exceptions_of(conn: sqlite3.Connection, account: str, calendar_id: str, series_ids: Sequence[str]) -> list[Event]:
-    rows = conn.execute(
-        "SELECT json FROM events WHERE account = ? AND calendar_id = ? AND kind = 'exception'"
-        " AND series_id IN (SELECT value FROM json_each(?)) ORDER BY id",
-        (account, calendar_id, json.dumps(list(series_ids))),
-    )
-    return [decode_event(r[0]) for r in rows]
-
-
-def dirty_series(conn: sqlite3.Connection, account: str, calendar_id: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT series_id FROM dirty_series WHERE account = ? AND calendar_id = ? ORDER BY series_id",
-        (account, calendar_id),
-    )
-    return [r[0] for r in rows]
-
-
-def series_ids(conn: sqlite3.Connection, account: str, calendar_id: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT id FROM events WHERE account = ? AND calendar_id = ? AND kind = 'series' AND status != 'cancelled'"
-        " ORDER BY id",
-        (account, calendar_id),
-    )
-    return [r[0] for r in rows]
-
-
-def query(
-    conn: sqlite3.Connection,
-    account: str | None,
-    calendar_id: str | None,
-    window: Window | None,
-    expand: bool,
-    include_cancelled: bool,
-) -> list[Event]:
-    """See :meth:`~calbridge.store.base.Store.query`."""
-    where: list[str] = []
-    args: list[object] = []
-    for column, value in (("account", account), ("calendar_id", calendar_id)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    if not include_cancelled:
-        where.append("status != 'cancelled'")
-    common = " AND ".join(where) or "1"
-    if not expand:
-        sql = f"SELECT json FROM events WHERE kind IN ('single', 'series', 'exception') AND {common}"
-        if window is not None:
-            sql += f" AND CASE WHEN kind = 'series' THEN start_utc < ? ELSE {OVERLAP} END"
-            args += [ts(window.end), *overlap_args(window)]
-        order = " ORDER BY start_utc, id, account, calendar_id"
-        events = [decode_event(r[0]) for r in conn.execute(sql + order, args)]
-        if window is None:
-            return events
-        # A series overlaps the range unless its rule ended before it (few rows: checked here).
-        return [e for e in events if e.kind is not Kind.SERIES or _series_reaches(e, window.start)]
-    overlap = "1" if window is None else OVERLAP
-    wargs = [] if window is None else list(overlap_args(window))
-    # A stored exception (or synced occurrence) takes its slot from the expanded occurrence, once,
-    # at its own time; a cancelled one hides the slot unless cancelled rows are asked for.
-    cols = "json, start_utc, id, account, calendar_id"
-    sql = (
-        f"SELECT {cols} FROM events WHERE kind IN ('single', 'exception', 'occurrence') AND {common} AND {overlap}"
-        f" UNION ALL SELECT {cols} FROM occurrences AS o WHERE {common} AND {overlap} AND {UNSHADOWED}"
-        " ORDER BY 2, 3, 4, 5"
-    )
-    return [decode_event(r[0]) for r in conn.execute(sql, [*args, *wargs, *args, *wargs])]
-
-
-def _series_reaches(series: Event, start: dt.datetime) -> bool:
-    try:
-        end = last_end(series)
-    except (ValueError, TypeError, OverflowError):
-        return True  # an unreadable rule: keep it rather than hide it
-    return end is None or end > start
-
-
-def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
-    def counts(table: str) -> dict[tuple[str, str], int]:
-        rows = conn.execute(f"SELECT account, calendar_id, count(*) FROM {table} GROUP BY account, calendar_id")
-        return {(r[0], r[1]): r[2] for r in rows}
-
-    def visible_occurrences() -> dict[tuple[str, str], int]:
-        out = counts("events WHERE kind = 'occurrence'")
-        rows = conn.execute(
-            f"SELECT account, calendar_id, count(*) FROM occurrences AS o WHERE {UNSHADOWED}"
-            " GROUP BY account, calendar_id"
-        )
-        for r in rows:
-            out[r[0], r[1]] = out.get((r[0], r[1]), 0) + r[2]
-        return out
-
-    # The counts of the change stream's views: events are singles, series and exceptions; occurrences
-    # every occurrence the instance view holds, expanded or carried by a sync stream (Graph).
-    with transaction(conn, write=False):  # one snapshot for every count
-        events, quarantine = counts("events WHERE kind != 'occurrence'"), counts("quarantine")
-        occurrences = visible_occurrences()
-        states = {(r[0], r[1]): state_from_json(*r) for r in conn.execute("SELECT * FROM calendar_state")}
-        results = {(r[0], r[1]): r[2:] for r in conn.execute("SELECT * FROM calendar_status")}
-    out: list[CalendarStatus] = []
-    for acct, cal in sorted(states.keys() | results.keys()):
-        state = states.get((acct, cal))
-        success, error, error_at = results.get((acct, cal), (None, None, None))
-        out.append(
-            CalendarStatus(
-                account=acct,
-                calendar_id=cal,
-                last_success=_iso(success),
-                last_error=error,
-                last_error_at=_iso(error_at),
-                events=events.get((acct, cal), 0),
-                occurrences=occurrences.get((acct, cal), 0),
-                quarantined=quarantine.get((acct, cal), 0),
-                sweep_held=bool(state is not None and state.sweep is not None and state.sweep.held),
-                round=None if state is None else state.round,
-                sweep_pending=bool(state is not None and state.sweep is not None and not state.sweep.held),
-            )
-        )
-    return out
-
-
-def quarantined(conn: sqlite3.Connection, account: str | None) -> list[tuple[EventKey, str]]:
-    sql = "SELECT account, calendar_id, qkey, error FROM quarantine"
-    if account is not None:
-        rows = conn.execute(sql + " WHERE account = ? ORDER BY 1, 2, 3", (account,))
-    else:
-        rows = conn.execute(sql + " ORDER BY 1, 2, 3")
-    return [(EventKey(account=r[0], calendar_id=r[1], id=r[2]), r[3]) for r in rows]
-
-
-def get_secret(conn: sqlite3.Connection, account: str, name: str) -> str | None:
-    row = conn.execute("SELECT value FROM secrets WHERE account = ? AND name = ?", (account, name)).fetchone()
-    return None if row is None else str(row[0])
 
 
 def record_result(conn: sqlite3.Connection, account: str, calendar_id: str, at: dt.datetime, error: str | None) -> None:

@@ -25,7 +25,7 @@ from typing import Concatenate, ParamSpec, Self, TypeVar
 from ..errors import StoreBusy, StoreError
 from ..model import Change, Event, EventKey, Window
 from ..provider import Quarantined
-from . import _schema, _write
+from . import _read, _schema, _write
 from .base import CalendarState, CalendarStatus, PendingSweep
 
 _P = ParamSpec("_P")
@@ -250,11 +250,11 @@ class SqliteStore:
 
     async def get_events(self, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]:
         """The stored ``events`` rows among ``ids``."""
-        return await self._run(_schema.get_events, account, calendar_id, ids)
+        return await self._run(_read.get_events, account, calendar_id, ids)
 
     async def series_ids(self, account: str, calendar_id: str) -> list[str]:
         """Ids of the calendar's series masters that are not cancelled."""
-        return await self._run(_schema.series_ids, account, calendar_id)
+        return await self._run(_read.series_ids, account, calendar_id)
 
     async def replace_occurrences(
         self, account: str, calendar_id: str, series_ids: Sequence[str], window: Window, occurrences: Sequence[Event]
@@ -263,10 +263,10 @@ class SqliteStore:
         return await self._run(_write.replace_occurrences, account, calendar_id, series_ids, window, occurrences)
 
     async def exceptions_of(self, account: str, calendar_id: str, series_ids: Sequence[str]) -> list[Event]:
-        return await self._run(_schema.exceptions_of, account, calendar_id, series_ids)
+        return await self._run(_read.exceptions_of, account, calendar_id, series_ids)
 
     async def dirty_series(self, account: str, calendar_id: str) -> list[str]:
-        return await self._run(_schema.dirty_series, account, calendar_id)
+        return await self._run(_read.dirty_series, account, calendar_id)
 
     async def prune_occurrences(
         self, account: str, calendar_id: str, live_series: Sequence[str], window: Window
@@ -283,7 +283,7 @@ class SqliteStore:
         include_cancelled: bool = False,
     ) -> list[Event]:
         """The series view or (``expand``) the instance view, sorted by UTC start then id."""
-        return await self._run(_schema.query, account, calendar_id, window, expand, include_cancelled)
+        return await self._run(_read.query, account, calendar_id, window, expand, include_cancelled)
 
     async def record_result(self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None) -> None:
         """Record a round's outcome; a success keeps the last error (and its time) for ``status``."""
@@ -291,15 +291,15 @@ class SqliteStore:
 
     async def status(self) -> list[CalendarStatus]:
         """One entry per calendar with a saved state or a recorded result."""
-        return await self._run(_schema.status)
+        return await self._run(_read.status)
 
     async def quarantined(self, account: str | None = None) -> list[tuple[EventKey, str]]:
         """Quarantined payloads as (key, error); a payload without an id is keyed ``payload:<digest>``."""
-        return await self._run(_schema.quarantined, account)
+        return await self._run(_read.quarantined, account)
 
     async def get_secret(self, account: str, name: str) -> str | None:
         """A stored secret, None when absent."""
-        return await self._run(_schema.get_secret, account, name)
+        return await self._run(_read.get_secret, account, name)
 
     async def set_secret(self, account: str, name: str, value: str) -> None:
         """Store (replace) a secret."""
