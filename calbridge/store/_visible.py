@@ -29,18 +29,6 @@ _BY_SLOT = (
 )
 
 
-def stored_slots(conn: sqlite3.Connection, account: str, calendar_id: str, ids: Collection[str]) -> set[Slot]:
-    """The slots the events rows among ``ids`` hold now (what their change may give back)."""
-    if not ids:
-        return set()
-    rows = conn.execute(
-        f"SELECT series_id, orig_utc FROM events WHERE account = ? AND calendar_id = ? AND {IN_IDS}"
-        " AND series_id IS NOT NULL AND orig_utc IS NOT NULL",
-        (account, calendar_id, json.dumps(list(ids))),
-    )
-    return {(r[0], r[1]) for r in rows}
-
-
 def cascade_ids(conn: sqlite3.Connection, account: str, calendar_id: str, ids: Collection[str]) -> set[str]:
     """The rows deleting ``ids`` takes with it: the exceptions and occurrences of those series."""
     if not ids:
@@ -67,29 +55,30 @@ def visible(
     slots: Collection[Slot] = (),
     *,
     expanded: bool = True,
-) -> Seen:
-    """The visible rows among ``ids`` and the expanded rows at ``slots`` (``expanded=False``: the
-    calendar holds no expanded occurrences, so only ``events`` is read)."""
+) -> tuple[Seen, set[Slot]]:
+    """The visible rows among ``ids``, and the expanded rows at ``slots`` and at the slots the events
+    rows among ``ids`` hold (what their change may take or give back); with every slot looked at.
+    ``expanded=False``: the calendar holds no expanded occurrences, so only ``events`` is read."""
     out: Seen = {}
-    if ids and not expanded:
-        sql = f"SELECT id, hash FROM events WHERE account = ? AND calendar_id = ? AND {IN_IDS}"
-        return {i: (h, "events") for i, h in conn.execute(sql, (account, calendar_id, json.dumps(list(ids))))}
+    looked = set(slots)
     if ids:
         args = (account, calendar_id, json.dumps(list(ids)))
-        for i, h in conn.execute(
-            f"SELECT id, hash FROM events WHERE account = ? AND calendar_id = ? AND {IN_IDS}", args
-        ):
+        sql = f"SELECT id, hash, series_id, orig_utc FROM events WHERE account = ? AND calendar_id = ? AND {IN_IDS}"
+        for i, h, series_id, orig in conn.execute(sql, args):
             out[i] = (h, "events")
-        for i, h in conn.execute(
-            f"SELECT o.id, o.hash FROM occurrences AS o WHERE o.account = ? AND o.calendar_id = ? AND o.{IN_IDS}"
-            f" AND {UNSHADOWED}",
-            args,
-        ):
-            out[i] = (h, "occurrences")
-    if slots:
-        for i, h in conn.execute(_BY_SLOT, (json.dumps(sorted(slots)), account, calendar_id)):
+            if series_id is not None and orig is not None:
+                looked.add((series_id, orig))
+        if expanded:
+            for i, h in conn.execute(
+                f"SELECT o.id, o.hash FROM occurrences AS o WHERE o.account = ? AND o.calendar_id = ?"
+                f" AND o.{IN_IDS} AND {UNSHADOWED}",
+                args,
+            ):
+                out[i] = (h, "occurrences")
+    if expanded and looked:
+        for i, h in conn.execute(_BY_SLOT, (json.dumps(sorted(looked)), account, calendar_id)):
             out.setdefault(i, (h, "occurrences"))
-    return out
+    return out, looked
 
 
 def texts(
@@ -130,7 +119,6 @@ class Diff:
     ) -> None:
         self._conn, self._account, self._calendar = conn, account, calendar_id
         self._known, self._table = known, table
-        self._slots = slots
         # Only an expansion adds expanded rows, so a calendar without any keeps none through other writes.
         self._expanded = table == "occurrences" or (
             conn.execute(
@@ -138,7 +126,7 @@ class Diff:
             ).fetchone()
             is not None
         )
-        self._before = visible(conn, account, calendar_id, ids, slots, expanded=self._expanded)
+        self._before, self._slots = visible(conn, account, calendar_id, ids, slots, expanded=self._expanded)
         self._ids = set(ids) | self._before.keys()
         at_risk = {i: v for i, v in self._before.items() if not (v[1] == table and i in known)}
         self._before_json = texts(conn, account, calendar_id, at_risk)
@@ -146,7 +134,7 @@ class Diff:
     def changes(self, order: Iterable[str] = ()) -> list[Change]:
         """The published changes, after the write: page order first, then the rest by id."""
         acct, cal = self._account, self._calendar
-        after = visible(self._conn, acct, cal, self._ids, self._slots, expanded=self._expanded)
+        after, _ = visible(self._conn, acct, cal, self._ids, self._slots, expanded=self._expanded)
         before = self._before
         changed = {i: v for i, v in after.items() if before.get(i, (None,))[0] != v[0]}
         unknown = {i: v for i, v in changed.items() if not (v[1] == self._table and i in self._known)}

@@ -143,9 +143,8 @@ def commit_page(
                 final[change.key.id] = None
                 deleted.add(change.key.id)
         ids = final.keys() | _visible.cascade_ids(conn, acct, cal, deleted)
-        slots = _visible.stored_slots(conn, acct, cal, ids) | _page_slots(changes)
         known = {i: e for i, e in final.items() if e is not None}
-        diff = _visible.Diff(conn, acct, cal, ids, slots, known=known, table="events")
+        diff = _visible.Diff(conn, acct, cal, ids, _page_slots(changes), known=known, table="events")
         run: dict[str, tuple[Upsert, _schema.Row]] = {}
         for change in changes:
             if isinstance(change, Upsert):
@@ -207,9 +206,7 @@ def sweep_batch(conn: sqlite3.Connection, state: CalendarState, sweep: PendingSw
             )
         ]
         touched = set(ids) | _visible.cascade_ids(conn, acct, cal, ids)
-        diff = _visible.Diff(
-            conn, acct, cal, touched, _visible.stored_slots(conn, acct, cal, touched), known={}, table="events"
-        )
+        diff = _visible.Diff(conn, acct, cal, touched, (), known={}, table="events")
         for event_id in ids:
             # An earlier series in the batch may already have taken this exception with it.
             _delete_cascade(conn, acct, cal, event_id)
