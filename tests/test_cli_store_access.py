@@ -26,6 +26,41 @@ ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(ROOT and shutil.which("setpriv") is None, reason="root without setpriv")
 
 
+def _ancestors(path: Path) -> list[Path]:
+    return [*reversed(path.resolve().parents), path.resolve()]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _reachable_by_the_user() -> Iterator[None]:
+    """Let the unprivileged user reach this interpreter's environment and the checkout.
+
+    A checkout or venv under a private folder (``mktemp -d`` is 0700) is out of uid 65534's reach, so
+    the CLI would not even import. Folders on the way that lack ``o+x`` get it (traversal only, no
+    listing) for this module's tests and get their mode back afterwards.
+    """
+    if not ROOT:
+        yield
+        return
+    changed: dict[Path, int] = {}
+    for top in (Path(sys.prefix), Path(__file__).parents[1]):
+        for folder in _ancestors(top):
+            mode = folder.stat().st_mode
+            if folder not in changed and not mode & 0o001:
+                changed[folder] = mode & 0o7777
+                folder.chmod(changed[folder] | 0o001)
+    probe = subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, "-c",
+         "import calbridge.cli.main"],
+        capture_output=True, text=True, timeout=60, cwd="/",
+    )  # fmt: skip
+    try:
+        assert probe.returncode == 0, f"uid {NOBODY} cannot import calbridge here: {probe.stderr.strip()}"
+        yield
+    finally:
+        for folder, mode in changed.items():
+            folder.chmod(mode)
+
+
 def as_user(env: FakeEnv, *args: str) -> subprocess.CompletedProcess[str]:
     """The CLI on ``env``'s config, as an unprivileged user when we are root."""
     prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if ROOT else []
