@@ -63,7 +63,7 @@ class _Round:
     """Mutable bookkeeping of one calendar's run."""
 
     result: CalendarResult
-    published: bool = False
+    owes_last: bool = False  # a last batch ends this run: it published, or finished a killed run's work
 
 
 class SyncEngine:
@@ -166,7 +166,7 @@ class SyncEngine:
         applied = await write
         run.result.count(applied)
         if applied:
-            run.published = True
+            run.owes_last = True
             await self._publish(run.result.account, run.result.calendar_id, applied)
         return applied
 
@@ -275,7 +275,7 @@ class SyncEngine:
             run = _Round(result=result)
             try:
                 await self._sync_calendar(account, calendar_id, full, run)
-                if run.published:
+                if run.owes_last:
                     await self._publish(account.name, calendar_id, (), last=True)
             except CalbridgeError as exc:
                 result.error = _describe(exc)
@@ -296,7 +296,7 @@ class SyncEngine:
         )
         # A round finishing what a killed run began ends with a last batch even if its own part is quiet:
         # the killed run may have published changes without one.
-        run.published = state.round is not None or state.sweep is not None
+        run.owes_last = state.round is not None or state.sweep is not None
         if state.sweep is not None and state.round is None:
             state = await self._sweep(state, run)
         now = self._clock()
@@ -376,7 +376,7 @@ class SyncEngine:
         acct, cal = state.account, state.calendar_id
         live = set(await self.store.series_ids(acct, cal))
         dirty = set(await self.store.dirty_series(acct, cal))
-        run.published = run.published or bool(dirty)  # stale occurrences left by a killed run, too
+        run.owes_last = run.owes_last or bool(dirty)  # stale occurrences left by a killed run, too
         moved = state.expanded != window
         if moved or dirty - live:
             # Occurrences outside the new window, or of series that were deleted, cancelled or turned

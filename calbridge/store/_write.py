@@ -36,28 +36,18 @@ def _mark_dirty(conn: sqlite3.Connection, account: str, calendar_id: str, series
     )
 
 
-def _delete_cascade(conn: sqlite3.Connection, account: str, calendar_id: str, event_id: str) -> list[str]:
-    """Delete an event with its exceptions and occurrences; returns every id removed, its own first."""
+def _delete_cascade(conn: sqlite3.Connection, account: str, calendar_id: str, event_id: str) -> None:
+    """Delete an event with its exceptions and occurrences (what went is published by ``_visible``)."""
     args = (account, calendar_id, event_id)
-    rows = conn.execute(
-        "SELECT id, series_id FROM events WHERE account = ? AND calendar_id = ? AND (id = ? OR series_id = ?)"
-        " ORDER BY id != ?",
-        (*args, event_id, event_id),
-    ).fetchall()
-    occ = conn.execute(
-        "SELECT id FROM occurrences WHERE account = ? AND calendar_id = ? AND series_id = ?", args
-    ).fetchall()
-    if not rows and not occ:
-        return []
+    own = conn.execute("SELECT series_id FROM events WHERE account = ? AND calendar_id = ? AND id = ?", args).fetchone()
     conn.execute(
         "DELETE FROM events WHERE account = ? AND calendar_id = ? AND (id = ? OR series_id = ?)", (*args, event_id)
     )
     conn.execute("DELETE FROM occurrences WHERE account = ? AND calendar_id = ? AND series_id = ?", args)
     conn.execute("DELETE FROM dirty_series WHERE account = ? AND calendar_id = ? AND series_id = ?", args)
-    if rows and rows[0][0] == event_id and rows[0][1]:
+    if own is not None and own[0]:
         # A deleted exception gives its slot back to the series: expand it again.
-        _mark_dirty(conn, account, calendar_id, {rows[0][1]})
-    return [r[0] for r in rows] + [r[0] for r in occ]
+        _mark_dirty(conn, account, calendar_id, {own[0]})
 
 
 def _sweep_filter(sweep: PendingSweep) -> tuple[str, tuple[int, ...]]:
