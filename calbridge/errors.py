@@ -19,9 +19,7 @@
     │   │   └── ProviderTimeout(TransientError, TimeoutError)
     │   ├── InvalidRequest                        the provider rejected the request itself
     │   └── InvalidResponse                       a page or link that cannot be used
-    ├── MalformedEvent                            one payload that cannot be normalized (quarantined)
-    └── SyncError
-        └── SweepHeld                             mark-and-sweep would remove too much of a mirror
+    └── MalformedEvent                            one payload that cannot be normalized (quarantined)
 
 Messages never carry tokens or secrets: providers build them from status codes, error codes and
 provider messages only.
@@ -139,15 +137,3 @@ class MalformedEvent(CalbridgeError):
         self.event_id = event_id
         super().__init__(message)
 
-
-class SyncError(CalbridgeError):
-    """A sync round could not complete as asked."""
-
-
-class SweepHeld(SyncError):
-    """A sweep would remove more than the allowed share of a mirror; held until allowed."""
-
-    def __init__(self, message: str, *, candidates: int, held: int) -> None:
-        self.candidates = candidates
-        self.held = held
-        super().__init__(message)
