@@ -1,14 +1,12 @@
 """The sync engine: drives any provider through full and incremental rounds into a store.
 
 ``SyncEngine`` owns the aiohttp session (``trust_env`` so HTTPS_PROXY/NO_PROXY apply) and the
-providers built on it. One round of one calendar:
-
-1. resume what a killed run left: a round in progress continues from its last committed page; a
-   sweep owed after a full listing runs before anything else;
-2. pages are committed one by one, each page's changes together with the cursor that follows it;
-3. ``CursorExpired`` starts a full listing under a new mark; when it ends, rows of older marks are
-   swept in batches (held instead when that would remove more than half the mirror);
-4. series that changed (or every series, once the window has moved) are expanded again.
+providers built on it, bounds concurrency (globally and per account), contains each calendar's
+failures and publishes what each commit changed. What one calendar's run does is decided by
+``calbridge.planner`` and executed by ``calbridge._calendar_sync``: resume what a killed run left,
+commit pages one by one with the cursor that follows each, answer a dead cursor with a full listing
+and a sweep of older marks (held when it would remove more than half the mirror), then expand the
+series that changed (or every series, once the window has moved).
 
 Committed changes are published to listeners after each commit, in the store's terms (each key
 once per batch; see ``docs/design.md``, "The change stream"); a round that changed something ends
@@ -21,49 +19,27 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
 import attrs
 
+from ._calendar_sync import CalendarSync
 from ._http import request_log, ssl_context_for
 from ._run import CalendarResult, ChangeBatch, SyncReport
 from .config import AccountConfig, Config
-from .errors import CalbridgeError, CursorExpired
-from .model import Calendar, Change, Delete, Event, Kind, Window
-from .provider import MirrorView, Provider, ProviderContext
+from .errors import CalbridgeError
+from .model import Calendar, Change, Delete
+from .planner import SweepPolicy
+from .provider import Provider, ProviderContext
 from .registry import Registry, default_registry
 from .retry import Retrier, RetryPolicy
-from .store.base import CalendarState, PendingSweep, Round, Store
+from .store.base import Store
 
 logger = logging.getLogger(__name__)
 Listener = Callable[[ChangeBatch], Any]
 ProgressHook = Callable[[str, str, dict[str, Any]], None]
-
-REANCHOR_EVERY = dt.timedelta(days=1)
-
-
-class _View:
-    """MirrorView over one calendar of the store."""
-
-    def __init__(self, store: Store, account: str, calendar_id: str) -> None:
-        self._store, self._account, self._calendar = store, account, calendar_id
-
-    async def get(self, ids: Sequence[str]) -> dict[str, Event]:
-        return await self._store.get_events(self._account, self._calendar, ids)
-
-    async def exceptions_of(self, series_ids: Sequence[str]) -> list[Event]:
-        return await self._store.exceptions_of(self._account, self._calendar, series_ids)
-
-
-@attrs.define
-class _Round:
-    """Mutable bookkeeping of one calendar's run."""
-
-    result: CalendarResult
-    owes_last: bool = False  # a last batch ends this run: it published, or finished a killed run's work
 
 
 class SyncEngine:
@@ -150,25 +126,6 @@ class SyncEngine:
                 yield batch
         finally:
             self._queues.remove(q)
-
-    async def _commit(self, run: _Round, write: Awaitable[list[Change]]) -> list[Change]:
-        """Await a store write, count and publish what it changed; a cancellation arriving meanwhile
-        waits for the publication, so an in-process consumer never misses a committed change."""
-        task = asyncio.ensure_future(self._commit_and_publish(run, write))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not task.done():
-                await asyncio.wait([task])
-            raise
-
-    async def _commit_and_publish(self, run: _Round, write: Awaitable[list[Change]]) -> list[Change]:
-        applied = await write
-        run.result.count(applied)
-        if applied:
-            run.owes_last = True
-            await self._publish(run.result.account, run.result.calendar_id, applied)
-        return applied
 
     async def _publish(self, account: str, calendar_id: str, changes: Sequence[Change], *, last: bool = False) -> None:
         if not changes and not last:
@@ -272,9 +229,9 @@ class SyncEngine:
         report.calendars.append(result)
         async with sem, self._global:
             started = self._clock()
-            run = _Round(result=result)
             try:
-                await self._sync_calendar(account, calendar_id, full, run)
+                run = self._calendar_sync(account, calendar_id, result)
+                await run.run(full=full)
                 if run.owes_last:
                     await self._publish(account.name, calendar_id, (), last=True)
             except CalbridgeError as exc:
@@ -288,117 +245,24 @@ class SyncEngine:
             await self.store.record_result(account.name, calendar_id, at=started, error=result.error)
             self._report(account.name, "done", {"calendar": calendar_id, "result": result})
 
-    async def _sync_calendar(self, account: AccountConfig, calendar_id: str, full: bool, run: _Round) -> None:
-        provider = self.provider(account)
-        view = _View(self.store, account.name, calendar_id)
-        state = await self.store.get_state(account.name, calendar_id) or CalendarState(
-            account=account.name, calendar_id=calendar_id
+    def _calendar_sync(self, account: AccountConfig, calendar_id: str, result: CalendarResult) -> CalendarSync:
+        async def publish(changes: Sequence[Change]) -> None:
+            await self._publish(account.name, calendar_id, changes)
+
+        def progress(kind: str, info: dict[str, Any]) -> None:
+            self._report(account.name, kind, info)
+
+        sweep = SweepPolicy(ratio=self._sweep_ratio, allow_mass_delete=self.allow_mass_delete, batch=self._sweep_batch)
+        return CalendarSync(
+            store=self.store,
+            provider=self.provider(account),
+            result=result,
+            clock=self._clock,
+            window=self.config.settings.window,
+            sweep=sweep,
+            publish=publish,
+            progress=progress,
         )
-        # A round finishing what a killed run began ends with a last batch even if its own part is quiet:
-        # the killed run may have published changes without one.
-        run.owes_last = state.round is not None or state.sweep is not None
-        if state.sweep is not None and state.round is None:
-            state = await self._sweep(state, run)
-        now = self._clock()
-        window = self.config.settings.window(now)
-        if state.round is not Round.FULL and (
-            full or state.cursor is None or self._reanchor_due(provider, state, now)
-        ):
-            state = await self._begin_full(state, now)
-        restarted = False
-        while True:
-            try:
-                state = await self._run_pages(provider, state, window, view, run)
-                break
-            except CursorExpired as exc:
-                if restarted:
-                    raise
-                restarted = True
-                logger.info("%s/%s: cursor expired (%s); full listing", account.name, calendar_id, exc.code)
-                run.result.expired = True
-                state = await self._begin_full(state, self._clock())
-        if state.sweep is not None:
-            state = await self._sweep(state, run)
-        if not provider.capabilities.sync_yields_occurrences:
-            await self._expand(provider, state, window, view, run)
-
-    def _reanchor_due(self, provider: Provider, state: CalendarState, now: dt.datetime) -> bool:
-        """Window-bound cursors (Graph) get a fresh full listing once a day, staggered per calendar."""
-        if not provider.capabilities.window_bound_cursor or state.full_started is None:
-            return False
-        stagger = zlib.crc32(f"{state.account}/{state.calendar_id}".encode()) % 3600
-        return now - state.full_started >= REANCHOR_EVERY + dt.timedelta(seconds=stagger)
-
-    async def _begin_full(self, state: CalendarState, now: dt.datetime) -> CalendarState:
-        state = attrs.evolve(state, cursor=None, round=Round.FULL, mark=state.mark + 1, full_started=now)
-        await self.store.save_state(state)
-        return state
-
-    async def _run_pages(
-        self, provider: Provider, state: CalendarState, window: Window, view: MirrorView, run: _Round
-    ) -> CalendarState:
-        round_kind = state.round or Round.INCREMENTAL
-        run.result.full = run.result.full or round_kind is Round.FULL
-        async for page in provider.sync(state.calendar_id, state.cursor, window=window, view=view):
-            sweep = state.sweep
-            if page.last and round_kind is Round.FULL:
-                sweep = PendingSweep(mark=state.mark, scope=page.sweep_scope)
-            state = attrs.evolve(state, cursor=page.cursor, round=None if page.last else round_kind, sweep=sweep)
-            run.result.pages += 1
-            run.result.quarantined += len(page.quarantined)
-            await self._commit(run, self.store.commit_page(state, page.changes, page.quarantined))
-            self._report(state.account, "page", {"calendar": state.calendar_id, "result": run.result})
-            if page.last:
-                break
-        return state
-
-    async def _sweep(self, state: CalendarState, run: _Round) -> CalendarState:
-        sweep = state.sweep
-        assert sweep is not None
-        candidates, total = await self.store.sweep_count(state.account, state.calendar_id, sweep)
-        if candidates and candidates * 1.0 > total * self._sweep_ratio and not self.allow_mass_delete:
-            held = attrs.evolve(sweep, held=True, candidates=candidates, total=total)
-            state = attrs.evolve(state, sweep=held)
-            await self.store.save_state(state)
-            run.result.sweep_held = (candidates, total)
-            return state
-        run.result.sweep_held = None
-        while True:
-            if not await self._commit(run, self.store.sweep_batch(state, sweep, limit=self._sweep_batch)):
-                break
-        state = attrs.evolve(state, sweep=None)
-        await self.store.save_state(state)
-        return state
-
-    async def _expand(
-        self, provider: Provider, state: CalendarState, window: Window, view: MirrorView, run: _Round
-    ) -> None:
-        acct, cal = state.account, state.calendar_id
-        live = set(await self.store.series_ids(acct, cal))
-        dirty = set(await self.store.dirty_series(acct, cal))
-        run.owes_last = run.owes_last or bool(dirty)  # stale occurrences left by a killed run, too
-        moved = state.expanded != window
-        if moved or dirty - live:
-            # Occurrences outside the new window, or of series that were deleted, cancelled or turned
-            # single, must not linger.
-            await self._commit(run, self.store.prune_occurrences(acct, cal, sorted(live), window))
-        wanted = live if moved else dirty & live
-        if wanted:
-            done = 0
-            progress = {"calendar": cal, "result": run.result, "done": done, "total": len(wanted)}
-            self._report(acct, "expand", progress)
-            async for exp in provider.expand(state.calendar_id, sorted(wanted), window=window, view=view):
-                occurrences = [o for o in exp.occurrences if o.kind is Kind.OCCURRENCE]
-                await self._commit(
-                    run, self.store.replace_occurrences(acct, cal, exp.series_ids, exp.window, occurrences)
-                )
-                done = min(done + len(exp.series_ids), len(wanted))
-                self._report(acct, "expand", {**progress, "done": done})
-                if exp.quarantined:
-                    await self.store.commit_page(state, [], exp.quarantined)
-                    run.result.quarantined += len(exp.quarantined)
-        if state.expanded != window:
-            await self.store.save_state(attrs.evolve(state, expanded=window))
 
 
 def _describe(exc: BaseException) -> str:

@@ -136,4 +136,3 @@ class MalformedEvent(CalbridgeError):
     def __init__(self, message: str, *, event_id: str | None = None) -> None:
         self.event_id = event_id
         super().__init__(message)
-

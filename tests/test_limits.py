@@ -17,6 +17,7 @@ from calbridge.cursor import Cursor
 from calbridge.engine import SyncEngine
 from calbridge.errors import AuthError, RateLimited, TransientError
 from calbridge.model import Calendar, Window
+from calbridge.planner import reanchor_due
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, Provider, ProviderContext
 from calbridge.registry import Registry, default_registry
 from calbridge.retry import Retrier, RetryPolicy
@@ -128,22 +129,14 @@ async def test_concurrency_is_bounded_globally_and_per_account(tmp_path: Path) -
     assert SlowProvider.peak["*"] == 4
 
 
-def test_window_bound_cursors_are_reanchored_daily_with_a_per_calendar_stagger(tmp_path: Path) -> None:
-    engine = SyncEngine(Config(store_path=tmp_path / "m.db"), store=None)  # type: ignore[arg-type]
-
-    class Bound:
-        capabilities = Capabilities(window_bound_cursor=True)
-
+def test_window_bound_cursors_are_reanchored_daily_with_a_per_calendar_stagger() -> None:
+    bound = Capabilities(window_bound_cursor=True)
     due_after = []
     for cal in ("alice", "bob", "carol", "dave"):
         state = CalendarState(account="a", calendar_id=cal, full_started=NOW)
-        minutes = next(
-            m
-            for m in range(24 * 60, 26 * 60)
-            if engine._reanchor_due(Bound(), state, NOW + dt.timedelta(minutes=m))  # type: ignore[arg-type]
-        )
+        minutes = next(m for m in range(24 * 60, 26 * 60) if reanchor_due(state, NOW + dt.timedelta(minutes=m), bound))
         due_after.append(minutes)
-        assert not engine._reanchor_due(Bound(), state, NOW + dt.timedelta(hours=23))  # type: ignore[arg-type]
+        assert not reanchor_due(state, NOW + dt.timedelta(hours=23), bound)
     assert all(24 * 60 <= m <= 25 * 60 for m in due_after)
     assert len(set(due_after)) > 1  # staggered: calendars do not all resync in the same minute
 

@@ -15,6 +15,8 @@ from typing import Concatenate, ParamSpec
 
 from ..errors import StoreError
 from ..model import UTC, Change, Event, EventKey, Kind, Upsert, Window
+from ..planner.expansion import stale_after_delete, stale_after_upsert
+from ..planner.sweep import sweep_target
 from ..provider import Quarantined
 from . import _schema, _visible
 from .base import CalendarState, PendingSweep
@@ -40,26 +42,25 @@ def _delete_cascade(conn: sqlite3.Connection, account: str, calendar_id: str, ev
     """Delete an event with its exceptions and occurrences (what went is published by ``_visible``)."""
     args = (account, calendar_id, event_id)
     own = conn.execute("SELECT series_id FROM events WHERE account = ? AND calendar_id = ? AND id = ?", args).fetchone()
+    stale = None if own is None else stale_after_delete(own[0])
     conn.execute(
         "DELETE FROM events WHERE account = ? AND calendar_id = ? AND (id = ? OR series_id = ?)", (*args, event_id)
     )
     conn.execute("DELETE FROM occurrences WHERE account = ? AND calendar_id = ? AND series_id = ?", args)
     conn.execute("DELETE FROM dirty_series WHERE account = ? AND calendar_id = ? AND series_id = ?", args)
-    if own is not None and own[0]:
-        # A deleted exception gives its slot back to the series: expand it again.
-        _mark_dirty(conn, account, calendar_id, {own[0]})
+    if stale:
+        _mark_dirty(conn, account, calendar_id, {stale})
 
 
-def _sweep_filter(sweep: PendingSweep) -> tuple[str, tuple[int, ...]]:
-    """SQL condition (and its arguments) for the rows of a calendar that ``sweep`` removes."""
-    if sweep.scope is None:
-        return "mark < ?", (sweep.mark,)
-    s, e = _schema.ts(sweep.scope.start), _schema.ts(sweep.scope.end)
-    # Series are always in scope: Feishu's anchor_time lists every series whatever its age, and
-    # Google's timeMin lists every series with an instance after it; one not listed is gone (or
-    # ended before the history floor, which a fresh full sync would not hold either).
-    cond = f"mark < ? AND CASE WHEN kind = 'series' THEN 1 ELSE {_schema.OVERLAP} END"
-    return cond, (sweep.mark, e, s, s)
+def _sweep_filter(sweep: PendingSweep) -> tuple[str, tuple[int | str, ...]]:
+    """SQL condition (and its arguments) for the rows of a calendar that ``sweep`` removes, as the
+    planner's :func:`~calbridge.planner.sweep_target` draws them."""
+    target = sweep_target(sweep)
+    if target.within is None:
+        return "mark < ?", (target.before_mark,)
+    kinds = sorted(k.value for k in target.anywhere)
+    cond = f"mark < ? AND CASE WHEN kind IN ({', '.join('?' * len(kinds))}) THEN 1 ELSE {_schema.OVERLAP} END"
+    return cond, (target.before_mark, *kinds, *_schema.overlap_args(target.within))
 
 
 def transactional(
@@ -88,11 +89,9 @@ def _upsert_run(conn: sqlite3.Connection, state: CalendarState, run: dict[str, t
         old = stored.get(event_id)
         if old is None or old[0] != row[_schema.HASH]:
             rows.append((*row, mark))
-            ev = change.event
-            if ev.kind is Kind.SERIES or (old is not None and old[2] == Kind.SERIES.value):
-                dirty.add(ev.id)  # a changed series, or one that stopped being a series
-            elif ev.series_id is not None:
-                dirty.add(ev.series_id)
+            stale = stale_after_upsert(change.event, None if old is None else Kind(old[2]))
+            if stale is not None:
+                dirty.add(stale)
         elif old[1] != mark:
             remark.append((mark, acct, cal, event_id))
     conn.executemany(_schema.UPSERT_EVENT, rows)
@@ -156,23 +155,36 @@ def commit_page(
                 " (SELECT value FROM json_each(?))",
                 (acct, cal, json.dumps(seen)),
             )
-        now = dt.datetime.now(UTC).isoformat()
-        conn.executemany(
-            "INSERT INTO quarantine (account, calendar_id, qkey, event_id, error, payload, at, mark)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, calendar_id, qkey) DO UPDATE SET"
-            " event_id = excluded.event_id, error = excluded.error, payload = excluded.payload, at = excluded.at,"
-            " mark = excluded.mark",
-            [(*_quarantine_row(acct, cal, q, now), state.mark) for q in quarantined],
-        )
-        bad_ids = [q.event_id for q in quarantined if q.event_id]
-        if bad_ids:
-            # Still on the server, just unreadable now: keep the last good copy out of the sweep.
-            conn.execute(
-                f"UPDATE events SET mark = ? WHERE account = ? AND calendar_id = ? AND {_schema.IN_IDS}",
-                (state.mark, acct, cal, json.dumps(bad_ids)),
-            )
+        _quarantine(conn, acct, cal, quarantined, state.mark)
         _schema.save_state(conn, state)
     return out
+
+
+def _quarantine(
+    conn: sqlite3.Connection, account: str, calendar_id: str, quarantined: Sequence[Quarantined], mark: int
+) -> None:
+    now = dt.datetime.now(UTC).isoformat()
+    conn.executemany(
+        "INSERT INTO quarantine (account, calendar_id, qkey, event_id, error, payload, at, mark)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, calendar_id, qkey) DO UPDATE SET"
+        " event_id = excluded.event_id, error = excluded.error, payload = excluded.payload, at = excluded.at,"
+        " mark = excluded.mark",
+        [(*_quarantine_row(account, calendar_id, q, now), mark) for q in quarantined],
+    )
+    bad_ids = [q.event_id for q in quarantined if q.event_id]
+    if bad_ids:
+        # Still on the server, just unreadable now: keep the last good copy out of the sweep.
+        conn.execute(
+            f"UPDATE events SET mark = ? WHERE account = ? AND calendar_id = ? AND {_schema.IN_IDS}",
+            (mark, account, calendar_id, json.dumps(bad_ids)),
+        )
+
+
+def record_quarantined(
+    conn: sqlite3.Connection, account: str, calendar_id: str, quarantined: Sequence[Quarantined], mark: int
+) -> None:
+    with _schema.transaction(conn):
+        _quarantine(conn, account, calendar_id, quarantined, mark)
 
 
 def sweep_count(conn: sqlite3.Connection, account: str, calendar_id: str, sweep: PendingSweep) -> tuple[int, int]:

@@ -115,6 +115,13 @@ class Store(Protocol):
         or occurrences with it is followed by a delete of each."""
         ...
 
+    async def record_quarantined(
+        self, account: str, calendar_id: str, quarantined: Sequence[Quarantined], *, mark: int
+    ) -> None:
+        """Record payloads read outside a page (an expansion's) as ``commit_page`` records a page's,
+        stamped with ``mark``, in one transaction; nothing else is applied or saved."""
+        ...
+
     async def sweep_count(self, account: str, calendar_id: str, sweep: PendingSweep) -> tuple[int, int]:
         """(rows the sweep would remove, rows the calendar holds)."""
         ...

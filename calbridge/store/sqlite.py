@@ -240,6 +240,12 @@ class SqliteStore:
         """Apply a page and save ``state`` in one transaction; returns the effective changes."""
         return await self._run(_write.commit_page, state, changes, quarantined)
 
+    async def record_quarantined(
+        self, account: str, calendar_id: str, quarantined: Sequence[Quarantined], *, mark: int
+    ) -> None:
+        """Record payloads read outside a page (an expansion's) under ``mark``, in one transaction."""
+        await self._run(_write.record_quarantined, account, calendar_id, quarantined, mark)
+
     async def sweep_count(self, account: str, calendar_id: str, sweep: PendingSweep) -> tuple[int, int]:
         """(rows ``sweep`` would remove, rows the calendar holds in ``events``)."""
         return await self._run(_write.sweep_count, account, calendar_id, sweep)

@@ -1,0 +1,166 @@
+"""One calendar's run: the planner decides (``calbridge.planner``), this executes.
+
+It loads the calendar's saved state, settles a sweep owed from before, runs the round the planner
+plans (committing each page with the state it leaves), settles the sweep a full listing leaves,
+then expands; every store write is counted and published before the next one starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from . import planner
+from ._run import CalendarResult
+from .errors import CursorExpired
+from .model import Change, Event, Kind, Window
+from .provider import Provider
+from .store.base import CalendarState, Store
+
+logger = logging.getLogger("calbridge.engine")  # the engine's records, whichever module runs them
+Publish = Callable[[Sequence[Change]], Awaitable[None]]
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+class _View:
+    """MirrorView over one calendar of the store."""
+
+    def __init__(self, store: Store, account: str, calendar_id: str) -> None:
+        self._store, self._account, self._calendar = store, account, calendar_id
+
+    async def get(self, ids: Sequence[str]) -> dict[str, Event]:
+        return await self._store.get_events(self._account, self._calendar, ids)
+
+    async def exceptions_of(self, series_ids: Sequence[str]) -> list[Event]:
+        return await self._store.exceptions_of(self._account, self._calendar, series_ids)
+
+
+class CalendarSync:
+    """One run of one calendar; ``owes_last`` tells the engine to end it with a ``last`` batch."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        provider: Provider,
+        result: CalendarResult,
+        clock: Callable[[], dt.datetime],
+        window: Callable[[dt.datetime], Window],
+        sweep: planner.SweepPolicy,
+        publish: Publish,
+        progress: Progress,
+    ) -> None:
+        self._store, self._provider, self.result = store, provider, result
+        self._account, self._calendar = result.account, result.calendar_id
+        self._view = _View(store, self._account, self._calendar)
+        self._clock, self._window, self._policy = clock, window, sweep
+        self._publish, self._progress = publish, progress
+        self.owes_last = False  # it published, or finished a killed run's work
+
+    async def run(self, *, full: bool) -> None:
+        state = await self._store.get_state(self._account, self._calendar) or CalendarState(
+            account=self._account, calendar_id=self._calendar
+        )
+        self.owes_last = planner.owes_last_batch(state)
+        if planner.sweep_first(state):
+            state = await self._sweep(state)
+        now = self._clock()
+        window = self._window(now)
+        plan = planner.plan_round(state, now, full=full, capabilities=self._provider.capabilities)
+        if plan.start is planner.Start.FULL:
+            state = await self._save(planner.begin_full(state, now))
+        state = await self._round(state, window)
+        if planner.sweep_after(state):
+            state = await self._sweep(state)
+        if plan.expand:
+            await self._expand(state, window)
+
+    async def _save(self, state: CalendarState) -> CalendarState:
+        await self._store.save_state(state)
+        return state
+
+    async def _round(self, state: CalendarState, window: Window) -> CalendarState:
+        restarted = False
+        while True:
+            try:
+                return await self._pages(state, window)
+            except CursorExpired as exc:
+                if restarted:  # dead again right after a fresh start: a provider fault, not a loop
+                    raise
+                restarted = True
+                logger.info("%s/%s: cursor expired (%s); full listing", self._account, self._calendar, exc.code)
+                self.result.expired = True
+                state = await self._save(planner.on_cursor_expired(state, self._clock()))
+
+    async def _pages(self, state: CalendarState, window: Window) -> CalendarState:
+        self.result.full = self.result.full or planner.phase(state) is planner.Phase.LISTING
+        async for page in self._provider.sync(self._calendar, state.cursor, window=window, view=self._view):
+            state = planner.on_page(state, page)
+            self.result.pages += 1
+            self.result.quarantined += len(page.quarantined)
+            await self._commit(self._store.commit_page(state, page.changes, page.quarantined))
+            self._progress("page", {"calendar": self._calendar, "result": self.result})
+            if page.last:
+                break
+        return state
+
+    async def _sweep(self, state: CalendarState) -> CalendarState:
+        sweep = state.sweep
+        assert sweep is not None
+        candidates, total = await self._store.sweep_count(self._account, self._calendar, sweep)
+        if self._policy.holds(candidates, total):
+            state = await self._save(planner.hold_sweep(state, candidates, total))
+            self.result.sweep_held = (candidates, total)
+            return state
+        self.result.sweep_held = None
+        while await self._commit(self._store.sweep_batch(state, sweep, limit=self._policy.batch)):
+            pass  # each batch commits with the state, so a kill mid-sweep resumes it
+        return await self._save(planner.sweep_done(state))
+
+    async def _expand(self, state: CalendarState, window: Window) -> None:
+        acct, cal = self._account, self._calendar
+        plan = planner.plan_expansion(
+            await self._store.series_ids(acct, cal),
+            await self._store.dirty_series(acct, cal),
+            expanded=state.expanded,
+            window=window,
+        )
+        self.owes_last = self.owes_last or plan.flagged  # stale occurrences left by a killed run, too
+        if plan.prune:
+            await self._commit(self._store.prune_occurrences(acct, cal, list(plan.live), window))
+        if plan.to_expand:
+            done, total = 0, len(plan.to_expand)
+            progress = {"calendar": cal, "result": self.result, "done": done, "total": total}
+            self._progress("expand", progress)
+            async for exp in self._provider.expand(cal, list(plan.to_expand), window=window, view=self._view):
+                occurrences = [o for o in exp.occurrences if o.kind is Kind.OCCURRENCE]
+                await self._commit(self._store.replace_occurrences(acct, cal, exp.series_ids, exp.window, occurrences))
+                done = min(done + len(exp.series_ids), total)
+                self._progress("expand", {**progress, "done": done})
+                if exp.quarantined:
+                    await self._store.record_quarantined(acct, cal, exp.quarantined, mark=state.mark)
+                    self.result.quarantined += len(exp.quarantined)
+        if plan.window_moved:
+            await self._save(planner.expanded_for(state, window))
+
+    async def _commit(self, write: Awaitable[list[Change]]) -> list[Change]:
+        """Await a store write, count and publish what it changed; a cancellation arriving meanwhile
+        waits for the publication, so an in-process consumer never misses a committed change."""
+        task = asyncio.ensure_future(self._commit_and_publish(write))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                await asyncio.wait([task])
+            raise
+
+    async def _commit_and_publish(self, write: Awaitable[list[Change]]) -> list[Change]:
+        applied = await write
+        self.result.count(applied)
+        if applied:
+            self.owes_last = True
+            await self._publish(applied)
+        return applied
