@@ -398,6 +398,15 @@ async def test_quarantine_recorded_and_cleared(store: SqliteStore) -> None:
     assert await store.quarantined("nobody") == []
 
 
+async def test_quarantine_outside_a_page_is_recorded_alone(store: SqliteStore) -> None:
+    await store.commit_page(state(mark=1), [Upsert(event=ev("s", kind=Kind.SERIES))])
+    await store.record_quarantined(A, CAL, [Quarantined(event_id="s", error="bad instance", payload="{}")], mark=2)
+    assert [(k.id, err) for k, err in await store.quarantined(A)] == [("s", "bad instance")]
+    assert await store.get_state(A, CAL) == state(mark=1)  # nothing else saved
+    # Still on the server, just unreadable now: the stored copy is kept out of the sweep.
+    assert await store.sweep_count(A, CAL, PendingSweep(mark=2)) == (0, 1)
+
+
 async def test_status_and_results(store: SqliteStore) -> None:
     t1, t2 = T0, T0 + HOUR
     await store.record_result(A, CAL, at=t1, error=None)

@@ -1,7 +1,9 @@
 """The SQLite store's write side: page commits, cascading deletes, mark-and-sweep, occurrences.
 
 Each function runs on the store's worker thread with its connection (see
-:class:`~calbridge.store.sqlite.SqliteStore`) and does its work in one transaction.
+:class:`~calbridge.store.sqlite.SqliteStore`) and does its work in one transaction. What a sweep
+covers and which series a change makes stale are the planner's rules (``calbridge.planner``);
+this module writes what they say.
 """
 
 from __future__ import annotations
