@@ -17,6 +17,7 @@ from typing import Concatenate, ParamSpec
 
 from ..errors import StoreError
 from ..model import UTC, Change, Event, EventKey, Kind, Upsert, Window
+
 # The planner's modules, not the package: the package imports the store, so while the store loads
 # its names may not be bound yet.
 from ..planner.expansion import stale_after_delete, stale_after_upsert
