@@ -2,7 +2,7 @@
 
 Each function runs on the store's worker thread with its connection (see
 :class:`~calbridge.store.sqlite.SqliteStore`) and does its work in one transaction. What a sweep
-covers and which series a change makes stale are the planner's rules (``calbridge.planner``);
+covers and which series a change makes stale are the planner's rules (:mod:`calbridge.planner`);
 this module writes what they say.
 """
 
@@ -15,13 +15,11 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec
 
+# The module, not its names: the planner imports the store, so while the store loads (from the
+# planner's own imports) the planner's names may not be bound yet; they are by the time a write runs.
+from .. import planner
 from ..errors import StoreError
 from ..model import UTC, Change, Event, EventKey, Kind, Upsert, Window
-
-# The planner's modules, not the package: the package imports the store, so while the store loads
-# its names may not be bound yet.
-from ..planner.expansion import stale_after_delete, stale_after_upsert
-from ..planner.sweep import sweep_target
 from ..provider import Quarantined
 from . import _schema, _visible
 from .base import CalendarState, PendingSweep
@@ -47,7 +45,7 @@ def _delete_cascade(conn: sqlite3.Connection, account: str, calendar_id: str, ev
     """Delete an event with its exceptions and occurrences (what went is published by ``_visible``)."""
     args = (account, calendar_id, event_id)
     own = conn.execute("SELECT series_id FROM events WHERE account = ? AND calendar_id = ? AND id = ?", args).fetchone()
-    stale = None if own is None else stale_after_delete(own[0])
+    stale = None if own is None else planner.stale_after_delete(own[0])
     conn.execute(
         "DELETE FROM events WHERE account = ? AND calendar_id = ? AND (id = ? OR series_id = ?)", (*args, event_id)
     )
@@ -60,7 +58,7 @@ def _delete_cascade(conn: sqlite3.Connection, account: str, calendar_id: str, ev
 def _sweep_filter(sweep: PendingSweep) -> tuple[str, tuple[int | str, ...]]:
     """SQL condition (and its arguments) for the rows of a calendar that ``sweep`` removes, as the
     planner's :func:`~calbridge.planner.sweep_target` draws them."""
-    target = sweep_target(sweep)
+    target = planner.sweep_target(sweep)
     if target.within is None:
         return "mark < ?", (target.before_mark,)
     kinds = sorted(k.value for k in target.anywhere)
@@ -94,7 +92,7 @@ def _upsert_run(conn: sqlite3.Connection, state: CalendarState, run: dict[str, t
         old = stored.get(event_id)
         if old is None or old[0] != row[_schema.HASH]:
             rows.append((*row, mark))
-            stale = stale_after_upsert(change.event, None if old is None else Kind(old[2]))
+            stale = planner.stale_after_upsert(change.event, None if old is None else Kind(old[2]))
             if stale is not None:
                 dirty.add(stale)
         elif old[1] != mark:
