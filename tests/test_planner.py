@@ -168,7 +168,7 @@ def test_sweep_owed_by_a_killed_run_is_settled_first_then_done() -> None:
     assert done.sweep is None and planner.phase(done) is Phase.IDLE
 
 
-def test_held_sweep_waits_is_rechecked_and_a_full_listing_replaces_it_at_its_end() -> None:
+def test_held_sweep_waits_is_checked_again_and_a_full_listing_replaces_it() -> None:
     owed = idle(sweep=PendingSweep(mark=3))
     policy = planner.SweepPolicy(ratio=0.5)
     assert policy.holds(6, 10)
