@@ -36,7 +36,7 @@ from .model import Calendar, Change, Delete, Event, Kind, Window
 from .provider import MirrorView, Provider, ProviderContext
 from .registry import Registry, default_registry
 from .retry import Retrier, RetryPolicy
-from .store.base import CalendarState, PendingSweep, Round, Store
+from .store.base import CalendarState, MirrorReader, PendingSweep, Round, Store
 
 logger = logging.getLogger(__name__)
 Listener = Callable[[ChangeBatch], Any]
@@ -48,7 +48,7 @@ REANCHOR_EVERY = dt.timedelta(days=1)
 class _View:
     """MirrorView over one calendar of the store."""
 
-    def __init__(self, store: Store, account: str, calendar_id: str) -> None:
+    def __init__(self, store: MirrorReader, account: str, calendar_id: str) -> None:
         self._store, self._account, self._calendar = store, account, calendar_id
 
     async def get(self, ids: Sequence[str]) -> dict[str, Event]:
