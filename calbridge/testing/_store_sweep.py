@@ -7,7 +7,7 @@ import datetime as dt
 
 import attrs
 
-from ..model import Delete
+from ..model import Change, Delete
 from ..provider import Quarantined
 from ..store.base import PendingSweep, Round, Store
 from ._store_build import (
@@ -104,15 +104,23 @@ class SweepCases:
 
     def test_a_sweep_leaves_other_calendars_alone(self, open_store: StoreOpener) -> None:
         async def case(store: Store) -> None:
-            await store.commit_page(state(mark=1), ups(ev("mine")))
+            # The other calendar's rows come first and are as old: a sweep must neither take them nor
+            # stop at them (one row a batch).
             await store.commit_page(state(mark=1, cal="other"), ups(ev("theirs", cal="other"), ev("x", cal="other")))
+            stale = Quarantined(event_id=None, error="unreadable once", payload="old")
+            await store.commit_page(state(mark=1), ups(ev("mine"), ev("also mine", T0 + HOUR)), [stale])
+            await store.commit_page(state(mark=1, cal="other"), [], [stale])
             sweep = PendingSweep(mark=2)
-            assert await store.sweep_count(A, CAL, sweep) == (1, 1)
-            swept = await store.sweep_batch(state(mark=2), sweep)
-            assert swept == [Delete(key=key("mine"), previous=ev("mine"))]
-            assert await store.sweep_batch(state(mark=2), sweep) == []
+            assert await store.sweep_count(A, CAL, sweep) == (2, 2)
+            swept: list[Change] = []
+            while batch := await store.sweep_batch(state(mark=2), sweep, limit=1):
+                swept += batch
+            assert by_key(swept) == {
+                e.id: Delete(key=key(e.id), previous=e) for e in (ev("mine"), ev("also mine", T0 + HOUR))
+            }
             assert sorted(await store.get_events(A, "other", ["theirs", "x"])) == ["theirs", "x"]
             assert await store.sweep_count(A, "other", sweep) == (2, 2)
+            assert [k.calendar_id for k, _ in await store.quarantined()] == ["other"]
 
         with_store(open_store, case)
 
