@@ -204,7 +204,8 @@ class MirrorReader(Protocol):
         ...
 
     async def quarantined(self, account: str | None = None) -> list[tuple[EventKey, str]]:
-        """Quarantined payloads as (key, error)."""
+        """Quarantined payloads as (key, error), by key; a payload without an id is keyed
+        ``payload:<digest>``."""
         ...
 
 
@@ -212,7 +213,10 @@ class Store(StateStore, PageCommitter, MirrorReader, SecretStore, Protocol):
     """The mirror: every role, plus the right to sync into it. All methods are coroutines; a SQLite
     store runs its I/O off the event loop."""
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Close this handle (idempotent); a call after it raises :class:`~calbridge.errors.StoreError`
+        saying the store is not open."""
+        ...
 
     def sync_lock(self, *, wait: float | None) -> AbstractAsyncContextManager[None]:
         """Exclusive right to sync into this store; ``wait`` seconds (None: forever) before

@@ -149,4 +149,10 @@ class Follower:
         self.replica.apply([ChangeBatch(account=A, calendar_id=cal, changes=tuple(applied))])
         problems = await self.replica.diff(self.store)
         assert not problems, "the published changes do not reproduce the store:\n" + "\n".join(problems[:20])
+        # ``status`` counts what the stream's views hold: events (singles, series, exceptions), occurrences.
+        held = [e.kind for k, e in self.replica.rows.items() if k.calendar_id == cal]
+        for row in await self.store.status():
+            if (row.account, row.calendar_id) == (A, cal):
+                occurrences = sum(k is Kind.OCCURRENCE for k in held)
+                assert (row.events, row.occurrences) == (len(held) - occurrences, occurrences)
         return applied

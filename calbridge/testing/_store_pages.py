@@ -42,8 +42,8 @@ class PageCases:
     def test_a_page_publishes_only_what_it_changed(self, open_store: StoreOpener) -> None:
         async def case(store: Store) -> None:
             a, b = ev("a"), ev("b", T0 + HOUR)
-            created = [Upsert(event=a, created=True), Upsert(event=b, created=True)]
-            assert await store.commit_page(state(), ups(a, b)) == created
+            created = {e.id: Upsert(event=e, created=True) for e in (a, b)}
+            assert by_key(await store.commit_page(state(), ups(a, b))) == created
             b2 = attrs.evolve(b, title="renamed")
             applied = await store.commit_page(state(mark=2), ups(a, b2))
             assert applied == [Upsert(event=b2, created=False)]
@@ -115,13 +115,15 @@ class PageCases:
 
     def test_a_failed_page_leaves_neither_its_changes_nor_its_cursor(self, open_store: StoreOpener) -> None:
         async def case(store: Store) -> None:
-            kept, doomed = ev("kept"), ev("doomed", T0 + HOUR)
+            kept, doomed, same, s = ev("kept"), ev("doomed", T0 + HOUR), ev("same", T0 + 2 * HOUR), series("s")
             before = state(mark=1, cursor=cursor(1), round=Round.FULL)
-            await store.commit_page(before, ups(kept, doomed))
+            await store.commit_page(before, ups(kept, doomed, same, s))
+            await store.replace_occurrences(A, CAL, ["s"], window(1), [])  # nothing stale now
             views = (await store.query(), await store.query(expand=True))
-            page = [*ups(ev("new", T0 + 2 * HOUR), attrs.evolve(kept, title="changed")), *dels("doomed")]
+            new, changed = ev("new", T0 + 3 * HOUR), attrs.evolve(kept, title="changed")
+            page = [*ups(new, changed, same, attrs.evolve(s, title="changed")), *dels("doomed")]
             bad = [Quarantined(event_id="q", error="unreadable", payload="{}")]
-            after = state(mark=1, cursor=cursor(2), round=Round.FULL)
+            after = state(mark=2, cursor=cursor(2), round=Round.FULL)
             # Refused: an event filed under another calendar would escape this one's mark-and-sweep.
             with pytest.raises(StoreError, match="elsewhere"):
                 await store.commit_page(after, [*page, *ups(ev("f", cal="elsewhere"))], bad)
@@ -131,11 +133,15 @@ class PageCases:
                 await store.commit_page(unsaveable, page, bad)
             assert await store.get_state(A, CAL) == before
             assert (await store.query(), await store.query(expand=True)) == views
-            assert await store.get_events(A, CAL, ["kept", "doomed", "new"]) == {"kept": kept, "doomed": doomed}
+            want = {"kept": kept, "doomed": doomed, "same": same, "s": s}
+            assert await store.get_events(A, CAL, [*want, "new"]) == want
             assert await store.quarantined() == []
+            assert await store.dirty_series(A, CAL) == []
+            assert await store.sweep_count(A, CAL, PendingSweep(mark=2)) == (4, 4)  # no row took mark 2
             # The store is still usable, and the page commits once it can.
-            assert len(await store.commit_page(after, page, bad)) == 3
+            assert sorted(by_key(await store.commit_page(after, page, bad))) == ["doomed", "kept", "new", "s"]
             assert await store.get_state(A, CAL) == after
+            assert await store.sweep_count(A, CAL, PendingSweep(mark=2)) == (0, 4)
 
         with_store(open_store, case)
 
