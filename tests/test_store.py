@@ -47,6 +47,18 @@ async def test_missing_store_without_create(tmp_path: Path) -> None:
     assert not (tmp_path / "none.db").exists()
 
 
+async def test_an_empty_file_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    path.touch(mode=0o600)
+    async with SqliteStore(path, create=False) as store:
+        await store.commit_page(state(), [Upsert(event=ev("a"))])
+    async with SqliteStore(path, create=False, read_only=True) as store:
+        assert [e.id for e in await store.query()] == ["a"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta").fetchone() == (str(_schema.SCHEMA_VERSION),)
+    conn.close()
+
+
 async def test_schema_version_and_newer_file(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     async with SqliteStore(path):
