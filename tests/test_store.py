@@ -14,13 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
 import pytest
 
 from calbridge.errors import StoreBusy, StoreError
-from calbridge.model import Upsert
+from calbridge.model import Delete, Upsert
 from calbridge.store import MirrorReader, PageCommitter, SecretStore, StateStore, Store, _schema
 from calbridge.store.sqlite import SqliteStore
-from calbridge.testing._store_build import ev, state
+from calbridge.testing._store_build import DAY, T0, ev, key, occ, state, window
 
 
 def test_satisfies_protocol(tmp_path: Path) -> None:
@@ -28,6 +29,22 @@ def test_satisfies_protocol(tmp_path: Path) -> None:
     roles: tuple[StateStore, PageCommitter, MirrorReader, SecretStore] = (s, s, s, s)
     assert all(r is s for r in roles)
     assert repr(s) == f"SqliteStore({str(tmp_path / 'x.db')!r})"
+
+
+async def test_changes_come_in_page_order_then_by_id(tmp_path: Path) -> None:
+    # The suite compares a write's changes by key (the order inside a batch is free); SQLite's own
+    # order is the page's, then the rest (cascades, slots given back) by id.
+    async with SqliteStore(tmp_path / "m.db") as store:
+        b, a = ev("b"), ev("a", T0 + DAY)
+        assert await store.commit_page(state(), [Upsert(event=b), Upsert(event=a)]) == [
+            Upsert(event=b, created=True),
+            Upsert(event=a, created=True),
+        ]
+        o1, o2, o3 = occ("s", T0), occ("s", T0 + DAY), occ("s", T0 + 2 * DAY)
+        await store.replace_occurrences("acct", "cal", ["s"], window(3), [o1, o2, o3])
+        o2b = attrs.evolve(o2, title="moved room")
+        applied = await store.replace_occurrences("acct", "cal", ["s"], window(3), [o1, o2b])
+        assert applied == [Upsert(event=o2b, created=False), Delete(key=key(o3.id), previous=o3)]
 
 
 async def test_file_modes(tmp_path: Path) -> None:
