@@ -18,7 +18,7 @@ from ._run import CalendarResult
 from .errors import CursorExpired
 from .model import Change, Event, Kind, Window
 from .provider import Provider
-from .store.base import CalendarState, Store
+from .store.base import CalendarState, MirrorReader, Store
 
 logger = logging.getLogger("calbridge.engine")  # the engine's records, whichever module runs them
 Publish = Callable[[Sequence[Change]], Awaitable[None]]
@@ -28,7 +28,7 @@ Progress = Callable[[str, dict[str, Any]], None]
 class _View:
     """MirrorView over one calendar of the store."""
 
-    def __init__(self, store: Store, account: str, calendar_id: str) -> None:
+    def __init__(self, store: MirrorReader, account: str, calendar_id: str) -> None:
         self._store, self._account, self._calendar = store, account, calendar_id
 
     async def get(self, ids: Sequence[str]) -> dict[str, Event]:

@@ -24,6 +24,7 @@ from ..registry import default_registry
 from . import _output
 
 if TYPE_CHECKING:
+    from ..store.base import MirrorReader
     from ..store.sqlite import SqliteStore
 
 
@@ -175,7 +176,7 @@ def _reader(config: Config) -> SqliteStore | None:
     return SqliteStore(path, create=False, read_only=not writable)
 
 
-async def _check_calendar(config: Config, store: SqliteStore, account: str | None, calendar: str) -> None:
+async def _check_calendar(config: Config, store: MirrorReader, account: str | None, calendar: str) -> None:
     """``--calendar ID`` must name a calendar of the config (or, with ``calendars: all``, of the store)."""
     accounts = [config.account(account)] if account else list(config.accounts)
     if any(a.calendars is not None and calendar in a.calendars for a in accounts):

@@ -1,4 +1,4 @@
-"""The ``Store`` protocol: what the engine needs from a mirror, and the values it exchanges.
+"""The store's seams, drawn by role, and the values they exchange.
 
 A store keeps, per (account, calendar): the sync state (cursor or mid-round resume point, the
 current mark generation, a pending sweep), the mirrored events (singles, series, exceptions and,
@@ -6,6 +6,18 @@ for providers whose sync stream carries them, occurrences), the expanded occurre
 inside the window, quarantined payloads, and the calendar's status. It also keeps the provider
 secrets that rotate. ``commit_page`` applies one page's changes and saves the state in **one**
 transaction, which is what makes a killed sync resume exactly.
+
+The roles (each a :class:`~typing.Protocol`; :class:`Store` is their union, what the engine needs):
+
+- :class:`StateStore`: each calendar's sync state and round outcomes, and what the engine decides
+  from (stale series, the size of a sweep);
+- :class:`PageCommitter`: the writes that change the mirror (a page with its cursor, a sweep batch,
+  an expansion), each one transaction returning exactly the changes it published;
+- :class:`MirrorReader`: reads and queries (events by id, the two views, status, quarantine), all a
+  command that only reads (``events``, ``status``) or a provider's mirror view needs;
+- :class:`SecretStore`: the secret slot providers rotate tokens in (defined with the provider seam).
+
+:class:`calbridge.testing.store_kit.StoreConformance` is the suite that pins their semantics.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ import attrs
 
 from ..cursor import Cursor
 from ..model import Change, Event, EventKey, Window
-from ..provider import Quarantined
+from ..provider import Quarantined, SecretStore
 
 
 class Round(enum.StrEnum):
@@ -88,19 +100,35 @@ class CalendarStatus:
     sweep_pending: bool = False
 
 
-class Store(Protocol):
-    """The mirror. All methods are coroutines; a SQLite store runs its I/O off the event loop."""
+class StateStore(Protocol):
+    """Each calendar's sync state and the outcome of its rounds: what the engine resumes and decides from."""
 
-    async def aclose(self) -> None: ...
-
-    def sync_lock(self, *, wait: float | None) -> AbstractAsyncContextManager[None]:
-        """Exclusive right to sync into this store; ``wait`` seconds (None: forever) before
-        raising :class:`~calbridge.errors.StoreBusy`."""
+    async def get_state(self, account: str, calendar_id: str) -> CalendarState | None:
+        """The state last saved (alone or with a page), None when never saved."""
         ...
 
-    async def get_state(self, account: str, calendar_id: str) -> CalendarState | None: ...
+    async def save_state(self, state: CalendarState) -> None:
+        """Save ``state`` alone (a full listing begins, a sweep is held or done, a new window expanded)."""
+        ...
 
-    async def save_state(self, state: CalendarState) -> None: ...
+    async def dirty_series(self, account: str, calendar_id: str) -> list[str]:
+        """Series whose occurrences are stale: changed (or no longer series) in a committed page and
+        not expanded since. Kept in the store so a run that dies before expanding loses nothing."""
+        ...
+
+    async def sweep_count(self, account: str, calendar_id: str, sweep: PendingSweep) -> tuple[int, int]:
+        """(rows the sweep would remove, rows the calendar holds)."""
+        ...
+
+    async def record_result(self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None) -> None:
+        """Record a round's outcome (``error`` None: success, unless the calendar's saved state holds a
+        sweep, which leaves the last success as it was) for ``status``."""
+        ...
+
+
+class PageCommitter(Protocol):
+    """The writes that change the mirror. Each is one transaction: all of it or none of it stays, and
+    it returns exactly the changes it made to the views (``docs/design.md``, "The change stream")."""
 
     async def commit_page(
         self,
@@ -122,35 +150,9 @@ class Store(Protocol):
         stamped with ``mark``, in one transaction; nothing else is applied or saved."""
         ...
 
-    async def sweep_count(self, account: str, calendar_id: str, sweep: PendingSweep) -> tuple[int, int]:
-        """(rows the sweep would remove, rows the calendar holds)."""
-        ...
-
     async def sweep_batch(self, state: CalendarState, sweep: PendingSweep, *, limit: int = 1000) -> list[Change]:
         """Delete up to ``limit`` rows the sweep covers (with their exceptions and occurrences),
         saving ``state`` in the same transaction; returns the deletes (empty when done)."""
-        ...
-
-    async def get_events(self, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]: ...
-
-    async def exceptions_of(self, account: str, calendar_id: str, series_ids: Sequence[str]) -> list[Event]:
-        """The stored exceptions (cancelled ones included) of ``series_ids``."""
-        ...
-
-    async def series_ids(self, account: str, calendar_id: str) -> list[str]:
-        """Ids of the series masters the calendar holds (not cancelled)."""
-        ...
-
-    async def dirty_series(self, account: str, calendar_id: str) -> list[str]:
-        """Series whose occurrences are stale: changed (or no longer series) in a committed page and
-        not expanded since. Kept in the store so a run that dies before expanding loses nothing."""
-        ...
-
-    async def prune_occurrences(
-        self, account: str, calendar_id: str, live_series: Sequence[str], window: Window
-    ) -> list[Change]:
-        """Delete stored occurrences outside ``window`` or of series not in ``live_series``; returns
-        the deletes."""
         ...
 
     async def replace_occurrences(
@@ -164,6 +166,29 @@ class Store(Protocol):
         """Make ``occurrences`` the stored occurrences of ``series_ids`` that overlap ``window`` and
         clear those series' dirty flags; returns the effective changes (upserts of new or changed
         ones, deletes of vanished ones)."""
+        ...
+
+    async def prune_occurrences(
+        self, account: str, calendar_id: str, live_series: Sequence[str], window: Window
+    ) -> list[Change]:
+        """Delete stored occurrences outside ``window`` or of series not in ``live_series``; returns
+        the deletes."""
+        ...
+
+
+class MirrorReader(Protocol):
+    """Reads and queries of the mirror: what a provider's mirror view, ``events`` and ``status`` use."""
+
+    async def get_events(self, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]:
+        """The stored events (what the sync stream gave, not expanded occurrences) among ``ids``."""
+        ...
+
+    async def exceptions_of(self, account: str, calendar_id: str, series_ids: Sequence[str]) -> list[Event]:
+        """The stored exceptions (cancelled ones included) of ``series_ids``."""
+        ...
+
+    async def series_ids(self, account: str, calendar_id: str) -> list[str]:
+        """Ids of the series masters the calendar holds (not cancelled)."""
         ...
 
     async def query(
@@ -181,17 +206,39 @@ class Store(Protocol):
         UTC start then id."""
         ...
 
-    async def record_result(self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None) -> None:
-        """Record a round's outcome (``error`` None: success, unless the calendar's saved state holds a
-        sweep, which leaves the last success as it was) for ``status``."""
+    async def status(self) -> list[CalendarStatus]:
+        """One entry per calendar with a saved state or a recorded result, by (account, calendar)."""
         ...
-
-    async def status(self) -> list[CalendarStatus]: ...
 
     async def quarantined(self, account: str | None = None) -> list[tuple[EventKey, str]]:
-        """Quarantined payloads as (key, error)."""
+        """Quarantined payloads as (key, error), by key; a payload without an id is keyed
+        ``payload:<digest>``."""
         ...
 
-    async def get_secret(self, account: str, name: str) -> str | None: ...
 
-    async def set_secret(self, account: str, name: str, value: str) -> None: ...
+class Store(StateStore, PageCommitter, MirrorReader, SecretStore, Protocol):
+    """The mirror: every role, plus the right to sync into it. All methods are coroutines; a SQLite
+    store runs its I/O off the event loop."""
+
+    async def aclose(self) -> None:
+        """Close this handle (idempotent); a call after it raises :class:`~calbridge.errors.StoreError`
+        saying the store is not open."""
+        ...
+
+    def sync_lock(self, *, wait: float | None) -> AbstractAsyncContextManager[None]:
+        """Exclusive right to sync into this store; ``wait`` seconds (None: forever) before
+        raising :class:`~calbridge.errors.StoreBusy`."""
+        ...
+
+
+__all__ = [
+    "CalendarState",
+    "CalendarStatus",
+    "MirrorReader",
+    "PageCommitter",
+    "PendingSweep",
+    "Round",
+    "SecretStore",
+    "StateStore",
+    "Store",
+]

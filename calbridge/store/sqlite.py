@@ -1,4 +1,4 @@
-"""The embedded SQLite implementation of :class:`~calbridge.store.base.Store`.
+"""The embedded SQLite implementation of :class:`~calbridge.store.base.Store` (every role of the seam).
 
 One connection (WAL, ``synchronous=NORMAL``) runs every statement in a worker thread through
 ``asyncio.to_thread``, serialized by an :class:`asyncio.Lock`. An event is stored as its exported
@@ -20,13 +20,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Concatenate, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, Self, TypeVar
 
 from ..errors import StoreBusy, StoreError
 from ..model import Change, Event, EventKey, Window
 from ..provider import Quarantined
 from . import _read, _schema, _write
-from .base import CalendarState, CalendarStatus, PendingSweep
+from .base import CalendarState, CalendarStatus, PendingSweep, Store
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -311,5 +311,8 @@ class SqliteStore:
         """Store (replace) a secret."""
         await self._run(_write.transactional(_schema.set_secret), account, name, value)
 
+
+if TYPE_CHECKING:  # mypy checks here that the class implements every role (StateStore, PageCommitter, ...)
+    _implements: type[Store] = SqliteStore
 
 __all__ = ["SqliteStore"]

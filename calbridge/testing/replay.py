@@ -11,7 +11,7 @@ from typing import Any
 from .._run import ChangeBatch
 from ..export import event_to_dict
 from ..model import Delete, Event, EventKey, Kind
-from ..store.base import Store
+from ..store.base import MirrorReader
 
 
 class Replica:
@@ -47,7 +47,7 @@ class Replica:
         """Singles, exceptions and occurrences, keyed ``account/calendar/id``."""
         return {_label(e): event_to_dict(e) for e in self.rows.values() if e.kind is not Kind.SERIES}
 
-    async def diff(self, store: Store) -> list[str]:
+    async def diff(self, store: MirrorReader) -> list[str]:
         """How this replica differs from ``store`` (empty when it reproduces both views exactly)."""
         out = list(self.problems)
         series = {_label(e): event_to_dict(e) for e in await store.query(include_cancelled=True)}
