@@ -22,7 +22,7 @@ import attrs
 
 from .model import Event, Kind, Window
 from .provider import Capabilities, Page
-from .store.base import CalendarState, PendingSweep, Round
+from .state import CalendarState, PendingSweep, Round
 
 # -- rounds ----------------------------------------------------------------------------------------
 

@@ -15,14 +15,12 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec
 
-# The module, not its names: the planner imports the store, so while the store loads (from the
-# planner's own imports) the planner's names may not be bound yet; they are by the time a write runs.
 from .. import planner
 from ..errors import StoreError
 from ..model import UTC, Change, Event, EventKey, Kind, Upsert, Window
 from ..provider import Quarantined
+from ..state import CalendarState, PendingSweep
 from . import _schema, _visible
-from .base import CalendarState, PendingSweep
 
 _P = ParamSpec("_P")
 _SLOTTED = (Kind.EXCEPTION, Kind.OCCURRENCE)
