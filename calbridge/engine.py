@@ -30,7 +30,7 @@ import attrs
 
 from ._http import request_log, ssl_context_for
 from ._run import CalendarResult, ChangeBatch, SyncReport
-from .config import AccountConfig, Config
+from .config import AccountConfig, Config, structure_auth
 from .errors import CalbridgeError, CursorExpired
 from .model import Calendar, Change, Delete, Event, Kind, Window
 from .provider import MirrorView, Provider, ProviderContext
@@ -197,10 +197,7 @@ class SyncEngine:
             plugin = self._registry.get(account.provider)
             if isinstance(account.auth, Mapping):
                 # Built in code (or loaded with resolve_auth=False): let the plugin structure it now.
-                parsed = plugin.parse_auth(
-                    account.auth, account=attrs.asdict(account, recurse=False), where=f"{account.name}.auth"
-                )
-                account = attrs.evolve(account, auth=parsed)
+                account = structure_auth(plugin, account, base_dir=self.config.base_dir, where=f"{account.name}.auth")
             ctx = ProviderContext(
                 account=account,
                 settings=self.config.settings,

@@ -11,7 +11,10 @@ import pytest
 
 from calbridge.config import load_config, parse_duration
 from calbridge.errors import ConfigError
-from calbridge.registry import default_registry
+from calbridge.registry import TEST_PROVIDERS_ENV, default_registry
+
+# GOOD names the testing kit's `fake` provider: visible here, and to the CLI subprocesses below.
+pytestmark = pytest.mark.usefixtures("calbridge_test_providers")
 
 GOOD = """
 store: sqlite:///data/mirror.db
@@ -85,7 +88,7 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path, command: str, text
         [sys.executable, "-m", "calbridge.cli.main", command, "-c", str(p)],
         capture_output=True,
         text=True,
-        env={"TOK": "t", "PATH": "/usr/bin"},
+        env={"TOK": "t", "PATH": "/usr/bin", TEST_PROVIDERS_ENV: "1"},
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -99,7 +102,7 @@ def test_events_does_not_need_secrets(tmp_path: Path) -> None:
         [sys.executable, "-m", "calbridge.cli.main", "-c", str(p), "events"],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin"},
+        env={"PATH": "/usr/bin", TEST_PROVIDERS_ENV: "1"},
     )
     assert proc.returncode == 1 and "run `calbridge sync` first" in proc.stderr
     proc = subprocess.run(

@@ -24,7 +24,6 @@ import attrs
 
 from ...errors import ConfigError
 from ...provider import Provider, ProviderContext
-
 from ._provider import FakeProvider
 from ._server import FakeServer
 

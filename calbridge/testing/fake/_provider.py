@@ -25,7 +25,6 @@ from ...export import event_from_dict, format_instant
 from ...model import Calendar, Change, Delete, Event, EventKey, Kind, Upsert, When, Window
 from ...provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
 from ...zones import zone
-
 from ._server import FakeServer
 
 SCHEME, VERSION = "fake", 1
