@@ -31,7 +31,7 @@ class ExampleAuth:
 
 
 class ExamplePlugin:
-    """The ``example`` :class:`~calbridge.provider.ProviderPlugin` (and EmulatedPlugin)."""
+    """The ``example`` :class:`~calbridge.provider.ProviderPlugin` (and an ``EmulatedPlugin``)."""
 
     name = "example"
 
