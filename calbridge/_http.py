@@ -76,14 +76,3 @@ def ssl_context_for(account: AccountConfig) -> ssl.SSLContext | None:
     ctx.load_verify_locations(cafile=str(account.ca_file))
     return ctx
 
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with default ports filled in, for same-origin checks on server links."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or {"https": 443, "http": 80}.get(scheme)
-    return scheme, (parts.hostname or "").lower(), port
-
-
-def same_origin(a: str, b: str) -> bool:
-    return origin(a) == origin(b)

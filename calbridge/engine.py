@@ -23,12 +23,11 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
-import attrs
 
 from ._calendar_sync import CalendarSync
 from ._http import request_log, ssl_context_for
 from ._run import CalendarResult, ChangeBatch, SyncReport
-from .config import AccountConfig, Config
+from .config import AccountConfig, Config, structure_auth
 from .errors import CalbridgeError
 from .model import Calendar, Change, Delete
 from .planner import SweepPolicy
@@ -154,10 +153,7 @@ class SyncEngine:
             plugin = self._registry.get(account.provider)
             if isinstance(account.auth, Mapping):
                 # Built in code (or loaded with resolve_auth=False): let the plugin structure it now.
-                parsed = plugin.parse_auth(
-                    account.auth, account=attrs.asdict(account, recurse=False), where=f"{account.name}.auth"
-                )
-                account = attrs.evolve(account, auth=parsed)
+                account = structure_auth(plugin, account, base_dir=self.config.base_dir, where=f"{account.name}.auth")
             ctx = ProviderContext(
                 account=account,
                 settings=self.config.settings,

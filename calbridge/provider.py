@@ -8,14 +8,15 @@ set ends the round and its cursor is the durable cursor of the next round. A pro
 calls ``sync`` again with ``cursor=None`` (a full listing) and sweeps what the listing did not see.
 
 Providers borrow everything from :class:`ProviderContext`: the engine's aiohttp session, the
-retry policy, the store's secret slot for rotating refresh tokens, the clock.
+retry policy, the store's secret slot for rotating refresh tokens, the clock. A plugin's emulator
+is no part of this seam: see :mod:`calbridge.emulation`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
@@ -187,34 +188,23 @@ class ProviderPlugin(Protocol):
     def create(self, ctx: ProviderContext) -> Provider: ...
 
 
-class EmulatorApp(Protocol):
-    """A provider's shipped emulator: an aiohttp app plus a Python API to change its data."""
-
-    name: str
-    tls: bool
-
-    def make_app(self) -> Any:
-        """The ``aiohttp.web.Application`` to serve."""
-        ...
-
-    def account_config(self, *, name: str, base_url: str, ca_file: str | None) -> dict[str, Any]:
-        """A config ``accounts`` entry (auth included) that points calbridge at this emulator."""
-        ...
-
-    def seed_demo(self) -> None:
-        """Fill the emulator with the demo's sample calendar."""
-        ...
-
-    def demo_changes(self) -> list[str]:
-        """Make a few server-side changes for the demo and describe each in one line."""
-        ...
 
 
-@runtime_checkable
-class EmulatedPlugin(Protocol):
-    """A plugin that ships an emulator (used by ``calbridge emulate`` and ``calbridge demo``)."""
+if TYPE_CHECKING:  # deprecated names, kept for plugins written against them
+    from .emulation import EmulatedPlugin as EmulatedPlugin
+    from .emulation import EmulatorApp as EmulatorApp
+else:
 
-    def create_emulator(self) -> EmulatorApp: ...
+    def __getattr__(name: str) -> Any:
+        """``EmulatorApp`` and ``EmulatedPlugin`` moved to :mod:`calbridge.emulation`; the old names still
+        resolve (with a DeprecationWarning) so plugins written against them keep loading."""
+        if name in ("EmulatorApp", "EmulatedPlugin"):
+            import warnings
 
+            from . import emulation
 
-AsyncCall = Callable[[], Awaitable[Any]]
+            warnings.warn(
+                f"calbridge.provider.{name} moved to calbridge.emulation.{name}", DeprecationWarning, stacklevel=2
+            )
+            return getattr(emulation, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,8 @@ import yaml
 
 from calbridge.export import event_to_dict
 from calbridge.model import Event, Kind, When
-from calbridge_providers.fake import FakeServer
+from calbridge.registry import TEST_PROVIDERS_ENV
+from calbridge.testing.fake import FakeServer
 
 CANARY = "tok-CANARY-7f3a9c"
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -41,7 +42,8 @@ def fake_event(
 
 
 class FakeEnv:
-    """A fake server file plus a config pointing at it, in tmp_path."""
+    """A fake server file plus a config pointing at it, in tmp_path. The ``fake`` provider is the
+    kit's test double: the CLI it runs finds it through ``CALBRIDGE_TEST_PROVIDERS``."""
 
     def __init__(self, tmp: Path, calendars: tuple[str, ...] = ("cal1",)) -> None:
         self.tmp = tmp
@@ -71,7 +73,12 @@ class FakeEnv:
         self.store = tmp / "mirror.db"
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "FAKE_TOKEN": CANARY, "CALBRIDGE_NOW": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return {
+            **os.environ,
+            TEST_PROVIDERS_ENV: "1",
+            "FAKE_TOKEN": CANARY,
+            "CALBRIDGE_NOW": NOW.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
 
     def cli(self, *args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -98,6 +105,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture
-def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEnv:
+def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calbridge_test_providers: list[str]) -> FakeEnv:
+    """A :class:`FakeEnv`, with the kit's ``fake`` provider visible in this process too."""
     monkeypatch.setenv("FAKE_TOKEN", CANARY)
     return FakeEnv(tmp_path)

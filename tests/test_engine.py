@@ -1,4 +1,5 @@
-"""The engine, driven through the fake provider plugin (loaded by its entry point)."""
+"""The engine, driven through the testing kit's fake provider (loaded by its entry point in the kit's
+``calbridge.testing.providers`` group, which ``calbridge_test_providers`` makes visible)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import textwrap
 import time
 from typing import Any
 
+import pytest
+
 from calbridge.config import load_config
 from calbridge.engine import ChangeBatch, SyncEngine
 from calbridge.model import Delete, Upsert
@@ -17,6 +20,8 @@ from calbridge.retry import RetryPolicy
 from calbridge.store.sqlite import SqliteStore
 
 from .conftest import NOW, FakeEnv, fake_event
+
+pytestmark = pytest.mark.usefixtures("calbridge_test_providers")
 
 FAST = RetryPolicy(attempts=3, base_backoff=0.01, max_backoff=0.02)
 

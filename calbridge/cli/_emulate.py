@@ -1,8 +1,11 @@
 """``calbridge emulate`` and ``calbridge demo``: the installed plugins' emulators on loopback.
 
-Every plugin that ships an emulator (``create_emulator()``) is started, seeded with its sample
-calendar (plus ``--seed N`` more events), and described in a config file that points calbridge at
-it; ``emulate`` also serves the loopback control endpoint (:mod:`calbridge.testing.control`).
+Every installed provider's emulator (the ``calbridge.emulators`` group, or a plugin's
+``create_emulator()``, both through the registry: this module never imports an emulator) is started,
+seeded with its sample calendar (plus ``--seed N`` more events), and described in a config file that
+points calbridge at it; ``emulate`` also serves the loopback control endpoint
+(:mod:`calbridge.testing.control`). The serving helpers come from the testing kit, which only this
+CLI module of the core may import (an import contract).
 """
 
 from __future__ import annotations
@@ -42,11 +45,8 @@ def running_emulators(
     started: list[tuple[Any, ThreadedServer]] = []
     ca = None
     try:
-        for n, name in enumerate(default_registry.names()):
-            plugin: Any = default_registry.get(name)
-            if not hasattr(plugin, "create_emulator"):
-                continue
-            emu = plugin.create_emulator()
+        for n, name in enumerate(default_registry.emulator_names()):
+            emu = default_registry.emulator(name)
             emu.seed_demo()
             if seed and isinstance(emu, EmulatorAPI):
                 emu.seed(*seed_counts(seed, series=isinstance(emu, SeriesEmulatorAPI)))

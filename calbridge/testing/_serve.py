@@ -1,4 +1,4 @@
-"""Serve any installed plugin's emulator on loopback for tests (HTTPS with a throwaway CA when it
+"""Serve any installed provider's emulator on loopback for tests (HTTPS with a throwaway CA when it
 asks for it), with connection drops injected at the transport, which works for every emulator."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..provider import EmulatedPlugin, EmulatorApp
+from ..emulation import EmulatorApp
 from ..registry import Registry, default_registry
 from .server import ThreadedServer
 
@@ -107,14 +107,18 @@ class Served:
 def serve_emulator(
     name: str, *, registry: Registry | None = None, ca: Any = None
 ) -> Served:
-    """Start the emulator a plugin ships (``create_emulator()``), found through its entry point.
+    """Start the emulator of provider ``name``, found through the registry (its ``calbridge.emulators``
+    entry point, else the plugin's ``create_emulator()``).
 
     ``ca`` is a :class:`calbridge.testing.tls.TestCA`, needed only for emulators with ``tls = True``.
+
+    Raises:
+        PluginError: ``name`` has no emulator.
     """
-    plugin = (registry or default_registry).get(name)
-    if not isinstance(plugin, EmulatedPlugin):
-        raise LookupError(f"provider plugin {name!r} ships no emulator (no create_emulator())")
-    emulator = plugin.create_emulator()
+    return _serve(name, (registry or default_registry).emulator(name), ca)
+
+
+def _serve(name: str, emulator: EmulatorApp, ca: Any) -> Served:
     if getattr(emulator, "tls", False):
         if ca is None:
             raise ValueError(f"the {name} emulator serves HTTPS: pass a TestCA")
@@ -132,16 +136,8 @@ class EmulatorPool:
         self._served: dict[str, Served] = {}
 
     def names(self) -> list[str]:
-        """Installed provider plugins that ship an emulator."""
-        out = []
-        for name in self._registry.names():
-            try:
-                plugin = self._registry.get(name)
-            except Exception:
-                continue
-            if isinstance(plugin, EmulatedPlugin):
-                out.append(name)
-        return out
+        """Installed providers that ship an emulator."""
+        return self._registry.emulator_names()
 
     @property
     def ca(self) -> Any:
@@ -152,11 +148,10 @@ class EmulatorPool:
         return self._ca
 
     def serve(self, name: str) -> Served:
-        """The running emulator of plugin ``name`` (started now if needed)."""
+        """The running emulator of provider ``name`` (started now if needed)."""
         if name not in self._served:
-            plugin = self._registry.get(name)
-            tls = isinstance(plugin, EmulatedPlugin) and bool(getattr(plugin.create_emulator(), "tls", False))
-            self._served[name] = serve_emulator(name, registry=self._registry, ca=self.ca if tls else None)
+            emulator = self._registry.emulator(name)
+            self._served[name] = _serve(name, emulator, self.ca if getattr(emulator, "tls", False) else None)
         return self._served[name]
 
     def close(self) -> None:

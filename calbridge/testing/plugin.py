@@ -3,11 +3,16 @@
 Loaded automatically wherever calbridge is installed:
 
 - ``calbridge_emulators`` (session): an :class:`~calbridge.testing.kit.EmulatorPool`;
-  ``calbridge_emulators.serve("google")`` starts (once) the emulator a plugin ships, found through
-  its ``calbridge.providers`` entry point and ``create_emulator()``, on loopback (HTTPS with a
-  throwaway CA when the emulator asks for TLS). Third-party plugins' emulators work the same way.
-- ``calbridge_emulator_names``: the installed plugins that ship an emulator.
+  ``calbridge_emulators.serve("google")`` starts (once) the emulator a provider ships, found through
+  its ``calbridge.emulators`` entry point (or, the fallback, its plugin's ``create_emulator()``), on
+  loopback (HTTPS with a throwaway CA when the emulator asks for TLS). Third-party plugins' emulators
+  work the same way.
+- ``calbridge_emulator_names``: the installed providers that ship an emulator.
 - ``calbridge_test_ca`` (session): the throwaway CA (trustme).
+- ``calbridge_test_providers``: for one test, the kit's test doubles (the ``fake`` provider, group
+  ``calbridge.testing.providers``) are visible to the default registry and to any ``calbridge``
+  subprocess the test starts with ``os.environ``: it sets ``CALBRIDGE_TEST_PROVIDERS``. Returns their
+  names. Without it, ``provider: fake`` is an unknown provider, as in production.
 - ``calbridge_slow``: True under ``--slow``.
 
 ``--slow`` opts into long-running profiles: tests marked ``@pytest.mark.slow`` are skipped without it,
@@ -67,6 +72,16 @@ def calbridge_test_ca(calbridge_emulators: EmulatorPool) -> Any:
 @pytest.fixture(scope="session")
 def calbridge_emulator_names(calbridge_emulators: EmulatorPool) -> list[str]:
     return calbridge_emulators.names()
+
+
+@pytest.fixture
+def calbridge_test_providers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from importlib.metadata import entry_points
+
+    from ..registry import TEST_GROUP, TEST_PROVIDERS_ENV
+
+    monkeypatch.setenv(TEST_PROVIDERS_ENV, "1")
+    return sorted(ep.name for ep in entry_points(group=TEST_GROUP))
 
 
 @pytest.fixture

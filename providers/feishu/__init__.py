@@ -19,7 +19,7 @@ import attrs
 from calbridge.config import auth_fields
 
 if TYPE_CHECKING:
-    from calbridge.provider import EmulatorApp, Provider, ProviderContext
+    from calbridge.provider import Provider, ProviderContext
 
 FEISHU_BASE_URL = "https://open.feishu.cn"
 LARK_BASE_URL = "https://open.larksuite.com"
@@ -70,7 +70,7 @@ def _parse_auth(raw: Mapping[str, Any], where: str) -> FeishuAuth:
 
 
 class FeishuPlugin:
-    """The ``feishu`` entry point: config parsing, provider construction and the shipped emulator."""
+    """The ``feishu`` entry point: config parsing and provider construction (the emulator: ``calbridge.emulators``)."""
 
     name = "feishu"
 
@@ -86,11 +86,6 @@ class FeishuPlugin:
         from ._provider import FeishuProvider
 
         return FeishuProvider(ctx)
-
-    def create_emulator(self) -> EmulatorApp:
-        from .emulator import FeishuEmulator
-
-        return FeishuEmulator()
 
 
 plugin = FeishuPlugin()

@@ -14,7 +14,7 @@ from typing import Any
 
 from calbridge.config import auth_fields
 from calbridge.errors import ConfigError
-from calbridge.provider import EmulatorApp, Provider, ProviderContext
+from calbridge.provider import Provider, ProviderContext
 
 from ._auth import DEFAULT_TOKEN_URI, AuthorizedUserAuth, GoogleAuth, ServiceAccountAuth, TokenAuth
 
@@ -28,7 +28,7 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # kind -> (requir
 
 
 class GooglePlugin:
-    """The ``google`` :class:`~calbridge.provider.ProviderPlugin` (and EmulatedPlugin)."""
+    """The ``google`` :class:`~calbridge.provider.ProviderPlugin` (its emulator: the ``calbridge.emulators`` group)."""
 
     name = "google"
 
@@ -58,11 +58,6 @@ class GooglePlugin:
         from ._provider import GoogleProvider
 
         return GoogleProvider(ctx)
-
-    def create_emulator(self) -> EmulatorApp:
-        from .emulator import GoogleEmulator
-
-        return GoogleEmulator()
 
 
 plugin = GooglePlugin()

@@ -2,7 +2,8 @@
 
 Auth kinds: ``client_credentials`` (app-only, the account's ``user`` mailbox), ``refresh_token``
 (delegated, ``/me``) and ``token``. Sync is calendarView delta over the configured window; see
-``_provider.py``. The shipped emulator lives in :mod:`calbridge_providers.graph.emulator`.
+``_provider.py``. The shipped emulator lives in :mod:`calbridge_providers.graph.emulator` (found
+through the ``calbridge.emulators`` group; this module never imports it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from ._config import parse_auth as _parse_auth
 
 if TYPE_CHECKING:
     from ._provider import GraphProvider
-    from .emulator import GraphEmulator
 
 __all__ = ["ClientCredentials", "GraphPlugin", "RefreshTokenAuth", "StaticToken", "plugin"]
 
@@ -35,11 +35,6 @@ class GraphPlugin:
         from ._provider import GraphProvider
 
         return GraphProvider(ctx)
-
-    def create_emulator(self) -> GraphEmulator:
-        from .emulator import GraphEmulator
-
-        return GraphEmulator()
 
 
 plugin = GraphPlugin()

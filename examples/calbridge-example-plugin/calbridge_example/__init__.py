@@ -1,6 +1,7 @@
 """An example calbridge provider plugin: a tiny "Example Calendar" HTTP API, its provider and its emulator.
 
-Registered under the ``calbridge.providers`` entry-point group as ``example``::
+Registered under the ``calbridge.providers`` entry-point group as ``example`` (and its emulator under
+``calbridge.emulators``)::
 
     accounts:
       - name: demo
@@ -17,8 +18,9 @@ from typing import Any
 
 import attrs
 
+from calbridge.emulation import EmulatorApp
 from calbridge.errors import ConfigError
-from calbridge.provider import EmulatorApp, Provider, ProviderContext
+from calbridge.provider import Provider, ProviderContext
 
 __all__ = ["ExampleAuth", "ExamplePlugin", "plugin"]
 
@@ -29,7 +31,7 @@ class ExampleAuth:
 
 
 class ExamplePlugin:
-    """The ``example`` :class:`~calbridge.provider.ProviderPlugin` (and EmulatedPlugin)."""
+    """The ``example`` :class:`~calbridge.provider.ProviderPlugin` (and an ``EmulatedPlugin``)."""
 
     name = "example"
 
@@ -55,6 +57,8 @@ class ExamplePlugin:
         return ExampleProvider(ctx)
 
     def create_emulator(self) -> EmulatorApp:
+        """The fallback for a calbridge that predates the ``calbridge.emulators`` group (this package
+        registers the emulator there too); calbridge's tests keep it working."""
         from .emulator import ExampleEmulator
 
         return ExampleEmulator()

@@ -59,7 +59,7 @@ class _Calendar:
 
 
 class ExampleEmulator:
-    """The ``example`` :class:`~calbridge.provider.EmulatorApp`."""
+    """The ``example`` :class:`~calbridge.emulation.EmulatorApp` (its ``calbridge.emulators`` entry point)."""
 
     name = "example"
     tls = False

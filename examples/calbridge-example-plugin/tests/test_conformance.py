@@ -15,5 +15,5 @@ class TestExampleConformance(ProviderConformance):
 
     @pytest.fixture
     def emulator_handle(self, calbridge_emulators: EmulatorPool) -> EmulatorHandle:
-        # Started through the `example` entry point and ExamplePlugin.create_emulator().
+        # Started through the `example` entry point of the calbridge.emulators group.
         return ExampleHandle(calbridge_emulators.serve("example"))

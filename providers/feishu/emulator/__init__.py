@@ -37,7 +37,7 @@ DEMO_APP_ID = "cli_calbridge_demo"
 
 
 class FeishuEmulator(FeishuAPI):
-    """An :class:`~calbridge.provider.EmulatorApp` for Feishu and Lark, with the shared test API
+    """An :class:`~calbridge.emulation.EmulatorApp` for Feishu and Lark, with the shared test API
     (:class:`calbridge.testing.emulator_api.SeriesEmulatorAPI`)."""
 
     name = "feishu"

@@ -12,7 +12,7 @@ calendars, with a thread-safe Python API to change them while it serves.
         emu.state.expire_sync_tokens()             # the next incremental listing gets 410
         emu.state.requests                         # what it answered, with timestamps
 
-Implements :class:`calbridge.provider.EmulatorApp` and the shared test API
+Implements :class:`calbridge.emulation.EmulatorApp` and the shared test API
 (:class:`calbridge.testing.emulator_api.SeriesEmulatorAPI`: ``add_event``, ``cancel_occurrence``...).
 """
 
@@ -41,7 +41,7 @@ REFRESH_TOKEN = "1//emulator-refresh-token"
 
 
 class GoogleEmulator(GoogleAPI):
-    """The google :class:`~calbridge.provider.EmulatorApp`."""
+    """The google :class:`~calbridge.emulation.EmulatorApp`."""
 
     name = "google"
     tls = False

@@ -12,8 +12,8 @@ from typing import Any
 
 from dateutil.rrule import rruleset, rrulestr
 
-from calbridge.cursor import Cursor
-from calbridge.errors import (
+from ...cursor import Cursor
+from ...errors import (
     AuthError,
     CursorExpired,
     MalformedEvent,
@@ -21,11 +21,10 @@ from calbridge.errors import (
     RateLimited,
     TransientError,
 )
-from calbridge.export import event_from_dict, format_instant
-from calbridge.model import Calendar, Change, Delete, Event, EventKey, Kind, Upsert, When, Window
-from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
-from calbridge.zones import zone
-
+from ...export import event_from_dict, format_instant
+from ...model import Calendar, Change, Delete, Event, EventKey, Kind, Upsert, When, Window
+from ...provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
+from ...zones import zone
 from ._server import FakeServer
 
 SCHEME, VERSION = "fake", 1

@@ -1,13 +1,37 @@
-"""``auth_fields``: the check every provider plugin's ``parse_auth`` runs over an account's ``auth`` keys.
-
-Plugins import it from :mod:`calbridge.config`, which re-exports it.
+"""An account's ``auth`` and its plugin: :func:`structure_auth`, the one place calbridge calls a
+plugin's ``parse_auth``, and :func:`auth_fields`, the check every plugin's ``parse_auth`` runs over
+the keys. Plugins import both from :mod:`calbridge.config`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import ConfigError
+import attrs
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..provider import ProviderPlugin
+    from ._accounts import AccountConfig
+
+
+def structure_auth(plugin: ProviderPlugin, account: AccountConfig, *, base_dir: Path, where: str) -> AccountConfig:
+    """``account`` with its raw ``auth`` mapping structured by ``plugin`` (unchanged when already structured).
+
+    Loading a file and the engine (a :class:`~calbridge.config.Config` built in code, or loaded with
+    ``resolve_auth=False``) both come here, so the plugin always sees the same account fields plus
+    ``config_dir`` (``base_dir``), against which it resolves relative paths (Google's ``key_file``).
+
+    Raises:
+        ConfigError: from the plugin, naming the key under ``where``.
+    """
+    if not isinstance(account.auth, Mapping):
+        return account
+    fields = {**attrs.asdict(account, recurse=False), "config_dir": str(base_dir)}
+    return attrs.evolve(account, auth=plugin.parse_auth(account.auth, account=fields, where=where))
 
 
 def auth_fields(

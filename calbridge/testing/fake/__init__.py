@@ -1,6 +1,9 @@
-"""A scriptable fake provider for tests, registered through the ``calbridge.providers`` entry points
-exactly like a real plugin. Its "server" is a JSON file (see :class:`FakeServer`), named by the
-account's ``options.state``.
+"""A scriptable fake provider for tests: a test double, so it is no production plugin. It is registered
+in the kit's own entry-point group, ``calbridge.testing.providers``, which a registry consults only
+while ``CALBRIDGE_TEST_PROVIDERS`` is set (the ``calbridge_test_providers`` fixture sets it, and a
+``calbridge`` subprocess started with that environment finds ``fake`` too). Its "server" is a JSON
+file (see :class:`FakeServer`), named by the account's ``options.state``; it can SIGKILL its host
+(``kill_after_pages``), which is why production never loads it.
 
 Config::
 
@@ -19,9 +22,8 @@ from typing import Any
 
 import attrs
 
-from calbridge.errors import ConfigError
-from calbridge.provider import Provider, ProviderContext
-
+from ...errors import ConfigError
+from ...provider import Provider, ProviderContext
 from ._provider import FakeProvider
 from ._server import FakeServer
 
