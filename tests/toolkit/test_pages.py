@@ -101,3 +101,29 @@ def test_a_bad_items_path_is_refused_when_the_decoder_is_built() -> None:
         PageDecoder(Page, Item, items="missing")
     with pytest.raises(TypeError):
         PageDecoder(Page, FItem)
+
+
+def test_map_items_normalizes_and_quarantines_in_page_order() -> None:
+    from calbridge.errors import MalformedEvent
+
+    body = (b'{"items": [{"id": "a", "startTime": 1}, {"id": "late", "startTime": "x"}, {"id": "neg", "startTime": -1},'
+            b' {"id": "skip"}, {"startTime": 2}]}')  # fmt: skip
+
+    def normalize(item: Item) -> str | None:
+        if item.id == "skip":
+            return None
+        if (item.start_time or 0) < 0:
+            raise MalformedEvent("negative start", event_id=item.id)
+        if item.id is None:
+            raise MalformedEvent("no id")
+        return item.id
+
+    page = PAGES.decode(body)
+    out, quarantined = page.map_items(normalize)
+    assert out == ["a"]
+    assert [(q.event_id, q.error) for q in quarantined] == [
+        ("late", page.quarantined[0].error), ("neg", "negative start"), (None, "no id")
+    ]  # fmt: skip
+    assert quarantined[1].payload == '{"id": "neg", "startTime": -1}' and quarantined[2].payload == '{"startTime": 2}'
+    fast, none = PAGES.decode(b'{"items": [{"id": "b"}, {"id": "c", "startTime": -5}]}').map_items(normalize)
+    assert fast == ["b"] and [(q.event_id, q.payload) for q in none] == [("c", '{"id": "c", "startTime": -5}')]
