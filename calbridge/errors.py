@@ -109,9 +109,17 @@ class CursorExpired(ProviderError):
 class RateLimited(ProviderError):
     """The provider asked us to slow down; ``retry_after`` is its wait in seconds when it gave one."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
         self.retry_after = retry_after
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, provider=provider, status=status, code=code)
 
 
 class TransientError(ProviderError):

@@ -1,30 +1,22 @@
 """calbridge's google provider plugin: Google Calendar API v3 through events.list sync tokens,
 events.instances expansion and calendarList discovery, with google-auth credentials.
 
-Entry point ``google = "calbridge_providers.google:plugin"``. Auth kinds (see the contract):
-``authorized_user`` (client_id, client_secret, refresh_token, token_uri), ``service_account``
-(key_file, subject) and ``token`` (token).
+Entry point ``google = "calbridge_providers.google:plugin"``. Auth kinds and options: ``_config``.
+Modules by job: ``_config`` (auth and options), ``_auth`` (token sources), ``_client`` (endpoints and
+the error table), ``_wire`` (response Structs and page decoders), ``_convert`` (wire → model),
+``_provider`` (the Provider).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from calbridge.config import auth_fields
-from calbridge.errors import ConfigError
 from calbridge.provider import Provider, ProviderContext
 
-from ._auth import DEFAULT_TOKEN_URI, AuthorizedUserAuth, GoogleAuth, ServiceAccountAuth, TokenAuth
+from ._config import AuthorizedUserAuth, GoogleAuth, ServiceAccountAuth, TokenAuth, parse_auth
 
 __all__ = ["AuthorizedUserAuth", "GooglePlugin", "ServiceAccountAuth", "TokenAuth", "plugin"]
-
-_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # kind -> (required, optional)
-    "authorized_user": (("client_id", "client_secret", "refresh_token"), ("token_uri",)),
-    "service_account": (("key_file",), ("subject",)),
-    "token": (("token",), ()),
-}
 
 
 class GooglePlugin:
@@ -33,26 +25,12 @@ class GooglePlugin:
     name = "google"
 
     def parse_auth(self, raw: Mapping[str, Any], *, account: Mapping[str, Any], where: str) -> GoogleAuth:
-        """Structure an account's ``auth`` mapping; no network, no file reads (key_file must exist).
+        """Structure an account's ``auth`` mapping (see :func:`._config.parse_auth`); no network.
 
         Raises:
             ConfigError: naming the key, e.g. ``accounts[0].auth.client_secret: required``.
         """
-        kind, values = auth_fields(raw, where=where, provider="google", kinds=_KEYS)
-        if kind == "authorized_user":
-            return AuthorizedUserAuth(
-                client_id=values["client_id"], client_secret=values["client_secret"],
-                refresh_token=values["refresh_token"], token_uri=values.get("token_uri", DEFAULT_TOKEN_URI),
-            )  # fmt: skip
-        if kind == "service_account":
-            key_file = Path(values["key_file"]).expanduser()
-            if not key_file.is_absolute() and account.get("config_dir"):
-                key_file = Path(str(account["config_dir"])) / key_file  # relative to the config file
-            if not key_file.is_file():
-                raise ConfigError(f"no such file: {key_file}", where=f"{where}.key_file")
-            subject = values.get("subject")
-            return ServiceAccountAuth(key_file=key_file, subject=subject)
-        return TokenAuth(token=values["token"])
+        return parse_auth(raw, account=account, where=where)
 
     def create(self, ctx: ProviderContext) -> Provider:
         from ._provider import GoogleProvider

@@ -1,73 +1,51 @@
-"""HTTP for the google provider: GET requests on the engine's session, and the one place where
-HTTP statuses and Google error reasons become calbridge errors.
+"""The google endpoints (calendarList, events.list, events.instances) and the error table: the one
+place where HTTP statuses and Google error reasons become calbridge errors.
 
-Each request runs under ``ctx.retry.call`` (rate limits and transient failures wait and retry
-there); a 401 refreshes the token once and tries again, then is an :class:`AuthError`.
+Everything else about a request (retries, the deadline, refresh-once on a 401, the account's TLS)
+is the toolkit's :class:`~calbridge.toolkit.HttpClient`.
 """
 
 from __future__ import annotations
 
-import email.utils
+import functools
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
 from calbridge.errors import (
-    AuthError,
     CursorExpired,
     InvalidRequest,
     NotFound,
     PermissionDenied,
     ProviderError,
-    ProviderTimeout,
     RateLimited,
     TokenExpired,
     TransientError,
 )  # fmt: skip
 from calbridge.provider import ProviderContext
+from calbridge.toolkit import DecodedPage, HttpClient, Response, TokenSource, retry_after_seconds
 
-from ._auth import TokenSource
+from ._wire import EVENTS, CalendarList, EventsPage, GEvent, decode_calendar_list
 
-DEFAULT_BASE_URL = "https://www.googleapis.com"
 _RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
-_DEFAULT_TIMEOUT = 60.0
 
 
-def path_segment(value: str) -> str:
-    return quote(value, safe="")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (a number or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def error_for(status: int, body: bytes, retry_after: str | None, *, cursor: bool = True) -> ProviderError:
-    """The calbridge error for a Google error response.
+def error_for(response: Response, what: str, *, cursor: bool = True) -> ProviderError | None:
+    """The calbridge error for a Google response (None: a 200, accepted).
 
     410 means two things (G3): on a request carrying a cursor (events.list with a syncToken or the
     pageToken of a round in progress) the cursor is dead, whatever the reason (``fullSyncRequired``,
     ``updatedMinTooLongAgo``): :class:`CursorExpired`. Without one (``cursor=False``:
     events.instances) it is ``deleted``, the resource is gone: :class:`NotFound`, like 404.
     """
+    status = response.status
+    if status == 200:
+        return None
     reason = None
     message = f"HTTP {status}"
     try:
-        err = json.loads(body).get("error", {})
+        err = json.loads(response.body).get("error", {})
         if isinstance(err, dict):
             message = str(err.get("message") or message)
             errors = err.get("errors") or []
@@ -80,7 +58,7 @@ def error_for(status: int, body: bytes, retry_after: str | None, *, cursor: bool
     if status == 410:
         return CursorExpired(text, **kw) if cursor else NotFound(text, **kw)
     if status == 429 or (status == 403 and reason in _RATE_REASONS):
-        return RateLimited(text, retry_after=_retry_after(retry_after), **kw)
+        return RateLimited(text, retry_after=retry_after_seconds(response.headers.get("Retry-After")), **kw)
     if status == 401:
         return TokenExpired(text, **kw)
     if status == 403:
@@ -92,55 +70,39 @@ def error_for(status: int, body: bytes, retry_after: str | None, *, cursor: bool
     return InvalidRequest(text, **kw)
 
 
+_without_cursor = functools.partial(error_for, cursor=False)
+
+
+def path_segment(value: str) -> str:
+    return quote(value, safe="")
+
+
 class GoogleClient:
-    """GETs against ``{base_url}/calendar/v3`` returning raw JSON bytes (decoded by ``_convert``)."""
+    """GETs against ``{base_url}/calendar/v3``, each answer decoded into its ``_wire`` Structs."""
 
-    def __init__(self, ctx: ProviderContext, tokens: TokenSource) -> None:
-        self._ctx = ctx
-        base = (ctx.account.base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._root = f"{base}/calendar/v3"
-        seconds = float(ctx.account.options.get("timeout", _DEFAULT_TIMEOUT))
-        self._timeout = aiohttp.ClientTimeout(total=seconds)
-        self._tokens = tokens
+    def __init__(self, ctx: ProviderContext, tokens: TokenSource, *, base_url: str, request_timeout: float) -> None:
+        self.http = HttpClient(
+            ctx, provider="google", base_url=f"{base_url.rstrip('/')}/calendar/v3", errors=error_for, tokens=tokens,
+            timeout=request_timeout, headers={"Accept": "application/json"},
+        )  # fmt: skip
 
-    async def _once(self, url: str, params: Mapping[str, str], cursor: bool) -> bytes:
-        headers = {"Authorization": await self._tokens.authorization(), "Accept": "application/json"}
-        try:
-            async with self._ctx.session.get(
-                url, params=params, headers=headers, ssl=self._ctx.ssl if self._ctx.ssl is not None else True,
-                timeout=self._timeout,
-            ) as resp:  # fmt: skip
-                body = await resp.read()
-                if resp.status == 200:
-                    return body
-                raise error_for(resp.status, body, resp.headers.get("Retry-After"), cursor=cursor)
-        except TimeoutError:
-            raise ProviderTimeout("google: request timed out", provider="google") from None
-        except aiohttp.ClientError as exc:
-            raise TransientError(f"google: {type(exc).__name__}", provider="google") from None
+    async def calendar_list(self, params: Mapping[str, str]) -> CalendarList:
+        """One calendarList page."""
+        what = "calendarList"
+        return await self.http.request_decoded("GET", "/users/me/calendarList", decode_calendar_list,
+                                               params=params, what=what)  # fmt: skip
 
-    async def get(
-        self, path: str, params: Mapping[str, str], *, what: str = "google request", cursor: bool = True
-    ) -> bytes:
-        """GET ``path`` (below /calendar/v3) and return the 200 body; ``cursor``: see :func:`error_for`.
+    async def events(self, calendar_id: str, params: Mapping[str, str]) -> DecodedPage[EventsPage, GEvent]:
+        """One events.list page (a 410: :class:`CursorExpired`)."""
+        what = f"events.list {calendar_id}"
+        return await self.http.request_decoded("GET", f"/calendars/{path_segment(calendar_id)}/events", EVENTS.decode,
+                                               params=params, what=what)  # fmt: skip
 
-        Raises:
-            CursorExpired, RateLimited, TransientError, AuthError, PermissionDenied, NotFound, InvalidRequest.
-        """
-        url = self._root + path
-
-        # A coroutine function, not a lambda: tenacity only awaits what it sees as async.
-        async def attempt() -> bytes:
-            return await self._once(url, params, cursor)
-
-        try:
-            return await self._ctx.retry.call(attempt, what=what)
-        except TokenExpired:
-            if not self._tokens.refreshable:
-                raise AuthError("google: the configured token was refused", provider="google", status=401) from None
-        self._tokens.invalidate()
-        try:
-            return await self._ctx.retry.call(attempt, what=what)
-        except TokenExpired as exc:
-            raise AuthError("google: credentials refused after a refresh", provider="google", status=401,
-                            code=exc.code) from None  # fmt: skip
+    async def instances(
+        self, calendar_id: str, series_id: str, params: Mapping[str, str]
+    ) -> DecodedPage[EventsPage, GEvent]:
+        """One events.instances page (a 404 or 410 ``deleted``: :class:`NotFound`)."""
+        what = f"events.instances {series_id}"
+        path = f"/calendars/{path_segment(calendar_id)}/events/{path_segment(series_id)}/instances"
+        return await self.http.request_decoded("GET", path, EVENTS.decode, params=params, what=what,
+                                               errors=_without_cursor)  # fmt: skip

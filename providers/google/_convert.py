@@ -1,8 +1,5 @@
-"""Google Calendar v3 payloads → calbridge :class:`~calbridge.model.Event` values, under the contract's rules.
-
-Pages are decoded with msgspec Structs (C-speed parsing of only the fields calbridge keeps,
-RFC 3339 strings parsed straight into datetimes). When one item does not fit the shape, the page
-is decoded again item by item so that only that item is quarantined. Everything here is pure.
+"""Google Calendar v3 events (the ``_wire`` Structs) → calbridge :class:`~calbridge.model.Event` values,
+under the contract's rules. Everything here is pure.
 """
 
 from __future__ import annotations
@@ -11,7 +8,6 @@ import datetime as dt
 import functools
 import html
 import re
-from collections.abc import Sequence
 
 import attrs
 import msgspec
@@ -34,89 +30,13 @@ from calbridge.model import (
 )  # fmt: skip
 from calbridge.provider import Quarantined
 from calbridge.recurrence import canonical_recurrence
+from calbridge.toolkit import DecodedPage
 from calbridge.zones import canonical_zone, zone
+
+from ._wire import EVENTS, EventDateTime, EventsPage, GAttendee, GEvent, GPerson
 
 UTC = dt.UTC
 
-
-class EventDateTime(msgspec.Struct, rename="camel", gc=False):
-    date: dt.date | None = None
-    date_time: dt.datetime | None = None
-    time_zone: str | None = None
-
-
-class GPerson(msgspec.Struct, rename="camel", frozen=True, gc=False):
-    email: str | None = None
-    display_name: str | None = None
-    id: str | None = None
-    self_: bool = msgspec.field(default=False, name="self")
-
-
-class GAttendee(msgspec.Struct, rename="camel", frozen=True, gc=False):
-    email: str | None = None
-    display_name: str | None = None
-    id: str | None = None
-    response_status: str | None = None
-    optional: bool = False
-    organizer: bool = False
-    resource: bool = False
-    self_: bool = msgspec.field(default=False, name="self")
-
-
-class EntryPoint(msgspec.Struct, rename="camel", gc=False):
-    entry_point_type: str | None = None
-    uri: str | None = None
-
-
-class ConferenceData(msgspec.Struct, rename="camel", gc=False):
-    entry_points: list[EntryPoint] = []
-
-
-class GEvent(msgspec.Struct, rename="camel", gc=False):
-    """The fields of an events resource calbridge keeps; the rest is skipped by the decoder."""
-
-    id: str | None = None
-    status: str | None = None
-    summary: str | None = None
-    description: str | None = None
-    location: str | None = None
-    start: EventDateTime | None = None
-    end: EventDateTime | None = None
-    recurrence: list[str] | None = None
-    recurring_event_id: str | None = None
-    original_start_time: EventDateTime | None = None
-    organizer: GPerson | None = None
-    attendees: tuple[GAttendee, ...] | None = None
-    attendees_omitted: bool = False
-    transparency: str | None = None
-    visibility: str | None = None
-    event_type: str | None = None
-    hangout_link: str | None = None
-    conference_data: ConferenceData | None = None
-    html_link: str | None = None
-    etag: str | None = None
-    i_cal_u_i_d: str | None = msgspec.field(default=None, name="iCalUID")
-    created: dt.datetime | None = None
-    updated: dt.datetime | None = None
-
-
-class EventsPage(msgspec.Struct, rename="camel", gc=False):
-    items: list[GEvent] = []
-    time_zone: str | None = None
-    next_page_token: str | None = None
-    next_sync_token: str | None = None
-
-
-class RawEventsPage(msgspec.Struct, rename="camel", gc=False):
-    items: list[msgspec.Raw] = []
-    time_zone: str | None = None
-    next_page_token: str | None = None
-    next_sync_token: str | None = None
-
-
-_page_decoder = msgspec.json.Decoder(EventsPage)
-_raw_page_decoder = msgspec.json.Decoder(RawEventsPage)
-_event_decoder = msgspec.json.Decoder(GEvent)
 
 _RESPONSES = {
     "accepted": Response.ACCEPTED, "declined": Response.DECLINED, "tentative": Response.TENTATIVE,
@@ -306,64 +226,46 @@ def convert(ev: GEvent, *, provider: str, account: str, calendar_id: str, calend
         raise MalformedEvent(f"{type(exc).__name__}: {exc}", event_id=eid) from None
 
 
-class _IdOnly(msgspec.Struct):
-    id: str | None = None
+class ConvertedPage(msgspec.Struct):
+    """A page of events as calbridge changes, its quarantined items and its tokens."""
 
-
-def _id_of(item: msgspec.Raw) -> str | None:
-    try:
-        return msgspec.json.decode(item, type=_IdOnly).id
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
-
-
-class DecodedPage(msgspec.Struct):
     changes: list[Change]
     quarantined: list[Quarantined]
     next_page_token: str | None
     next_sync_token: str | None
 
 
+def convert_page(
+    page: DecodedPage[EventsPage, GEvent], *, provider: str, account: str, calendar_id: str, occurrences: bool = False
+) -> ConvertedPage:
+    """A decoded events.list / events.instances page → changes plus quarantined items (in page order).
+
+    With ``occurrences`` (events.instances) every instance becomes ``Kind.OCCURRENCE`` and cancelled
+    ones are left out.
+    """
+    cal_zone = canonical_zone(page.page.time_zone) if page.page.time_zone else None
+
+    def change_of(ev: GEvent) -> Change | None:
+        change = convert(ev, provider=provider, account=account, calendar_id=calendar_id, calendar_zone=cal_zone)
+        if not occurrences:
+            return change
+        if not isinstance(change, Upsert) or change.event.status is Status.CANCELLED:
+            return None
+        return Upsert(event=attrs.evolve(change.event, kind=Kind.OCCURRENCE))
+
+    changes: list[Change]
+    changes, quarantined = page.map_items(change_of)
+    return ConvertedPage(changes=changes, quarantined=quarantined, next_page_token=page.page.next_page_token,
+                         next_sync_token=page.page.next_sync_token)  # fmt: skip
+
+
 def decode_page(
     body: bytes, *, provider: str, account: str, calendar_id: str, occurrences: bool = False
-) -> DecodedPage:
+) -> ConvertedPage:
     """A whole events.list / events.instances response body → changes plus quarantined items.
 
-    With ``occurrences`` (events.instances) every instance becomes ``Kind.OCCURRENCE``.
-
     Raises:
-        msgspec.DecodeError: the body is not JSON (the caller turns it into InvalidResponse).
+        msgspec.DecodeError: the body is not JSON. msgspec.ValidationError: it is no events page.
     """
-    try:
-        page = _page_decoder.decode(body)
-        items: Sequence[GEvent | msgspec.Raw] = page.items
-    except msgspec.ValidationError:
-        raw = _raw_page_decoder.decode(body)  # one item is off-shape: find it, keep the rest
-        page = EventsPage(time_zone=raw.time_zone, next_page_token=raw.next_page_token,
-                          next_sync_token=raw.next_sync_token)  # fmt: skip
-        items = raw.items
-    cal_zone = canonical_zone(page.time_zone) if page.time_zone else None
-    changes: list[Change] = []
-    quarantined: list[Quarantined] = []
-    raw_items: list[msgspec.Raw] | None = None
-    for index, item in enumerate(items):
-        try:
-            ev = item if isinstance(item, GEvent) else _event_decoder.decode(item)
-            change = convert(ev, provider=provider, account=account, calendar_id=calendar_id, calendar_zone=cal_zone)
-        except (msgspec.ValidationError, MalformedEvent) as exc:
-            if not isinstance(item, msgspec.Raw):  # rare: fetch the item's exact text for the quarantine
-                raw_items = raw_items or _raw_page_decoder.decode(body).items
-                item_text = raw_items[index]
-            else:
-                item_text = item
-            text = bytes(item_text).decode("utf-8", "replace")
-            event_id = getattr(exc, "event_id", None) or (item.id if isinstance(item, GEvent) else _id_of(item))
-            quarantined.append(Quarantined(event_id=event_id, error=str(exc), payload=text))
-            continue
-        if occurrences:
-            if not isinstance(change, Upsert) or change.event.status is Status.CANCELLED:
-                continue
-            change = Upsert(event=attrs.evolve(change.event, kind=Kind.OCCURRENCE))  # fmt: skip
-        changes.append(change)
-    return DecodedPage(changes=changes, quarantined=quarantined, next_page_token=page.next_page_token,
-                       next_sync_token=page.next_sync_token)  # fmt: skip
+    return convert_page(EVENTS.decode(body), provider=provider, account=account, calendar_id=calendar_id,
+                        occurrences=occurrences)  # fmt: skip

@@ -13,36 +13,24 @@ from collections.abc import AsyncIterator, Sequence
 from typing import cast
 
 import attrs
-import msgspec
 
 from calbridge.cursor import Cursor
 from calbridge.errors import InvalidResponse, NotFound
 from calbridge.model import Calendar, Event, Kind, Status, Upsert, When, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
+from calbridge.toolkit import DecodedPage
 from calbridge.zones import canonical_zone
 
 from ._auth import token_source
-from ._client import GoogleClient, path_segment
-from ._convert import DecodedPage, decode_page
+from ._client import GoogleClient
+from ._config import DEFAULT_BASE_URL, parse_options
+from ._convert import ConvertedPage, convert_page
+from ._wire import EventsPage, GEvent
 
 SCHEME = "google.events"
 VERSION = 1
 PAGE_SIZE = "2500"
 FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
-
-
-class _CalendarEntry(msgspec.Struct, rename="camel"):
-    id: str
-    summary: str | None = None
-    summary_override: str | None = None
-    primary: bool = False
-    time_zone: str | None = None
-    access_role: str | None = None
-
-
-class _CalendarList(msgspec.Struct, rename="camel"):
-    items: list[_CalendarEntry] = []
-    next_page_token: str | None = None
 
 
 def _rfc3339(value: dt.datetime) -> str:
@@ -62,7 +50,7 @@ def _described(stub: Event, master: Event) -> Event | None:
     return attrs.evolve(stub, title=master.title, end=end, ical_uid=master.ical_uid)
 
 
-async def _redescribe_stored_stubs(page: DecodedPage, view: MirrorView) -> None:
+async def _redescribe_stored_stubs(page: ConvertedPage, view: MirrorView) -> None:
     """Google never re-sends a cancelled stub when its series changes: re-title the stored ones."""
     masters = {c.event.id: c.event for c in page.changes if isinstance(c, Upsert) and c.event.kind is Kind.SERIES}
     if not masters:
@@ -76,7 +64,7 @@ async def _redescribe_stored_stubs(page: DecodedPage, view: MirrorView) -> None:
             page.changes.append(Upsert(event=fresh))
 
 
-async def _describe_stubs(page: DecodedPage, view: MirrorView) -> None:
+async def _describe_stubs(page: ConvertedPage, view: MirrorView) -> None:
     """A cancelled-occurrence stub carries only its slot: give it its series' title and length, from
     the same page or the mirror, so that it reads as what was cancelled."""
     await _redescribe_stored_stubs(page, view)
@@ -105,28 +93,27 @@ class GoogleProvider:
 
     def __init__(self, ctx: ProviderContext) -> None:
         self._ctx = ctx
-        self._client = GoogleClient(ctx, token_source(ctx.account.auth, ca_file=ctx.account.ca_file))
+        options = parse_options(ctx.account.options, account=ctx.account.name)
+        self._client = GoogleClient(
+            ctx, token_source(ctx.account.auth, ca_file=ctx.account.ca_file),
+            base_url=ctx.account.base_url or DEFAULT_BASE_URL, request_timeout=options.request_timeout,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"GoogleProvider(account={self._ctx.account.name!r})"
 
-    def _decode(self, body: bytes, calendar_id: str, *, occurrences: bool = False) -> DecodedPage:
-        try:
-            return decode_page(body, provider="google", account=self._ctx.account.name, calendar_id=calendar_id,
-                               occurrences=occurrences)  # fmt: skip
-        except msgspec.DecodeError as exc:
-            raise InvalidResponse(f"google: undecodable page: {exc}", provider="google") from None
+    def _convert(
+        self, page: DecodedPage[EventsPage, GEvent], calendar_id: str, *, occurrences: bool = False
+    ) -> ConvertedPage:
+        return convert_page(page, provider="google", account=self._ctx.account.name, calendar_id=calendar_id,
+                            occurrences=occurrences)  # fmt: skip
 
     async def calendars(self) -> Sequence[Calendar]:
         """Every calendar on the account's calendarList (paged)."""
         out: list[Calendar] = []
         params = {"maxResults": "250"}
         while True:
-            body = await self._client.get("/users/me/calendarList", params, what="google calendarList")
-            try:
-                page = msgspec.json.decode(body, type=_CalendarList)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                raise InvalidResponse(f"google: bad calendarList page: {exc}", provider="google") from None
+            page = await self._client.calendar_list(params)
             out.extend(
                 Calendar(id=c.id, name=c.summary_override or c.summary, primary=c.primary,
                          timezone=canonical_zone(c.time_zone), access=c.access_role)
@@ -153,7 +140,6 @@ class GoogleProvider:
         else:
             old = cursor.require(SCHEME, VERSION)
             state = {k: old.get(k) for k in ("syncToken", "pageToken", "timeMin")}
-        path = f"/calendars/{path_segment(calendar_id)}/events"
         while True:
             params = {"maxResults": PAGE_SIZE, "showDeleted": "true", "singleEvents": "false"}
             if state["syncToken"]:
@@ -162,8 +148,7 @@ class GoogleProvider:
                 params["timeMin"] = state["timeMin"]  # forbidden with syncToken: full listings only
             if state["pageToken"]:
                 params["pageToken"] = state["pageToken"]
-            body = await self._client.get(path, params, what=f"google events.list {calendar_id}")
-            page = self._decode(body, calendar_id)
+            page = self._convert(await self._client.events(calendar_id, params), calendar_id)
             await _describe_stubs(page, view)
             if page.next_page_token:
                 state = {**state, "pageToken": page.next_page_token}
@@ -188,18 +173,17 @@ class GoogleProvider:
         A series Google no longer has (404, or 410 ``deleted``) expands to nothing.
         """
         for sid in series_ids:
-            path = f"/calendars/{path_segment(calendar_id)}/events/{path_segment(sid)}/instances"
             base = {"maxResults": PAGE_SIZE, "timeMin": _rfc3339(window.start), "timeMax": _rfc3339(window.end)}
             params = dict(base)
             occurrences: list[Event] = []
             quarantined: list[Quarantined] = []
             while True:
                 try:
-                    body = await self._client.get(path, params, what=f"google events.instances {sid}", cursor=False)
+                    decoded = await self._client.instances(calendar_id, sid, params)
                 except NotFound:  # 404, or 410 deleted: the series is gone and the next round deletes it
                     occurrences, quarantined = [], []
                     break
-                page = self._decode(body, calendar_id, occurrences=True)
+                page = self._convert(decoded, calendar_id, occurrences=True)
                 occurrences.extend(c.event for c in page.changes if isinstance(c, Upsert))
                 quarantined.extend(page.quarantined)
                 if not page.next_page_token:

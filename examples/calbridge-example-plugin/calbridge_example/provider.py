@@ -6,11 +6,10 @@ resumes the round right after it, the last page's cursor (page_token None) is th
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import aiohttp
+import msgspec
 
 from calbridge.cursor import Cursor
 from calbridge.errors import (
@@ -19,17 +18,67 @@ from calbridge.errors import (
     InvalidResponse,
     MalformedEvent,
     NotFound,
+    ProviderError,
     RateLimited,
     TransientError,
 )
 from calbridge.export import parse_instant
 from calbridge.model import Calendar, Change, Delete, Event, EventKey, Kind, Upsert, When, Window
-from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
+from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext
+from calbridge.toolkit import HttpClient, PageDecoder, Response, StaticTokenSource, request_timeout, retry_after_seconds
 
 from . import ExampleAuth
 
 SCHEME, VERSION = "example.events", 1
 PAGE_SIZE = 100
+
+
+class Item(msgspec.Struct):
+    """One event of the listing, as the wire has it (``deleted`` marks a removal)."""
+
+    id: str
+    title: str | None = None
+    start: str | None = None
+    end: str | None = None
+    deleted: bool = False
+
+
+class EventsPage(msgspec.Struct):
+    items: list[Item] = []
+    next_page_token: str | None = None
+    next_sync_token: str | None = None
+
+
+class CalendarEntry(msgspec.Struct):
+    id: str
+    name: str | None = None
+
+
+class Calendars(msgspec.Struct):
+    calendars: list[CalendarEntry] = []
+
+
+EVENTS = PageDecoder(EventsPage, Item)  # one typed pass; an off-shape item is quarantined alone
+
+
+def error_for(response: Response, what: str) -> ProviderError | None:
+    """The example API's error table: the typed error a response means (None: success)."""
+    status = response.status
+    if status == 200:
+        return None
+    kw: dict[str, Any] = {"provider": "example", "status": status}
+    if status == 429:
+        return RateLimited(f"{what}: slow down", retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                           **kw)  # fmt: skip
+    if status == 410:
+        return CursorExpired(f"{what}: sync state expired", **kw)
+    if status in (401, 403):
+        return AuthError(f"{what}: credentials refused", **kw)
+    if status == 404:
+        return NotFound(f"{what}: not found", **kw)
+    if status >= 500:
+        return TransientError(f"{what}: HTTP {status}", **kw)
+    return InvalidResponse(f"{what}: HTTP {status}", **kw)
 
 
 class ExampleProvider:
@@ -42,48 +91,21 @@ class ExampleProvider:
         if not isinstance(auth, ExampleAuth) or not ctx.account.base_url:
             raise TypeError("the example provider needs its parsed auth and a base_url")
         self._ctx = ctx
-        self._token = auth.token
-        self._base = ctx.account.base_url.rstrip("/")
-        self._page_size = int(ctx.account.options.get("page_size", PAGE_SIZE))
+        options = ctx.account.options
+        self._page_size = int(options.get("page_size", PAGE_SIZE))
+        # Retries, Retry-After, the deadline, the account's TLS, the origin check: the toolkit's.
+        self._http = HttpClient(
+            ctx, provider="example", base_url=ctx.account.base_url, errors=error_for,
+            tokens=StaticTokenSource(auth.token), timeout=request_timeout(options, provider="example"),
+        )  # fmt: skip
 
     async def aclose(self) -> None:
         """Nothing to release: the session is borrowed."""
 
-    async def _get(self, path: str, params: Mapping[str, str], what: str) -> dict[str, Any]:
-        """One GET under the engine's retry policy; HTTP failures become calbridge's typed errors."""
-
-        async def once() -> dict[str, Any]:
-            headers = {"Authorization": f"Bearer {self._token}"}
-            ssl: Any = self._ctx.ssl if self._ctx.ssl is not None else True
-            try:
-                async with self._ctx.session.get(self._base + path, params=params, headers=headers, ssl=ssl) as resp:
-                    body = await resp.read()
-                    status, retry_after = resp.status, resp.headers.get("Retry-After")
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise TransientError(f"example {what}: {type(exc).__name__}", provider="example") from None
-            if status == 200:
-                data = json.loads(body)
-                if not isinstance(data, dict):
-                    raise InvalidResponse(f"example {what}: not an object", provider="example")
-                return data
-            kw: dict[str, Any] = {"provider": "example", "status": status}
-            if status == 429:
-                raise RateLimited(f"example {what}: slow down", retry_after=_seconds(retry_after), **kw)
-            if status == 410:
-                raise CursorExpired(f"example {what}: sync state expired", **kw)
-            if status in (401, 403):
-                raise AuthError(f"example {what}: credentials refused", **kw)
-            if status == 404:
-                raise NotFound(f"example {what}: not found", **kw)
-            if status >= 500:
-                raise TransientError(f"example {what}: HTTP {status}", **kw)
-            raise InvalidResponse(f"example {what}: HTTP {status}", **kw)
-
-        return await self._ctx.retry.call(once, what=f"example {what}")
-
     async def calendars(self) -> Sequence[Calendar]:
-        data = await self._get("/calendars", {}, "calendars")
-        return [Calendar(id=c["id"], name=c.get("name"), primary=i == 0) for i, c in enumerate(data["calendars"])]
+        decode = msgspec.json.Decoder(Calendars).decode
+        data = await self._http.request_decoded("GET", "/calendars", decode, what="calendars")
+        return [Calendar(id=c.id, name=c.name, primary=i == 0) for i, c in enumerate(data.calendars)]
 
     async def sync(
         self, calendar_id: str, cursor: Cursor | None, *, window: Window, view: MirrorView
@@ -98,39 +120,37 @@ class ExampleProvider:
                 params["page_token"] = state["page_token"]
             elif state["sync_token"]:
                 params["sync_token"] = state["sync_token"]
-            data = await self._get(f"/calendars/{calendar_id}/events", params, f"events {calendar_id}")
-            changes: list[Change] = []
-            quarantined: list[Quarantined] = []
-            for item in data.get("items") or ():
-                try:
-                    changes.append(self._change(calendar_id, item))
-                except MalformedEvent as exc:
-                    quarantined.append(Quarantined(event_id=exc.event_id, error=str(exc), payload=json.dumps(item)))
-            if data.get("next_page_token"):
-                state = {**state, "page_token": data["next_page_token"]}
+            what = f"events {calendar_id}"
+            page = await self._http.request_decoded("GET", f"/calendars/{calendar_id}/events", EVENTS.decode,
+                                                    params=params, what=what)  # fmt: skip
+            # Items that did not fit, or fail to normalize, are quarantined with their JSON text.
+            changes: list[Change]
+            changes, quarantined = page.map_items(lambda item: self._change(calendar_id, item))
+            if page.page.next_page_token:
+                state = {**state, "page_token": page.page.next_page_token}
                 yield Page(changes=changes, quarantined=quarantined, last=False,
                            cursor=Cursor(scheme=SCHEME, version=VERSION, state=state))  # fmt: skip
                 continue
-            if not data.get("next_sync_token"):
+            if not page.page.next_sync_token:
                 raise InvalidResponse("example: last page without a sync token", provider="example")
-            done = {"sync_token": data["next_sync_token"], "page_token": None}
+            done = {"sync_token": page.page.next_sync_token, "page_token": None}
             yield Page(changes=changes, quarantined=quarantined, last=True,
                        cursor=Cursor(scheme=SCHEME, version=VERSION, state=done))  # fmt: skip
             return
 
-    def _change(self, calendar_id: str, item: Any) -> Change:
+    def _change(self, calendar_id: str, item: Item) -> Change:
         account = self._ctx.account.name
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            raise MalformedEvent("example: an item without an id", event_id=None)
-        if item.get("deleted"):
-            return Delete(key=EventKey(account=account, calendar_id=calendar_id, id=item["id"]))
+        if item.deleted:
+            return Delete(key=EventKey(account=account, calendar_id=calendar_id, id=item.id))
+        if item.start is None or item.end is None:
+            raise MalformedEvent("example: an event without start or end", event_id=item.id)
         try:
-            start, end = parse_instant(item["start"]), parse_instant(item["end"])
-            return Upsert(event=Event(provider="example", account=account, calendar_id=calendar_id, id=item["id"],
-                                      kind=Kind.SINGLE, title=item.get("title"), start=When.at(start, "UTC"),
+            start, end = parse_instant(item.start), parse_instant(item.end)
+            return Upsert(event=Event(provider="example", account=account, calendar_id=calendar_id, id=item.id,
+                                      kind=Kind.SINGLE, title=item.title, start=When.at(start, "UTC"),
                                       end=When.at(end, "UTC")))  # fmt: skip
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedEvent(f"example: {type(exc).__name__}: {exc}", event_id=item["id"]) from None
+        except (TypeError, ValueError) as exc:
+            raise MalformedEvent(f"example: {type(exc).__name__}: {exc}", event_id=item.id) from None
 
     async def expand(
         self, calendar_id: str, series_ids: Sequence[str], *, window: Window, view: MirrorView
@@ -138,12 +158,4 @@ class ExampleProvider:
         """The example API has no recurring events: nothing ever needs expanding."""
         return
         yield  # an async generator that yields nothing
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return None if value is None else max(float(value), 0.0)
-    except ValueError:
-        return None
-
 

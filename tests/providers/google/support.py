@@ -72,12 +72,15 @@ class Mirror:
         return {k: v for k, v in self.events.items() if v.status.value != "cancelled"}
 
 
-def account_for(emu: GoogleEmulator, srv: ThreadedServer, *, auth: dict[str, Any] | None = None) -> AccountConfig:
+def account_for(
+    emu: GoogleEmulator, srv: ThreadedServer, *, auth: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+) -> AccountConfig:  # fmt: skip
     entry = emu.account_config(name="acme-google", base_url=srv.url, ca_file=None)
     raw_auth = auth or entry["auth"]
     parsed = plugin.parse_auth(raw_auth, account=entry, where="accounts[0].auth")
     return AccountConfig(name="acme-google", provider="google", auth=parsed, auth_kind=raw_auth["kind"],
-                         base_url=entry["base_url"])  # fmt: skip
+                         base_url=entry["base_url"], options=options or {})  # fmt: skip
 
 
 def fast_retry(attempts: int = 4) -> Retrier:
@@ -86,9 +89,10 @@ def fast_retry(attempts: int = 4) -> Retrier:
 
 def make_provider(
     emu: GoogleEmulator, srv: ThreadedServer, session: aiohttp.ClientSession, *, settings: Settings | None = None,
-    auth: dict[str, Any] | None = None, clock: Any = None,
+    auth: dict[str, Any] | None = None, clock: Any = None, options: dict[str, Any] | None = None,
 ) -> Provider:  # fmt: skip
-    ctx = make_context(account_for(emu, srv, auth=auth), session, settings=settings, retry=fast_retry(), clock=clock)
+    account = account_for(emu, srv, auth=auth, options=options)
+    ctx = make_context(account, session, settings=settings, retry=fast_retry(), clock=clock)
     return plugin.create(ctx)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from calbridge.errors import AuthError, CalbridgeError, ConfigError
+from calbridge.errors import AuthError, CalbridgeError
 from calbridge.testing.server import ThreadedServer
 from calbridge_providers.google import plugin
 from calbridge_providers.google.emulator import GoogleEmulator
@@ -94,38 +94,3 @@ async def test_tokens_and_secrets_never_appear_in_errors_reprs_or_logs(
         texts.append(repr(plugin.parse_auth(auth, account={}, where="a")))
     texts.append(caplog.text)
     assert not [t for t in texts if canary in t]
-
-
-def test_parse_auth_names_the_missing_or_unknown_key(tmp_path: Path) -> None:
-    where = "accounts[1].auth"
-    cases = [
-        ({"kind": "authorized_user", "client_id": "c", "refresh_token": "r"}, "accounts[1].auth.client_secret"),
-        ({"client_id": "c"}, "accounts[1].auth.kind"),
-        ({"kind": "oauth"}, "accounts[1].auth.kind"),
-        ({"kind": "token", "token": "t", "tokne": "x"}, "accounts[1].auth.tokne"),
-        ({"kind": "service_account", "key_file": str(tmp_path / "missing.json")}, "accounts[1].auth.key_file"),
-        ({"kind": "service_account"}, "accounts[1].auth.key_file"),
-    ]
-    for raw, expected in cases:
-        with pytest.raises(ConfigError) as info:
-            plugin.parse_auth(raw, account={}, where=where)
-        assert info.value.where == expected, raw
-
-
-def test_parse_auth_defaults_token_uri() -> None:
-    auth = plugin.parse_auth(
-        {"kind": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"}, account={}, where="a"
-    )
-    assert auth.token_uri == "https://oauth2.googleapis.com/token"  # type: ignore[attr-defined]
-    assert repr(auth) == "AuthorizedUserAuth(client_id='c', token_uri='https://oauth2.googleapis.com/token')"
-
-
-async def test_calendars_lists_the_calendar_list(
-    emu: GoogleEmulator, server: ThreadedServer, session: aiohttp.ClientSession
-) -> None:
-    emu.state.add_calendar("team@group.calendar.google.com", summary="Team", time_zone="Asia/Calcutta")
-    cals = await make_provider(emu, server, session).calendars()
-    assert [(c.id, c.primary, c.timezone) for c in cals] == [
-        (CAL, True, "Europe/Zurich"),
-        ("team@group.calendar.google.com", False, "Asia/Kolkata"),
-    ]

@@ -1,0 +1,43 @@
+"""The plugin toolkit: what every provider, built-in or third-party, builds on.
+
+- :class:`HttpClient` (``http``): the one HTTP call path — origin check, deadline, retry policy,
+  refresh-once on a rejected token, the account's TLS, and the provider's :data:`ErrorTable`.
+- :func:`retry_after_seconds`, :func:`reset_seconds` (``headers``): rate-limit headers as seconds.
+- :class:`TokenSource`, :class:`StaticTokenSource`, :class:`CachedToken`, :class:`Token`
+  (``tokens``): one token protocol and the cached-token helper.
+- :func:`ca_requests_session` (``tls``): the ``requests`` session that trusts the account's CA, for
+  the blocking auth libraries.
+- :class:`PageDecoder`, :class:`DecodedPage` (``pages``): a page in one typed pass, item by item
+  with quarantine when an item does not fit.
+- :func:`request_timeout` (``options``): the ``options.request_timeout`` every provider reads.
+"""
+
+from __future__ import annotations
+
+from .headers import reset_seconds, retry_after_seconds
+from .http import ErrorTable, HttpClient, Response, origin, same_origin
+from .options import DEFAULT_REQUEST_TIMEOUT, request_timeout
+from .pages import PAYLOAD_LIMIT, DecodedPage, PageDecoder
+from .tls import CaSession, ca_requests_session
+from .tokens import CachedToken, StaticTokenSource, Token, TokenSource
+
+__all__ = [
+    "DEFAULT_REQUEST_TIMEOUT",
+    "PAYLOAD_LIMIT",
+    "CaSession",
+    "CachedToken",
+    "DecodedPage",
+    "ErrorTable",
+    "HttpClient",
+    "PageDecoder",
+    "Response",
+    "StaticTokenSource",
+    "Token",
+    "TokenSource",
+    "ca_requests_session",
+    "origin",
+    "request_timeout",
+    "reset_seconds",
+    "retry_after_seconds",
+    "same_origin",
+]
