@@ -8,6 +8,7 @@ import importlib
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,9 @@ def test_import_calbridge_loads_neither_the_engine_nor_the_kit_nor_a_provider() 
 
 
 def python_samples() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    # A sample inside a list item is indented with it.
+    found = re.findall(r"^( *)```python\n(.*?)^ *```", README.read_text(encoding="utf-8"), flags=re.S | re.M)
+    return [textwrap.dedent(body) for _, body in found]
 
 
 def imports_in(sample: str) -> list[tuple[str, list[str]]]:
