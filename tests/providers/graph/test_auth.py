@@ -1,4 +1,5 @@
-"""Config parsing (no network) and msal against the emulator's HTTPS identity endpoints."""
+"""The token sources: msal against the emulator's HTTPS identity endpoints (the cache in the secret
+slot, refresh-once on a 401, rotated refresh tokens), and the configured token."""
 
 from __future__ import annotations
 
@@ -8,47 +9,12 @@ from typing import Any
 
 import pytest
 
-from calbridge.errors import AuthError, ConfigError, InvalidResponse, NotFound, PermissionDenied, TransientError
-from calbridge_providers.graph import plugin
+from calbridge.errors import AuthError, InvalidResponse, NotFound, PermissionDenied, TransientError
 from calbridge_providers.graph._auth import CACHE_SECRET, RT_HASH_SECRET
 
 from .conftest import Harness, at
 
 CANARY = "secret-CANARY-51e0"
-
-
-@pytest.mark.parametrize(
-    ("raw", "account", "where", "message"),
-    [
-        ({"kind": "client_credentials", "tenant_id": "t", "client_id": "c"}, {"user": "u"},
-         "accounts[1].auth.client_secret", "required"),
-        ({"kind": "client_credentials", "tenant_id": "t", "client_id": "c", "client_secret": "s"}, {},
-         "accounts[1].user", "required with client_credentials"),
-        ({"kind": "password"}, {}, "accounts[1].auth.kind", "unknown kind"),
-        ({"tenant_id": "t"}, {}, "accounts[1].auth.kind", "required"),
-        ({"kind": "refresh_token", "tenant_id": "t", "client_id": "c"}, {}, "accounts[1].auth.refresh_token",
-         "required"),
-        ({"kind": "token", "token": "x", "tenant": "t"}, {}, "accounts[1].auth.tenant", "unknown key"),
-    ],
-)  # fmt: skip
-def test_parse_auth_errors_name_the_place(
-    raw: dict[str, Any], account: dict[str, Any], where: str, message: str
-) -> None:
-    with pytest.raises(ConfigError) as info:
-        plugin.parse_auth(raw, account=account, where="accounts[1].auth")
-    assert info.value.where == where and message in info.value.message
-
-
-def test_parse_auth_structures_without_network_and_hides_secrets() -> None:
-    auth = plugin.parse_auth(
-        {"kind": "client_credentials", "tenant_id": "t", "client_id": "c", "client_secret": CANARY},
-        account={"user": "u@x"},
-        where="accounts[0].auth",
-    )
-    assert auth.kind == "client_credentials" and CANARY not in repr(auth)
-    rt = plugin.parse_auth({"kind": "refresh_token", "tenant_id": "t", "client_id": "c", "refresh_token": CANARY},
-                           account={}, where="a")  # fmt: skip
-    assert CANARY not in repr(rt) and rt.client_secret is None
 
 
 @pytest.fixture
