@@ -3,6 +3,7 @@ slot, refresh-once on a 401, rotated refresh tokens), and the configured token."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -116,3 +117,31 @@ async def test_token_canary_never_in_errors_or_logs(
     for text in [*messages, caplog.text]:
         assert CANARY not in text
         assert not any(t in text for t in tokens)
+
+
+async def test_a_late_rejection_of_an_old_token_keeps_the_new_one(harness: Harness, trap: None) -> None:
+    provider = harness.provider()
+    tokens = provider.tokens
+    first = await tokens.token()
+    assert CANARY not in repr(tokens) and first not in repr(tokens)
+    harness.emulator.revoke_access_tokens()
+    # two requests refused with the same token: one new token, fetched once
+    await asyncio.gather(tokens.invalidate(first), tokens.invalidate(first))
+    second = await tokens.token()
+    assert second != first and harness.emulator.token_requests == 2
+    # a third refusal of the first token arrives late: neither our cache nor msal's loses the new one
+    await tokens.invalidate(first)
+    assert await tokens.token() == second and harness.emulator.token_requests == 2
+    cache = tokens._cache  # type: ignore[attr-defined]
+    assert [item.get("secret") for item in cache.search(cache.CredentialType.ACCESS_TOKEN)] == [second]
+    await harness.sync(provider)
+    assert harness.emulator.token_requests == 2
+
+
+async def test_a_configured_token_the_api_refuses_is_an_auth_error_at_once(harness: Harness) -> None:
+    entry = {**harness.entry, "auth": {"kind": "token", "token": CANARY}}
+    with pytest.raises(AuthError, match="configured token was refused") as info:
+        await harness.sync(harness.provider(entry))
+    assert info.value.status == 401 and CANARY not in str(info.value)
+    # nothing can refresh a configured token: one request, not a second with the same token
+    assert [r.status for r in harness.emulator.requests if r.path.startswith("/v1.0/")] == [401]
