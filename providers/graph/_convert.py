@@ -374,36 +374,36 @@ def changes_from(
     me: str | None = None,
     zones: Mapping[str, str | None] | None = None,
 ) -> tuple[list[Change], list[Quarantined]]:
-    """A delta page's items as changes; what cannot be normalized is quarantined with its JSON text,
-    in page order with the items that did not decode.
+    """A delta page's items as changes; what cannot be normalized is quarantined with its JSON text
+    (after the items that did not decode at all, see :meth:`~calbridge.toolkit.DecodedPage.quarantine`).
 
     ``masters`` holds the normalized series master (None: unavailable, see ``errors``) of every id
     :func:`master_ids` named; ``me`` is the mailbox's address lowercased and ``zones`` each
     master's own zone (see :func:`convert_event`).
     """
-
-    def change_of(ev: GEvent) -> Change:
+    changes: list[Change] = []
+    quarantined = list(page.quarantined)
+    for k, ev in enumerate(page.items):  # one loop, no call per item: this is the bench's hot path
         event_id = ev.id
         if not event_id:
-            raise MalformedEvent("item without an id")
+            quarantined.append(page.quarantine(k, "item without an id"))
+            continue
         if ev.removed is not UNSET:
-            return Delete(key=EventKey(account=account, calendar_id=calendar_id, id=event_id))
+            changes.append(Delete(key=EventKey(account=account, calendar_id=calendar_id, id=event_id)))
+            continue
         master_id = ev.series_master_id
         master = None
         if master_id:
             master = masters.get(master_id)
             if master is None:
                 reason = errors.get(master_id, "series master unavailable")
-                raise MalformedEvent(f"series master {master_id}: {reason}", event_id=event_id)
+                quarantined.append(page.quarantine(k, f"series master {master_id}: {reason}", event_id=event_id))
+                continue
         try:
             zone = zones.get(master_id) if zones is not None and master_id else None
             event = convert_event(ev, account=account, calendar_id=calendar_id, master=master, me=me, series_zone=zone)
+            changes.append(Upsert(event=event))
         except MalformedEvent as exc:
             logger.warning("graph account %s: quarantined event %s: %s", account, event_id, exc)
-            exc.event_id = event_id
-            raise
-        return Upsert(event=event)
-
-    changes: list[Change]
-    changes, quarantined = page.map_items(change_of)
+            quarantined.append(page.quarantine(k, str(exc), event_id=event_id))
     return changes, quarantined

@@ -260,18 +260,25 @@ class GraphProvider:
                 master = got if isinstance(got, Event) else None
             occurrences: list[Event] = []
             quarantined: list[Quarantined] = []
-
-            def occurrence(ev: GEvent, sid: str = sid, master: Event | None = master) -> Event:
-                return convert_event(ev, account=self._account, calendar_id=calendar_id, master=master, me=self._me,
-                                     series_zone=self._series_zones.get(sid))  # fmt: skip
-
             try:
                 while url:
                     what = f"instances of {sid}"
                     page = await self.client.events(url, what=what)
-                    events, bad = page.map_items(occurrence)
-                    occurrences.extend(events)
-                    quarantined.extend(bad)
+                    quarantined.extend(page.quarantined)
+                    for k, ev in enumerate(page.items):
+                        try:
+                            occurrences.append(
+                                convert_event(
+                                    ev,
+                                    account=self._account,
+                                    calendar_id=calendar_id,
+                                    master=master,
+                                    me=self._me,
+                                    series_zone=self._series_zones.get(sid),
+                                )
+                            )
+                        except MalformedEvent as exc:
+                            quarantined.append(page.quarantine(k, str(exc), event_id=ev.id))
                     url = self._link(page.page.next_link, "@odata.nextLink", what)
             except NotFound:
                 occurrences = []
