@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
+import msgspec
 
 from ..errors import AuthError, InvalidResponse, ProviderError, ProviderTimeout, TokenExpired, TransientError
 from .options import DEFAULT_REQUEST_TIMEOUT
@@ -233,6 +234,38 @@ class HttpClient:
         except TokenExpired as exc:
             raise AuthError(f"{label}: credentials refused after a refresh", provider=self.provider,
                             status=exc.status, code=exc.code) from None  # fmt: skip
+
+    async def request_decoded(
+        self,
+        method: str,
+        url: str,
+        decode: Callable[[bytes], T],
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        errors: ErrorTable | None = None,
+        authorize: bool = True,
+        retry: bool = True,
+    ) -> T:
+        """:meth:`request_parsed` with ``decode(body)`` (a msgspec decoder's ``decode``, a
+        :class:`~calbridge.toolkit.PageDecoder`'s): a body that does not decode is an
+        :class:`~calbridge.errors.InvalidResponse` (not retried)."""
+        label = f"{self.provider} {what}"
+
+        def parse(response: Response) -> T:
+            try:
+                return decode(response.body)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                # msgspec names the position and the expected type, never the offending value.
+                raise InvalidResponse(f"{label}: undecodable answer: {exc}", provider=self.provider,
+                                      status=response.status) from None  # fmt: skip
+
+        return await self.request_parsed(
+            method, url, parse, what=what, params=params, json=json, headers=headers, errors=errors,
+            authorize=authorize, retry=retry,
+        )  # fmt: skip
 
     async def _send(
         self,

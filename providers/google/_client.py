@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
-
-import msgspec
 
 from calbridge.errors import (
     CursorExpired,
     InvalidRequest,
-    InvalidResponse,
     NotFound,
     PermissionDenied,
     ProviderError,
@@ -32,7 +29,6 @@ from calbridge.toolkit import DecodedPage, HttpClient, Response, TokenSource, re
 from ._wire import EVENTS, CalendarList, EventsPage, GEvent, decode_calendar_list
 
 _RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
-T = TypeVar("T")
 
 
 def error_for(response: Response, what: str, *, cursor: bool = True) -> ProviderError | None:
@@ -81,16 +77,6 @@ def path_segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _decoded(decode: Callable[[bytes], T], what: str) -> Callable[[Response], T]:
-    def parse(response: Response) -> T:
-        try:
-            return decode(response.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise InvalidResponse(f"google {what}: undecodable page: {exc}", provider="google") from None
-
-    return parse
-
-
 class GoogleClient:
     """GETs against ``{base_url}/calendar/v3``, each answer decoded into its ``_wire`` Structs."""
 
@@ -103,14 +89,14 @@ class GoogleClient:
     async def calendar_list(self, params: Mapping[str, str]) -> CalendarList:
         """One calendarList page."""
         what = "calendarList"
-        return await self.http.request_parsed("GET", "/users/me/calendarList", _decoded(decode_calendar_list, what),
-                                              params=params, what=what)  # fmt: skip
+        return await self.http.request_decoded("GET", "/users/me/calendarList", decode_calendar_list,
+                                               params=params, what=what)  # fmt: skip
 
     async def events(self, calendar_id: str, params: Mapping[str, str]) -> DecodedPage[EventsPage, GEvent]:
         """One events.list page (a 410: :class:`CursorExpired`)."""
         what = f"events.list {calendar_id}"
-        return await self.http.request_parsed("GET", f"/calendars/{path_segment(calendar_id)}/events",
-                                              _decoded(EVENTS.decode, what), params=params, what=what)  # fmt: skip
+        return await self.http.request_decoded("GET", f"/calendars/{path_segment(calendar_id)}/events", EVENTS.decode,
+                                               params=params, what=what)  # fmt: skip
 
     async def instances(
         self, calendar_id: str, series_id: str, params: Mapping[str, str]
@@ -118,5 +104,5 @@ class GoogleClient:
         """One events.instances page (a 404 or 410 ``deleted``: :class:`NotFound`)."""
         what = f"events.instances {series_id}"
         path = f"/calendars/{path_segment(calendar_id)}/events/{path_segment(series_id)}/instances"
-        return await self.http.request_parsed("GET", path, _decoded(EVENTS.decode, what), params=params, what=what,
-                                              errors=_without_cursor)  # fmt: skip
+        return await self.http.request_decoded("GET", path, EVENTS.decode, params=params, what=what,
+                                               errors=_without_cursor)  # fmt: skip

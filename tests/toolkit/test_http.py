@@ -279,3 +279,21 @@ async def test_the_accounts_ca_file_is_the_tls_trust(serve: Serve, make_client: 
             await untrusted.request("GET", "/x", what="x")
     finally:
         await server.close()
+
+
+async def test_an_undecodable_answer_is_an_invalid_response_and_not_retried(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    import msgspec
+
+    class Shape(msgspec.Struct):
+        n: int
+
+    rec = Recorder((200, {}, {"n": "not a number"}))
+    client = make_client(await serve(rec.app()))
+    decode = msgspec.json.Decoder(Shape).decode
+    with pytest.raises(InvalidResponse, match=r"t shape: undecodable answer: Expected `int`") as info:
+        await client.request_decoded("GET", "/x", decode, what="shape")
+    assert "not a number" not in str(info.value) and len(rec.seen) == 1
+    rec.answers = [(200, {}, {"n": 3})]
+    assert await client.request_decoded("GET", "/x", decode, what="shape") == Shape(n=3)

@@ -6,8 +6,8 @@ resumes the round right after it, the last page's cursor (page_token None) is th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import msgspec
 
@@ -31,7 +31,6 @@ from . import ExampleAuth
 
 SCHEME, VERSION = "example.events", 1
 PAGE_SIZE = 100
-T = TypeVar("T")
 
 
 class Item(msgspec.Struct):
@@ -82,18 +81,6 @@ def error_for(response: Response, what: str) -> ProviderError | None:
     return InvalidResponse(f"{what}: HTTP {status}", **kw)
 
 
-def _decoded(decode: Callable[[bytes], T], what: str) -> Callable[[Response], T]:
-    """A parse step for ``request_parsed``: the body decoded, or InvalidResponse (not retried)."""
-
-    def parse(response: Response) -> T:
-        try:
-            return decode(response.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise InvalidResponse(f"example {what}: {exc}", provider="example") from None
-
-    return parse
-
-
 class ExampleProvider:
     """One configured ``example`` account. Singles only: nothing to expand."""
 
@@ -116,8 +103,8 @@ class ExampleProvider:
         """Nothing to release: the session is borrowed."""
 
     async def calendars(self) -> Sequence[Calendar]:
-        decode = _decoded(msgspec.json.Decoder(Calendars).decode, "calendars")
-        data = await self._http.request_parsed("GET", "/calendars", decode, what="calendars")
+        decode = msgspec.json.Decoder(Calendars).decode
+        data = await self._http.request_decoded("GET", "/calendars", decode, what="calendars")
         return [Calendar(id=c.id, name=c.name, primary=i == 0) for i, c in enumerate(data.calendars)]
 
     async def sync(
@@ -134,8 +121,8 @@ class ExampleProvider:
             elif state["sync_token"]:
                 params["sync_token"] = state["sync_token"]
             what = f"events {calendar_id}"
-            page = await self._http.request_parsed("GET", f"/calendars/{calendar_id}/events",
-                                                   _decoded(EVENTS.decode, what), params=params, what=what)  # fmt: skip
+            page = await self._http.request_decoded("GET", f"/calendars/{calendar_id}/events", EVENTS.decode,
+                                                    params=params, what=what)  # fmt: skip
             # Items that did not fit, or fail to normalize, are quarantined with their JSON text.
             changes: list[Change]
             changes, quarantined = page.map_items(lambda item: self._change(calendar_id, item))
