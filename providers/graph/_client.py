@@ -18,16 +18,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlencode
-
-import msgspec
 
 from calbridge.errors import (
     CursorExpired,
     InvalidRequest,
-    InvalidResponse,
     NotFound,
     PermissionDenied,
     ProviderError,
@@ -42,7 +38,6 @@ from calbridge.toolkit import DecodedPage, HttpClient, Response, TokenSource, re
 from ._wire import EVENTS, CalendarList, EventsPage, GEvent, decode_calendar_list
 
 _EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
-T = TypeVar("T")
 
 
 def _graph_error(body: bytes) -> tuple[str | None, str]:
@@ -94,16 +89,6 @@ def _window_query(window: Window) -> str:
     return urlencode({"startDateTime": _stamp(window.start), "endDateTime": _stamp(window.end)})
 
 
-def _decoded(decode: Callable[[bytes], T], what: str) -> Callable[[Response], T]:
-    def parse(response: Response) -> T:
-        try:
-            return decode(response.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise InvalidResponse(f"graph {what}: undecodable page: {exc}", provider="graph") from None
-
-    return parse
-
-
 class GraphClient:
     """GETs against one mailbox (``{base_url}/users/{user}`` or ``{base_url}/me``), each answer
     decoded into its ``_wire`` Structs.
@@ -152,12 +137,11 @@ class GraphClient:
 
     async def calendars(self, url: str) -> CalendarList:
         """One page of the mailbox's calendars."""
-        what = "list calendars"
-        return await self.http.request_parsed("GET", url, _decoded(decode_calendar_list, what), what=what)
+        return await self.http.request_decoded("GET", url, decode_calendar_list, what="list calendars")
 
     async def events(self, url: str, *, what: str) -> DecodedPage[EventsPage, GEvent]:
         """One calendarView delta or instances page (CursorExpired: the delta link is dead)."""
-        return await self.http.request_parsed("GET", url, _decoded(EVENTS.decode, what), what=what)
+        return await self.http.request_decoded("GET", url, EVENTS.decode, what=what)
 
     async def event(self, event_id: str, *, what: str) -> bytes:
         """``GET /events/{id}``, undecoded (the caller decides what an off-shape one means).

@@ -1,6 +1,6 @@
 """The graph error table and the HTTP behaviour around it: statuses and error codes → typed errors,
 rate limits and server errors retried (Retry-After honoured, fractional too), at most four requests
-at once per mailbox."""
+at once per mailbox, an undecodable answer refused without a retry."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import datetime as dt
 import email.utils
 import json
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from calbridge.errors import (
     CursorExpired,
     InvalidRequest,
+    InvalidResponse,
     NotFound,
     PermissionDenied,
     ProviderError,
@@ -20,10 +23,13 @@ from calbridge.errors import (
     TokenExpired,
     TransientError,
 )  # fmt: skip
+from calbridge.testing.context import make_context
+from calbridge.testing.server import ThreadedServer
 from calbridge.toolkit import Response
+from calbridge_providers.graph import plugin
 from calbridge_providers.graph._client import error_for
 
-from .conftest import Harness, at
+from .conftest import WINDOW, Harness, MirrorView, account_for, at
 
 ONCE = {"pattern": {"type": "daily"}, "range": {"type": "numbered", "numberOfOccurrences": 1}}
 
@@ -97,3 +103,34 @@ async def test_at_most_four_concurrent_requests_per_mailbox(harness: Harness) ->
     api = [r for r in emu.requests if r.path.startswith("/v1.0/") and r.end is not None]
     peak = max(sum(1 for o in api if o.time <= r.time < (o.end or 0.0)) for r in api)
     assert 2 <= peak <= 4
+
+
+@pytest.mark.parametrize(
+    ("delta", "master", "message"),
+    [
+        (b"<html>maintenance</html>", b"{}", "graph calendarView delta of primary: undecodable answer"),
+        (b'{"value": {"id": "x"}}', b"{}", "graph calendarView delta of primary: undecodable answer"),
+        (b'{"value": [{"id": "O", "type": "occurrence", "seriesMasterId": "M"}], "@odata.deltaLink": "%(base)s/d"}',
+         b"not json", "series master M: the response is not JSON"),
+    ],
+)  # fmt: skip
+async def test_an_undecodable_answer_fails_the_round_and_is_not_retried(
+    session: aiohttp.ClientSession, delta: bytes, master: bytes, message: str
+) -> None:
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        body = master if request.path.endswith("/events/M") else delta
+        base = f"{request.scheme}://{request.host}/v1.0"
+        return web.Response(body=body.replace(b"%(base)s", base.encode()), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    with ThreadedServer(app) as srv:
+        entry = {"name": "m", "base_url": f"{srv.url}/v1.0", "auth": {"kind": "token", "token": "t"}}
+        provider = plugin.create(make_context(account_for(entry), session))
+        with pytest.raises(InvalidResponse, match=message):
+            async for _ in provider.sync("primary", None, window=WINDOW, view=MirrorView({})):
+                pass
+    assert len(seen) == len(set(seen))  # each asked once: a bad body is not retried
