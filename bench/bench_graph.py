@@ -3,7 +3,7 @@ ratio to ``json.loads`` of the same bytes (target ≤ 1.0×).
 
     python bench/bench_graph.py [--events 1000] [--repeat 15]
 
-What is timed is the provider's own path: ``_wire.decode_page`` (typed msgspec decode of the body)
+What is timed is the provider's own path: ``_wire.EVENTS.decode`` (typed msgspec decode of the body)
 then ``_convert.changes_from`` (normalization, quarantine), exactly as ``GraphProvider.sync`` runs
 them between two requests. The page follows the seed's shape with the fields a real delta page
 carries (full events, Windows ``originalStartTimeZone``, UTC ``start``/``end`` as
@@ -23,9 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from calbridge.model import Event
-from calbridge_providers.graph._convert import convert_event
-from calbridge_providers.graph._page import changes_from, master_ids
-from calbridge_providers.graph._wire import decode_event, decode_page
+from calbridge_providers.graph._convert import changes_from, convert_event, master_ids
+from calbridge_providers.graph._wire import EVENTS, decode_event
 
 ZONES = ("Pacific Standard Time", "W. Europe Standard Time", "Tokyo Standard Time", "India Standard Time", "UTC")
 
@@ -123,7 +122,7 @@ def main() -> None:
     n = args.events
 
     def sync_page(body: bytes, masters: dict[str, Event | None]) -> list[Any]:
-        decoded = decode_page(body)
+        decoded = EVENTS.decode(body)
         assert all(m in masters for m in master_ids(decoded))
         changes, quarantined = changes_from(decoded, account="acc", calendar_id="primary", masters=masters, errors={})
         assert len(changes) == n and not quarantined

@@ -1,35 +1,54 @@
-"""calbridge's Microsoft Graph provider plugin (Outlook / Exchange Online calendars).
+"""calbridge's Microsoft Graph provider plugin (Outlook / Exchange Online calendars): calendarView delta
+over the configured window, series masters fetched to hydrate skeletal occurrences, instances for
+expansion, with msal credentials.
 
-Auth kinds: ``client_credentials`` (app-only, the account's ``user`` mailbox), ``refresh_token``
-(delegated, ``/me``) and ``token``. Sync is calendarView delta over the configured window; see
-``_provider.py``. The shipped emulator lives in :mod:`calbridge_providers.graph.emulator` (found
-through the ``calbridge.emulators`` group; this module never imports it).
+Entry point ``graph = "calbridge_providers.graph:plugin"``. Auth kinds and options: ``_config``.
+Modules by job: ``_config`` (auth and options), ``_auth`` (token sources), ``_client`` (endpoints and
+the error table), ``_wire`` (response Structs and page decoders), ``_convert`` (wire → model, with
+``_times`` and ``_recurrence``), ``_provider`` (the Provider). The shipped emulator lives in
+:mod:`calbridge_providers.graph.emulator`
+(found through the ``calbridge.emulators`` group; this module never imports it).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from calbridge.provider import ProviderContext
 
-from ._config import ClientCredentials, GraphAuth, RefreshTokenAuth, StaticToken
-from ._config import parse_auth as _parse_auth
+from ._config import ClientCredentialsAuth, GraphAuth, RefreshTokenAuth, TokenAuth, parse_auth
 
 if TYPE_CHECKING:
     from ._provider import GraphProvider
 
-__all__ = ["ClientCredentials", "GraphPlugin", "RefreshTokenAuth", "StaticToken", "plugin"]
+__all__ = ["ClientCredentialsAuth", "GraphPlugin", "RefreshTokenAuth", "TokenAuth", "plugin"]
+
+_RENAMED = {"ClientCredentials": "ClientCredentialsAuth", "StaticToken": "TokenAuth"}
+
+
+def __getattr__(name: str) -> Any:
+    """The auth config classes' former names, still importable (deprecated)."""
+    if name in _RENAMED:
+        new = _RENAMED[name]
+        warnings.warn(f"calbridge_providers.graph.{name} is deprecated; use {new}", DeprecationWarning, stacklevel=2)
+        return globals()[new]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class GraphPlugin:
-    """The ``graph`` entry point."""
+    """The ``graph`` :class:`~calbridge.provider.ProviderPlugin` (and EmulatedPlugin)."""
 
     name = "graph"
 
     def parse_auth(self, raw: Mapping[str, Any], *, account: Mapping[str, Any], where: str) -> GraphAuth:
-        """Structure the account's ``auth`` (no network). Raises ConfigError naming the key."""
-        return _parse_auth(raw, account=account, where=where)
+        """Structure an account's ``auth`` mapping (see :func:`._config.parse_auth`); no network.
+
+        Raises:
+            ConfigError: naming the key, e.g. ``accounts[0].auth.client_secret: required``.
+        """
+        return parse_auth(raw, account=account, where=where)
 
     def create(self, ctx: ProviderContext) -> GraphProvider:
         from ._provider import GraphProvider

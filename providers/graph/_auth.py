@@ -1,33 +1,37 @@
-"""A typed async adapter around msal: access tokens for Microsoft Graph.
+"""The graph account's token sources, on the toolkit's :class:`~calbridge.toolkit.TokenSource`: msal
+for ``client_credentials`` and ``refresh_token``, :class:`~calbridge.toolkit.StaticTokenSource` for
+``token``.
 
 msal is blocking and its constructor already talks to the authority (OIDC discovery), so the
 application is built lazily, inside :func:`asyncio.to_thread`, on the first token request — never
 while the config is checked. Its :class:`msal.SerializableTokenCache` lives in the store's secret
 slot, so a token is fetched once per lifetime and a refresh token Microsoft rotates survives the
 process. A configured refresh token wins once it differs from the one the stored cache grew from
-(a hash of it is stored beside the cache).
+(a hash of it is stored beside the cache). :class:`~calbridge.toolkit.CachedToken` makes callers
+share one acquisition and keeps the token until 5 minutes before it expires, as msal's own cache does.
 
-HTTP goes through a ``requests.Session`` that keeps proxy settings from the environment but puts
-the account's ``ca_file`` in ``verify`` *after* the environment merge: ``REQUESTS_CA_BUNDLE`` would
-otherwise silently override it. Tokens never reach logs or exception messages.
+msal's HTTP goes through the toolkit's :func:`~calbridge.toolkit.ca_requests_session`: proxy
+settings from the environment, the account's ``ca_file`` in ``verify`` even when
+``REQUESTS_CA_BUNDLE`` is set. Tokens never reach reprs, logs or exception messages.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import logging
-import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
 from calbridge.errors import AuthError, TransientError
 from calbridge.provider import ProviderContext
+from calbridge.toolkit import CachedToken, StaticTokenSource, Token, TokenSource, ca_requests_session
 
-from ._config import ClientCredentials, GraphAuth, RefreshTokenAuth, StaticToken
+from ._config import ClientCredentialsAuth, GraphAuth, RefreshTokenAuth, TokenAuth
 
 logger = logging.getLogger(__name__)
 
@@ -39,49 +43,9 @@ _MICROSOFT_HOSTS = frozenset(
         "login.chinacloudapi.cn", "login-us.microsoftonline.com", "login.microsoftonline.us",
     }
 )  # fmt: skip
-_DEFAULT_TIMEOUT = 30.0
-
-
-class TokenSource(Protocol):
-    """Where a provider's bearer tokens come from."""
-
-    async def token(self) -> str: ...
-
-    async def invalidate(self) -> None:
-        """Forget the current access token (the API refused it); the next call fetches another."""
-        ...
-
-
-class StaticTokenSource:
-    """A bearer token the caller keeps fresh; nothing to refresh."""
-
-    def __init__(self, auth: StaticToken) -> None:
-        self._token = auth.token
-
-    async def token(self) -> str:
-        return self._token
-
-    async def invalidate(self) -> None:
-        return None
-
-
-class _CaSession(requests.Session):
-    """requests with the account's CA in ``verify`` and everything else (proxies) from the environment."""
-
-    def __init__(self, ca_file: str | None, timeout: float) -> None:
-        super().__init__()
-        self._ca_file = ca_file
-        self._timeout = timeout
-
-    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
-        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if self._ca_file:
-            settings["verify"] = self._ca_file
-        return settings
-
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", self._timeout)
-        return super().request(method, url, *args, **kwargs)
+_IDP_TIMEOUT = 30.0  # seconds per request to the identity provider
+# msal's own cache treats less than 5 minutes left as expired; so does ours.
+REFRESH_MARGIN = dt.timedelta(minutes=5)
 
 
 def _authority(base: str, tenant: str) -> str:
@@ -102,24 +66,31 @@ def _hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 class MsalTokenSource:
     """Access tokens through msal for ``client_credentials`` and ``refresh_token`` auth."""
 
-    def __init__(self, auth: ClientCredentials | RefreshTokenAuth, ctx: ProviderContext) -> None:
+    refreshable = True
+
+    def __init__(self, auth: ClientCredentialsAuth | RefreshTokenAuth, ctx: ProviderContext) -> None:
         self._auth = auth
         self._ctx = ctx
         self._account = ctx.account.name
         self._app: Any = None
         self._cache: Any = None
-        self._lock: asyncio.Lock | None = None
-        self._token: str | None = None
-        self._expires = 0.0
+        self._tokens = CachedToken(self._fetch, margin=REFRESH_MARGIN, clock=_utcnow, name=type(auth).__name__)
         self.token_requests = 0  # tokens msal fetched from the identity provider (not its cache)
-        if isinstance(auth, ClientCredentials):
+        if isinstance(auth, ClientCredentialsAuth):
             self._scopes = [auth.scope or _graph_scope(ctx.account.base_url)]
         else:
             root = _graph_scope(ctx.account.base_url)[: -len(".default")]
             self._scopes = list(auth.scopes) or [f"{root}Calendars.Read"]
+
+    def __repr__(self) -> str:
+        return f"MsalTokenSource({type(self._auth).__name__})"
 
     async def token(self) -> str:
         """A valid access token, from msal's cache when it holds one.
@@ -128,36 +99,33 @@ class MsalTokenSource:
             AuthError: the identity provider refused the credentials.
             TransientError: it could not be reached or failed (5xx).
         """
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._token is not None and time.monotonic() < self._expires:
-                return self._token
-            if self._app is None:
-                stored = await self._load_cache()
-                await asyncio.to_thread(self._build, stored)
-            result = await asyncio.to_thread(self._acquire)
-            if self._cache.has_state_changed:
-                self._cache.has_state_changed = False
-                await self._ctx.secrets.set_secret(self._account, CACHE_SECRET, self._cache.serialize())
-            token = result.get("access_token")
-            if not token:
-                raise AuthError(_describe(result), provider="graph", code=str(result.get("error") or "auth"))
-            if result.get("token_source") == "identity_provider":
-                self.token_requests += 1
-            self._token = str(token)
-            # msal's own cache treats less than 5 minutes left as expired; do the same here.
-            self._expires = time.monotonic() + max(float(result.get("expires_in") or 0) - 300.0, 0.0)
-            return self._token
+        return await self._tokens.token()
 
-    async def invalidate(self) -> None:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            self._token = None
-            if self._cache is not None:
-                for item in list(self._cache.search(self._cache.CredentialType.ACCESS_TOKEN)):
-                    self._cache.remove_at(item)
+    async def invalidate(self, rejected: str) -> None:
+        """Forget ``rejected`` (Graph refused it), here and in msal's cache, so the next token is a new one."""
+        await self._tokens.invalidate(rejected)
+        # No await from here on: no acquisition can start (or be running) while msal's cache changes.
+        cache = self._cache
+        if cache is not None:
+            for item in list(cache.search(cache.CredentialType.ACCESS_TOKEN)):
+                if item.get("secret") == rejected:
+                    cache.remove_at(item)
+
+    async def _fetch(self) -> Token:
+        if self._app is None:
+            stored = await self._load_cache()
+            await asyncio.to_thread(self._build, stored)
+        result = await asyncio.to_thread(self._acquire)
+        if self._cache.has_state_changed:
+            self._cache.has_state_changed = False
+            await self._ctx.secrets.set_secret(self._account, CACHE_SECRET, self._cache.serialize())
+        token = result.get("access_token")
+        if not token:
+            raise AuthError(_describe(result), provider="graph", code=str(result.get("error") or "auth"))
+        if result.get("token_source") == "identity_provider":
+            self.token_requests += 1
+        expires_in = float(result.get("expires_in") or 0)
+        return Token(value=str(token), expires_at=_utcnow() + dt.timedelta(seconds=expires_in))
 
     async def _load_cache(self) -> str | None:
         secrets = self._ctx.secrets
@@ -181,11 +149,10 @@ class MsalTokenSource:
         auth = self._auth
         authority = _authority(auth.authority, auth.tenant_id)
         host = (urlsplit(authority).hostname or "").lower()
-        ca = str(self._ctx.account.ca_file) if self._ctx.account.ca_file else None
         kwargs: dict[str, Any] = {
             "authority": authority,
             "token_cache": cache,
-            "http_client": _CaSession(ca, _DEFAULT_TIMEOUT),
+            "http_client": ca_requests_session(self._ctx.account.ca_file, timeout=_IDP_TIMEOUT),
             "azure_region": None,
         }
         if host not in _MICROSOFT_HOSTS:
@@ -209,7 +176,7 @@ class MsalTokenSource:
 
         app = self._app
         try:
-            if isinstance(self._auth, ClientCredentials):
+            if isinstance(self._auth, ClientCredentialsAuth):
                 result: Mapping[str, Any] | None = app.acquire_token_for_client(scopes=self._scopes)
                 return result or {}
             for account in app.get_accounts():
@@ -242,6 +209,6 @@ def _describe(result: Mapping[str, Any]) -> str:
 
 def token_source(auth: GraphAuth, ctx: ProviderContext) -> TokenSource:
     """The token source for a structured graph ``auth``."""
-    if isinstance(auth, StaticToken):
-        return StaticTokenSource(auth)
+    if isinstance(auth, TokenAuth):
+        return StaticTokenSource(auth.token)
     return MsalTokenSource(auth, ctx)

@@ -1,74 +1,43 @@
-"""HTTP to Microsoft Graph on the engine's aiohttp session: the one place status codes become errors.
+"""The graph endpoints (a mailbox's calendars, calendarView delta, an event, its instances) and the
+error table: the one place where HTTP statuses and Graph error codes become calbridge errors.
 
 - 410, or ``error.code`` syncStateNotFound / resyncRequired / syncStateInvalid → CursorExpired;
-- 429, and 503/504 with ``Retry-After`` (seconds, possibly fractional) → RateLimited;
-- other 5xx, connection errors, timeouts → TransientError / ProviderTimeout;
-- 401 → TokenExpired (the client refreshes once and retries) → AuthError;
-- 403 → PermissionDenied; 404 → NotFound; other 4xx → InvalidRequest.
+- 429, and 503/504 with ``Retry-After`` (seconds, possibly fractional, or a date) → RateLimited;
+- other 5xx → TransientError;
+- 401 → TokenExpired (the client refreshes once and retries; refused again: AuthError);
+- 403 → PermissionDenied; 404 → NotFound; other 3xx and 4xx → InvalidRequest.
 
-Every request runs under ``ctx.retry`` and the mailbox's semaphore (Outlook allows 4 concurrent
-requests per mailbox), and carries the Prefer headers. The bearer token is only ever sent to the
-origin of ``base_url``: nextLink/deltaLink are absolute URLs from responses, so they are checked.
+Everything else about a request (retries, the deadline, refresh-once, the account's TLS, the origin
+check that keeps the bearer token on base_url's origin when following nextLink/deltaLink) is the
+toolkit's :class:`~calbridge.toolkit.HttpClient`, which also holds the mailbox's semaphore (Outlook
+allows 4 concurrent requests per mailbox) and puts the Prefer headers on every request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import functools
+import datetime as dt
 import json
-import time
-from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
-
-import aiohttp
+from urllib.parse import quote, urlencode
 
 from calbridge.errors import (
-    AuthError,
     CursorExpired,
     InvalidRequest,
-    InvalidResponse,
     NotFound,
     PermissionDenied,
     ProviderError,
-    ProviderTimeout,
     RateLimited,
     TokenExpired,
     TransientError,
-)
+)  # fmt: skip
+from calbridge.model import Window
 from calbridge.provider import ProviderContext
+from calbridge.toolkit import DecodedPage, HttpClient, Response, TokenSource, retry_after_seconds
 
-from ._auth import TokenSource
+from ._wire import EVENTS, CalendarList, EventsPage, GEvent, decode_calendar_list
 
 _EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
-DEFAULT_TIMEOUT = 60.0
-
-
-def origin(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) with the default port filled in; hosts compare case-insensitively."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        port = -1
-    return scheme, (parts.hostname or "").lower(), port
-
-
-def retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds: a (fractional) number or an HTTP date; None when absent or bad."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
 
 
 def _graph_error(body: bytes) -> tuple[str | None, str]:
@@ -88,12 +57,15 @@ def _graph_error(body: bytes) -> tuple[str | None, str]:
     return (str(code) if code else None), message
 
 
-def error_for(status: int, body: bytes, headers: Mapping[str, str], what: str) -> ProviderError:
-    """The typed error for a non-2xx Graph response."""
-    code, message = _graph_error(body)
+def error_for(response: Response, what: str) -> ProviderError | None:
+    """The typed error for a Graph response (None: a 2xx, accepted); ``what`` names the call."""
+    status = response.status
+    if status < 300:
+        return None
+    code, message = _graph_error(response.body)
     text = f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
     kw: dict[str, Any] = {"provider": "graph", "status": status, "code": code}
-    wait = retry_after(headers.get("Retry-After"))
+    wait = retry_after_seconds(response.headers.get("Retry-After"))
     if status == 410 or (code or "").lower() in _EXPIRED_CODES:
         return CursorExpired(text, **kw)
     if status == 429 or (status in (503, 504) and wait is not None):
@@ -109,8 +81,21 @@ def error_for(status: int, body: bytes, headers: Mapping[str, str], what: str) -
     return InvalidRequest(text, **kw)
 
 
+def _stamp(value: dt.datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _window_query(window: Window) -> str:
+    return urlencode({"startDateTime": _stamp(window.start), "endDateTime": _stamp(window.end)})
+
+
 class GraphClient:
-    """GETs JSON from Graph for one mailbox."""
+    """GETs against one mailbox (``{base_url}/users/{user}`` or ``{base_url}/me``), each answer
+    decoded into its ``_wire`` Structs.
+
+    A ``url`` argument is a path below ``base_url`` or a link taken from a response (on base_url's
+    origin, else :class:`~calbridge.errors.InvalidResponse`).
+    """
 
     def __init__(
         self,
@@ -118,71 +103,50 @@ class GraphClient:
         tokens: TokenSource,
         *,
         base_url: str,
+        user: str | None,
         semaphore: asyncio.Semaphore,
         prefer: str,
-        timeout: float = DEFAULT_TIMEOUT,
+        request_timeout: float,
     ) -> None:
-        self._ctx = ctx
-        self._tokens = tokens
-        self.base_url = base_url.rstrip("/")
-        self.origin = origin(self.base_url)
-        self._semaphore = semaphore
-        self._prefer = prefer
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.http = HttpClient(
+            ctx, provider="graph", base_url=base_url, errors=error_for, tokens=tokens, timeout=request_timeout,
+            semaphore=semaphore, headers={"Accept": "application/json", "Prefer": prefer},
+        )  # fmt: skip
+        self.root = "/me" if user is None else f"/users/{quote(user, safe='@')}"
 
     def same_origin(self, url: str) -> bool:
-        return origin(url) == self.origin
+        return self.http.same_origin(url)
 
-    async def get(self, url: str, *, what: str) -> bytes:
-        """GET ``url`` (absolute, on base_url's origin) and return the 2xx body, undecoded (the caller
-        decodes it into the Structs it needs, see ``_wire``).
+    def calendars_url(self) -> str:
+        return f"{self.root}/calendars"
+
+    def delta_url(self, calendar_id: str, window: Window) -> str:
+        """The first request of a full calendarView delta round over ``window``."""
+        return f"{self._calendar_path(calendar_id)}/calendarView/delta?{_window_query(window)}"
+
+    def instances_url(self, series_id: str, window: Window) -> str:
+        return f"{self._event_path(series_id)}/instances?{_window_query(window)}"
+
+    def _calendar_path(self, calendar_id: str) -> str:
+        if calendar_id == "primary":
+            return f"{self.root}/calendar"
+        return f"{self.root}/calendars/{quote(calendar_id, safe='')}"
+
+    def _event_path(self, event_id: str) -> str:
+        return f"{self.root}/events/{quote(event_id, safe='')}"
+
+    async def calendars(self, url: str) -> CalendarList:
+        """One page of the mailbox's calendars."""
+        return await self.http.request_decoded("GET", url, decode_calendar_list, what="list calendars")
+
+    async def events(self, url: str, *, what: str) -> DecodedPage[EventsPage, GEvent]:
+        """One calendarView delta or instances page (CursorExpired: the delta link is dead)."""
+        return await self.http.request_decoded("GET", url, EVENTS.decode, what=what)
+
+    async def event(self, event_id: str, *, what: str) -> bytes:
+        """``GET /events/{id}``, undecoded (the caller decides what an off-shape one means).
 
         Raises:
-            InvalidResponse: ``url`` is on another origin.
-            AuthError: the token was refused twice; PermissionDenied, NotFound, CursorExpired,
-            InvalidRequest: as answered; RateLimited, TransientError: after the retry policy gave up.
+            NotFound: no such event (any more).
         """
-        if not self.same_origin(url):
-            # Never let a link taken from a response carry the bearer token to another host.
-            raise InvalidResponse(
-                f"{what}: refusing to follow a link to another origin than base_url ({origin(url)[1]})",
-                provider="graph",
-            )
-        # A coroutine function (not a lambda): tenacity only awaits what it recognises as async.
-        try:
-            return await self._ctx.retry.call(functools.partial(self._once, url, what), what=what)
-        except TokenExpired:
-            await self._tokens.invalidate()
-        try:
-            return await self._ctx.retry.call(functools.partial(self._once, url, what), what=what)
-        except TokenExpired as exc:
-            raise AuthError(str(exc), provider="graph", status=exc.status, code=exc.code) from None
-
-    async def _once(self, url: str, what: str) -> bytes:
-        token = await self._tokens.token()
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json",
-            "Prefer": self._prefer,
-        }
-        try:
-            async with (
-                self._semaphore,
-                self._ctx.session.get(
-                    url,
-                    headers=headers,
-                    ssl=self._ctx.ssl if self._ctx.ssl is not None else True,
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                ) as resp,
-            ):
-                body = await resp.read()
-                status = resp.status
-                resp_headers = resp.headers
-        except TimeoutError:
-            raise ProviderTimeout(f"{what}: timed out", provider="graph") from None
-        except aiohttp.ClientError as exc:
-            raise TransientError(f"{what}: {type(exc).__name__}", provider="graph") from None
-        if status >= 300:
-            raise error_for(status, body, resp_headers, what)
-        return body
+        return (await self.http.request("GET", self._event_path(event_id), what=what)).body

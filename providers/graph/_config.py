@@ -1,4 +1,13 @@
-"""The graph account's ``auth`` block → frozen attrs values (no network: msal is never built here)."""
+"""The graph account's ``auth`` block and ``options`` → frozen attrs values (no network: msal is never
+built here, no token).
+
+Auth kinds: ``client_credentials`` (tenant_id, client_id, client_secret, authority, scope; app-only,
+the account's ``user`` mailbox), ``refresh_token`` (tenant_id, client_id, refresh_token,
+client_secret, authority, scopes; delegated, ``/me``) and ``token`` (token). Options:
+``request_timeout`` (seconds, default 60; ``timeout`` is its deprecated alias), ``page_size``
+(``odata.maxpagesize``, default 100) and ``max_concurrency`` (requests at once for the mailbox,
+at most and by default 4).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +18,18 @@ import attrs
 
 from calbridge.config import auth_fields
 from calbridge.errors import ConfigError
+from calbridge.toolkit import request_timeout
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 DEFAULT_BASE_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_PAGE_SIZE = 100
+MAX_MAILBOX_CONCURRENCY = 4  # Outlook's limit per app per mailbox
 
 
 @attrs.frozen(kw_only=True)
-class ClientCredentials:
-    """App-only auth (client secret); reads the account's ``user`` mailbox through ``/users/{user}``."""
+class ClientCredentialsAuth:
+    """``kind: client_credentials`` — app-only auth (client secret); reads the account's ``user``
+    mailbox through ``/users/{user}``."""
 
     tenant_id: str
     client_id: str
@@ -28,7 +41,7 @@ class ClientCredentials:
 
 @attrs.frozen(kw_only=True)
 class RefreshTokenAuth:
-    """Delegated auth from a refresh token (``/me``); Microsoft may rotate the token."""
+    """``kind: refresh_token`` — delegated auth from a refresh token (``/me``); Microsoft may rotate the token."""
 
     tenant_id: str
     client_id: str
@@ -40,17 +53,16 @@ class RefreshTokenAuth:
 
 
 @attrs.frozen(kw_only=True)
-class StaticToken:
-    """A bearer token the caller keeps fresh."""
+class TokenAuth:
+    """``kind: token`` — a bearer token the caller keeps fresh."""
 
     token: str = attrs.field(repr=False)
     kind: str = "token"
 
 
-GraphAuth: TypeAlias = ClientCredentials | RefreshTokenAuth | StaticToken
+GraphAuth: TypeAlias = ClientCredentialsAuth | RefreshTokenAuth | TokenAuth
 
-_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # kind: (required, optional)
+_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # kind -> (required, optional)
     "client_credentials": (("tenant_id", "client_id", "client_secret"), ("authority", "scope")),
     "refresh_token": (("tenant_id", "client_id", "refresh_token"), ("client_secret", "authority", "scopes")),
     "token": (("token",), ()),
@@ -58,7 +70,7 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def parse_auth(raw: Mapping[str, Any], *, account: Mapping[str, Any], where: str) -> GraphAuth:
-    """Structure a graph ``auth`` mapping.
+    """Structure a graph ``auth`` mapping; no network.
 
     Raises:
         ConfigError: a missing or unknown key, an unknown kind, or client_credentials without ``user``.
@@ -72,7 +84,7 @@ def parse_auth(raw: Mapping[str, Any], *, account: Mapping[str, Any], where: str
         if not account.get("user"):
             account_where = where[: -len(".auth")] if where.endswith(".auth") else where
             raise ConfigError("required with client_credentials", where=f"{account_where}.user")
-        return ClientCredentials(**values)
+        return ClientCredentialsAuth(**values)
     if kind == "refresh_token":
         scopes = raw.get("scopes")
         if scopes is not None:
@@ -81,4 +93,25 @@ def parse_auth(raw: Mapping[str, Any], *, account: Mapping[str, Any], where: str
             if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
                 raise ConfigError("expected a list of scopes", where=f"{where}.scopes")
         return RefreshTokenAuth(**values, scopes=tuple(scopes or ()))
-    return StaticToken(**values)
+    return TokenAuth(**values)
+
+
+@attrs.frozen(kw_only=True)
+class GraphOptions:
+    """The graph account's ``options`` (read once, when the provider is built)."""
+
+    request_timeout: float
+    page_size: int = DEFAULT_PAGE_SIZE
+    max_concurrency: int = MAX_MAILBOX_CONCURRENCY  # 1..MAX_MAILBOX_CONCURRENCY
+
+
+def parse_options(options: Mapping[str, Any], *, account: str | None = None) -> GraphOptions:
+    """Raises: ConfigError: ``request_timeout`` not a positive number. ValueError: ``page_size`` or
+    ``max_concurrency`` not an integer."""
+    page_size = int(options.get("page_size", DEFAULT_PAGE_SIZE))
+    concurrency = min(int(options.get("max_concurrency", MAX_MAILBOX_CONCURRENCY)), MAX_MAILBOX_CONCURRENCY)
+    return GraphOptions(
+        request_timeout=request_timeout(options, provider="graph", account=account),
+        page_size=page_size,
+        max_concurrency=max(concurrency, 1),
+    )

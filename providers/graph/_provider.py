@@ -1,4 +1,5 @@
-"""The Microsoft Graph provider: calendarView delta rounds, series masters, instances.
+"""The Microsoft Graph :class:`~calbridge.provider.Provider`: calendarView delta rounds, series masters,
+instances.
 
 A round follows ``@odata.nextLink`` to the ``@odata.deltaLink``; each page's cursor is the link to
 resume after it (the whole URL, as Graph asks). The delta stream carries singles, occurrences and
@@ -15,7 +16,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import msgspec
 
@@ -23,44 +23,19 @@ from calbridge.cursor import Cursor
 from calbridge.errors import CursorExpired, InvalidResponse, MalformedEvent, NotFound
 from calbridge.model import Calendar, Change, Delete, Event, EventKey, Upsert, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
+from calbridge.toolkit import DecodedPage, origin
 
 from ._auth import token_source
-from ._client import GraphClient, origin
-from ._config import DEFAULT_BASE_URL, ClientCredentials, RefreshTokenAuth, StaticToken
-from ._convert import convert_event
-from ._page import changes_from, master_ids
+from ._client import GraphClient
+from ._config import DEFAULT_BASE_URL, ClientCredentialsAuth, RefreshTokenAuth, TokenAuth, parse_options
+from ._convert import changes_from, convert_event, master_ids
 from ._times import series_zone_of
-from ._wire import DecodedPage, decode_event, decode_page
+from ._wire import EventsPage, GEvent, decode_event
 
 logger = logging.getLogger(__name__)
 
 SCHEME = "graph.delta"
 VERSION = 1
-MAX_MAILBOX_CONCURRENCY = 4  # Outlook's limit per app per mailbox
-DEFAULT_PAGE_SIZE = 100
-
-
-def _stamp(value: Any) -> str:
-    return str(value.strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-
-class _CalendarEntry(msgspec.Struct, rename="camel"):
-    id: Any = None
-    name: Any = None
-    is_default_calendar: Any = None
-    can_edit: Any = None
-
-
-class _CalendarList(msgspec.Struct):
-    value: list[_CalendarEntry] | None = None
-    next_link: Any = msgspec.field(default=None, name="@odata.nextLink")
-
-
-def _decode(body: bytes, what: str) -> DecodedPage:
-    try:
-        return decode_page(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise InvalidResponse(f"{what}: undecodable page: {exc}", provider="graph") from None
 
 
 class GraphProvider:
@@ -70,26 +45,19 @@ class GraphProvider:
 
     def __init__(self, ctx: ProviderContext) -> None:
         auth = ctx.account.auth
-        if not isinstance(auth, ClientCredentials | RefreshTokenAuth | StaticToken):
+        if not isinstance(auth, ClientCredentialsAuth | RefreshTokenAuth | TokenAuth):
             raise TypeError("the graph provider needs the auth structured by the graph plugin's parse_auth")
         self._ctx = ctx
         self._account = ctx.account.name
-        options = ctx.account.options
-        base_url = (ctx.account.base_url or DEFAULT_BASE_URL).rstrip("/")
+        options = parse_options(ctx.account.options, account=ctx.account.name)
         user = ctx.account.user
         # The mailbox's own attendee is the one with its address; /me (refresh_token) names none.
-        self._me: str | None = None
-        if user and not isinstance(auth, RefreshTokenAuth):
-            self._root = f"{base_url}/users/{quote(str(user), safe='@')}"
-            self._me = str(user).lower()
-        else:
-            self._root = f"{base_url}/me"
-        self._page_size = int(options.get("page_size", DEFAULT_PAGE_SIZE))
-        concurrency = min(int(options.get("max_concurrency", MAX_MAILBOX_CONCURRENCY)), MAX_MAILBOX_CONCURRENCY)
-        self._semaphore = asyncio.Semaphore(max(concurrency, 1))
+        mailbox = str(user) if user and not isinstance(auth, RefreshTokenAuth) else None
+        self._me: str | None = None if mailbox is None else mailbox.lower()
+        self._semaphore = asyncio.Semaphore(options.max_concurrency)
         prefer = ", ".join(
             (
-                f"odata.maxpagesize={self._page_size}",
+                f"odata.maxpagesize={options.page_size}",
                 'outlook.timezone="UTC"',  # instants arrive in UTC; the zone comes from originalStartTimeZone
                 'outlook.body-content-type="text"',
             )
@@ -98,29 +66,19 @@ class GraphProvider:
         self._series_zones: dict[str, str | None] = {}
         self.tokens = token_source(auth, ctx)
         self.client = GraphClient(
-            ctx,
-            self.tokens,
-            base_url=base_url,
-            semaphore=self._semaphore,
-            prefer=prefer,
-            timeout=float(options.get("request_timeout", 60.0)),
-        )
+            ctx, self.tokens, base_url=ctx.account.base_url or DEFAULT_BASE_URL, user=mailbox,
+            semaphore=self._semaphore, prefer=prefer, request_timeout=options.request_timeout,
+        )  # fmt: skip
 
-    def _calendar_path(self, calendar_id: str) -> str:
-        if calendar_id == "primary":
-            return f"{self._root}/calendar"
-        return f"{self._root}/calendars/{quote(calendar_id, safe='')}"
+    def __repr__(self) -> str:
+        return f"GraphProvider(account={self._account!r})"
 
     async def calendars(self) -> Sequence[Calendar]:
         """Every calendar of the mailbox (``/calendars``, following nextLink)."""
         out: list[Calendar] = []
-        url: str | None = f"{self._root}/calendars"
+        url: str | None = self.client.calendars_url()
         while url:
-            body = await self.client.get(url, what="list calendars")
-            try:
-                page = msgspec.json.decode(body, type=_CalendarList)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                raise InvalidResponse(f"list calendars: undecodable page: {exc}", provider="graph") from None
+            page = await self.client.calendars(url)
             for c in page.value or ():
                 if not c.id:
                     continue
@@ -136,6 +94,7 @@ class GraphProvider:
         return out
 
     def _link(self, link: Any, key: str, what: str) -> str | None:
+        """A link from a page, checked before its page is yielded (and its cursor stored)."""
         if link is None:
             return None
         if not isinstance(link, str) or not link.lower().startswith(("https://", "http://")):
@@ -158,8 +117,7 @@ class GraphProvider:
         """One calendarView delta round; see :meth:`calbridge.provider.Provider.sync`."""
         what = f"calendarView delta of {calendar_id}"
         if cursor is None:
-            query = urlencode({"startDateTime": _stamp(window.start), "endDateTime": _stamp(window.end)})
-            url = f"{self._calendar_path(calendar_id)}/calendarView/delta?{query}"
+            url = self.client.delta_url(calendar_id, window)
             full = True
         else:
             state = cursor.require(SCHEME, VERSION)
@@ -172,12 +130,12 @@ class GraphProvider:
         seen_masters: dict[str, Event | None] = {}
         touched_series: set[str] = set()
         while True:
-            page = _decode(await self.client.get(url, what=what), what)
-            next_link = self._link(page.next_link, "@odata.nextLink", what)
-            delta_link = self._link(page.delta_link, "@odata.deltaLink", what)
+            page = await self.client.events(url, what=what)
+            next_link = self._link(page.page.next_link, "@odata.nextLink", what)
+            delta_link = self._link(page.page.delta_link, "@odata.deltaLink", what)
             if (next_link is None) == (delta_link is None):
                 raise InvalidResponse(f"{what}: a page needs exactly one of nextLink and deltaLink", provider="graph")
-            if page.events is None:
+            if page.items_missing:
                 raise InvalidResponse(f"{what}: page without a value list", provider="graph")
             changes, quarantined = await self._page(calendar_id, page, view, seen_masters, full=full)
             if not full:
@@ -187,7 +145,7 @@ class GraphProvider:
                 changes.extend(await self._deleted_series(calendar_id, touched_series - alive))
             link = next_link or delta_link
             assert link is not None
-            state = {"link": link, "origin": "{}://{}:{}".format(*self.client.origin)}
+            state = {"link": link, "origin": "{}://{}:{}".format(*self.client.http.origin)}
             if next_link is not None:
                 state["full"] = full
             yield Page(
@@ -204,7 +162,7 @@ class GraphProvider:
     async def _page(
         self,
         calendar_id: str,
-        page: DecodedPage,
+        page: DecodedPage[EventsPage, GEvent],
         view: MirrorView,
         seen_masters: dict[str, Event | None],
         *,
@@ -248,9 +206,8 @@ class GraphProvider:
         series master, so a deleted series would otherwise linger until the next full listing."""
         out: list[Change] = []
         for sid in sorted(series_ids):
-            url = f"{self._root}/events/{quote(sid, safe='')}"
             try:
-                await self.client.get(url, what=f"series master {sid}")
+                await self.client.event(sid, what=f"series master {sid}")
             except NotFound:
                 out.append(Delete(key=EventKey(account=self._account, calendar_id=calendar_id, id=sid)))
         return out
@@ -270,10 +227,9 @@ class GraphProvider:
         return found, errors
 
     async def _fetch_master(self, calendar_id: str, master_id: str) -> Event | str:
-        url = f"{self._root}/events/{quote(master_id, safe='')}"
         what = f"series master {master_id}"
         try:
-            body = await self.client.get(url, what=what)
+            body = await self.client.event(master_id, what=what)
         except NotFound:
             return "not found"
         try:
@@ -297,8 +253,7 @@ class GraphProvider:
         """``/events/{id}/instances`` over ``window``, one Expansion per series."""
         stored = await view.get(list(series_ids))
         for sid in series_ids:
-            query = urlencode({"startDateTime": _stamp(window.start), "endDateTime": _stamp(window.end)})
-            url: str | None = f"{self._root}/events/{quote(sid, safe='')}/instances?{query}"
+            url: str | None = self.client.instances_url(sid, window)
             master = stored.get(sid)
             if master is None:
                 got = await self._fetch_master(calendar_id, sid)
@@ -308,9 +263,9 @@ class GraphProvider:
             try:
                 while url:
                     what = f"instances of {sid}"
-                    page = _decode(await self.client.get(url, what=what), what)
+                    page = await self.client.events(url, what=what)
                     quarantined.extend(page.quarantined)
-                    for k, ev in enumerate(page.events or ()):
+                    for k, ev in enumerate(page.items):
                         try:
                             occurrences.append(
                                 convert_event(
@@ -323,11 +278,11 @@ class GraphProvider:
                                 )
                             )
                         except MalformedEvent as exc:
-                            quarantined.append(Quarantined(event_id=ev.id, error=str(exc), payload=page.payload(k)))
-                    url = self._link(page.next_link, "@odata.nextLink", what)
+                            quarantined.append(page.quarantine(k, str(exc), event_id=ev.id))
+                    url = self._link(page.page.next_link, "@odata.nextLink", what)
             except NotFound:
                 occurrences = []
             yield Expansion(series_ids=(sid,), window=window, occurrences=occurrences, quarantined=quarantined)
 
     async def aclose(self) -> None:
-        return None
+        """Nothing to release: the session is borrowed."""

@@ -1,54 +1,21 @@
-"""Config parsing (no network) and msal against the emulator's HTTPS identity endpoints."""
+"""The token sources: msal against the emulator's HTTPS identity endpoints (the cache in the secret
+slot, refresh-once on a 401, rotated refresh tokens), and the configured token."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
 
 import pytest
 
-from calbridge.errors import AuthError, ConfigError, InvalidResponse, NotFound, PermissionDenied, TransientError
-from calbridge_providers.graph import plugin
+from calbridge.errors import AuthError, InvalidResponse, NotFound, PermissionDenied, TransientError
 from calbridge_providers.graph._auth import CACHE_SECRET, RT_HASH_SECRET
 
 from .conftest import Harness, at
 
 CANARY = "secret-CANARY-51e0"
-
-
-@pytest.mark.parametrize(
-    ("raw", "account", "where", "message"),
-    [
-        ({"kind": "client_credentials", "tenant_id": "t", "client_id": "c"}, {"user": "u"},
-         "accounts[1].auth.client_secret", "required"),
-        ({"kind": "client_credentials", "tenant_id": "t", "client_id": "c", "client_secret": "s"}, {},
-         "accounts[1].user", "required with client_credentials"),
-        ({"kind": "password"}, {}, "accounts[1].auth.kind", "unknown kind"),
-        ({"tenant_id": "t"}, {}, "accounts[1].auth.kind", "required"),
-        ({"kind": "refresh_token", "tenant_id": "t", "client_id": "c"}, {}, "accounts[1].auth.refresh_token",
-         "required"),
-        ({"kind": "token", "token": "x", "tenant": "t"}, {}, "accounts[1].auth.tenant", "unknown key"),
-    ],
-)  # fmt: skip
-def test_parse_auth_errors_name_the_place(
-    raw: dict[str, Any], account: dict[str, Any], where: str, message: str
-) -> None:
-    with pytest.raises(ConfigError) as info:
-        plugin.parse_auth(raw, account=account, where="accounts[1].auth")
-    assert info.value.where == where and message in info.value.message
-
-
-def test_parse_auth_structures_without_network_and_hides_secrets() -> None:
-    auth = plugin.parse_auth(
-        {"kind": "client_credentials", "tenant_id": "t", "client_id": "c", "client_secret": CANARY},
-        account={"user": "u@x"},
-        where="accounts[0].auth",
-    )
-    assert auth.kind == "client_credentials" and CANARY not in repr(auth)
-    rt = plugin.parse_auth({"kind": "refresh_token", "tenant_id": "t", "client_id": "c", "refresh_token": CANARY},
-                           account={}, where="a")  # fmt: skip
-    assert CANARY not in repr(rt) and rt.client_secret is None
 
 
 @pytest.fixture
@@ -150,3 +117,31 @@ async def test_token_canary_never_in_errors_or_logs(
     for text in [*messages, caplog.text]:
         assert CANARY not in text
         assert not any(t in text for t in tokens)
+
+
+async def test_a_late_rejection_of_an_old_token_keeps_the_new_one(harness: Harness, trap: None) -> None:
+    provider = harness.provider()
+    tokens = provider.tokens
+    first = await tokens.token()
+    assert CANARY not in repr(tokens) and first not in repr(tokens)
+    harness.emulator.revoke_access_tokens()
+    # two requests refused with the same token: one new token, fetched once
+    await asyncio.gather(tokens.invalidate(first), tokens.invalidate(first))
+    second = await tokens.token()
+    assert second != first and harness.emulator.token_requests == 2
+    # a third refusal of the first token arrives late: neither our cache nor msal's loses the new one
+    await tokens.invalidate(first)
+    assert await tokens.token() == second and harness.emulator.token_requests == 2
+    cache = tokens._cache  # type: ignore[attr-defined]
+    assert [item.get("secret") for item in cache.search(cache.CredentialType.ACCESS_TOKEN)] == [second]
+    await harness.sync(provider)
+    assert harness.emulator.token_requests == 2
+
+
+async def test_a_configured_token_the_api_refuses_is_an_auth_error_at_once(harness: Harness) -> None:
+    entry = {**harness.entry, "auth": {"kind": "token", "token": CANARY}}
+    with pytest.raises(AuthError, match="configured token was refused") as info:
+        await harness.sync(harness.provider(entry))
+    assert info.value.status == 401 and CANARY not in str(info.value)
+    # nothing can refresh a configured token: one request, not a second with the same token
+    assert [r.status for r in harness.emulator.requests if r.path.startswith("/v1.0/")] == [401]

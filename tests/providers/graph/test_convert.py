@@ -139,8 +139,8 @@ def test_html_to_text_drops_style_and_keeps_breaks() -> None:
 
 def test_page_quarantines_exactly_the_bad_items_with_their_own_json_text() -> None:
     from calbridge.model import Delete, Upsert
-    from calbridge_providers.graph._page import changes_from, master_ids
-    from calbridge_providers.graph._wire import decode_page
+    from calbridge_providers.graph._convert import changes_from, master_ids
+    from calbridge_providers.graph._wire import EVENTS
 
     good = json.dumps(graph(id="G1"))
     off_shape = '{ "id" : "BAD1", "subject": 5,  "type":"singleInstance" }'  # subject not a string
@@ -151,7 +151,7 @@ def test_page_quarantines_exactly_the_bad_items_with_their_own_json_text() -> No
 
     def run(*items: str) -> tuple[list[Any], list[Any]]:
         body = ('{"value": [' + ", ".join(items) + '], "@odata.deltaLink": "https://x/delta"}').encode()
-        page = decode_page(body)
+        page = EVENTS.decode(body)
         assert master_ids(page) == (["M9"] if orphan in items else [])
         return changes_from(page, account="a", calendar_id="c", masters={"M9": None}, errors={"M9": "gone"})
 
@@ -171,8 +171,8 @@ def test_page_quarantines_exactly_the_bad_items_with_their_own_json_text() -> No
 
 def test_removed_is_a_delete_even_when_null_and_skeletal_items_hydrate() -> None:
     from calbridge.model import Delete, Upsert
-    from calbridge_providers.graph._page import changes_from
-    from calbridge_providers.graph._wire import decode_page
+    from calbridge_providers.graph._convert import changes_from
+    from calbridge_providers.graph._wire import EVENTS
 
     master = conv(graph(id="M", type="seriesMaster", subject="Standup",
                         recurrence={"pattern": {"type": "daily"}, "range": {"type": "noEnd"}}))  # fmt: skip
@@ -180,7 +180,7 @@ def test_removed_is_a_delete_even_when_null_and_skeletal_items_hydrate() -> None
                 "start": {"dateTime": "2026-07-02T16:30:00.0000000", "timeZone": "UTC"},
                 "end": {"dateTime": "2026-07-02T17:00:00.0000000", "timeZone": "UTC"}}  # fmt: skip
     body = json.dumps({"value": [{"id": "X", "@removed": None}, skeletal]}).encode()
-    changes, quarantined = changes_from(decode_page(body), account="a", calendar_id="primary",
+    changes, quarantined = changes_from(EVENTS.decode(body), account="a", calendar_id="primary",
                                         masters={"M": master}, errors={})  # fmt: skip
     assert not quarantined and isinstance(changes[0], Delete) and isinstance(changes[1], Upsert)
     occ = changes[1].event

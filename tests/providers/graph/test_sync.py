@@ -9,13 +9,12 @@ import pytest
 from aiohttp import web
 
 from calbridge.cursor import Cursor
-from calbridge.errors import CursorExpired, InvalidResponse, RateLimited
+from calbridge.errors import CursorExpired, InvalidResponse
 from calbridge.model import Delete, Kind, Response, Status, Upsert, When
 from calbridge.testing.server import ThreadedServer
 
 from .conftest import UTC, WINDOW, Harness, MirrorView, at
 
-ONCE = {"pattern": {"type": "daily"}, "range": {"type": "numbered", "numberOfOccurrences": 1}}
 WEEKLY = {
     "pattern": {"type": "weekly", "daysOfWeek": ["monday"]},
     "range": {"type": "endDate", "endDate": "2026-03-31"},
@@ -144,26 +143,6 @@ async def test_resume_mid_round_from_a_stored_next_link(harness: Harness) -> Non
     assert sorted(resumed) == sorted(harness.mirror)
 
 
-async def test_429_with_fractional_retry_after_is_honoured(harness: Harness) -> None:
-    harness.emulator.create_event("A", at(2026, 3, 2, 12), at(2026, 3, 2, 13))
-    harness.emulator.fail_next(429, retry_after=0.35)
-    harness.emulator.fail_next(503, retry_after=0.1)
-    harness.emulator.fail_next(503)
-    await harness.sync()
-    api = [r for r in harness.emulator.requests if r.path.startswith("/v1.0/")]
-    assert [r.status for r in api[:4]] == [429, 503, 503, 200]
-    assert api[1].time - api[0].time >= 0.35
-    assert api[2].time - api[1].time >= 0.1
-    assert len(harness.mirror) == 1
-
-
-async def test_rate_limit_gives_up_after_the_policy(harness: Harness) -> None:
-    harness.emulator.fail_next(429, retry_after=0.01, count=10)
-    with pytest.raises(RateLimited) as info:
-        await harness.sync()
-    assert info.value.retry_after == pytest.approx(0.01)
-
-
 def attacker_app(seen: list[dict[str, Any]]) -> web.Application:
     async def record(request: web.Request) -> web.Response:
         seen.append(dict(request.headers))
@@ -188,18 +167,6 @@ async def test_a_next_link_to_another_origin_never_receives_the_token(harness: H
         with pytest.raises(CursorExpired):
             await harness.sync()
         assert seen == []
-
-
-async def test_at_most_four_concurrent_requests_per_mailbox(harness: Harness) -> None:
-    emu = harness.emulator
-    for i in range(8):
-        emu.create_event(f"S{i}", at(2026, 3, 2, 9 + i), at(2026, 3, 2, 9 + i, 30),
-                         recurrence=ONCE)  # fmt: skip
-    emu.delay = 0.1
-    await harness.sync(harness.provider(page_size=50))
-    api = [r for r in emu.requests if r.path.startswith("/v1.0/") and r.end is not None]
-    peak = max(sum(1 for o in api if o.time <= r.time < (o.end or 0.0)) for r in api)
-    assert 2 <= peak <= 4
 
 
 async def test_unknown_pattern_and_missing_start_are_quarantined_rest_lands(harness: Harness) -> None:
@@ -232,17 +199,6 @@ async def test_cancelled_meeting_is_status_cancelled_and_calendars_lists(harness
     harness.mirror, harness.cursor = {}, None
     pages = await harness.sync(provider, calendar=other)
     assert [c.event.title for p in pages for c in p.changes if isinstance(c, Upsert)] == ["In projects"]
-
-
-async def test_expand_uses_instances(harness: Harness) -> None:
-    ids = seed(harness)
-    await harness.sync()
-    provider = harness.provider()
-    out = [x async for x in provider.expand("primary", [ids["standup"]], window=WINDOW,
-                                            view=MirrorView(harness.mirror))]  # fmt: skip
-    assert out[0].series_ids == (ids["standup"],)
-    assert sorted(e.start.utc() for e in out[0].occurrences) == harness.starts(ids["standup"])
-    assert all(e.kind is Kind.OCCURRENCE and e.title == "Standup" for e in out[0].occurrences)
 
 
 async def test_the_mailboxs_own_answer_is_its_self_attendee(harness: Harness) -> None:
