@@ -4,7 +4,7 @@ ratio to ``json.loads`` of the same bytes (target ≤ 1.0×).
     python bench/bench_graph.py [--events 1000] [--repeat 15]
 
 What is timed is the provider's own path: ``_wire.EVENTS.decode`` (typed msgspec decode of the body)
-then ``_convert.changes_from`` (normalization, quarantine), exactly as ``GraphProvider.sync`` runs
+then ``_changes.changes_from`` (normalization, quarantine), exactly as ``GraphProvider.sync`` runs
 them between two requests. The page follows the seed's shape with the fields a real delta page
 carries (full events, Windows ``originalStartTimeZone``, UTC ``start``/``end`` as
 ``Prefer: outlook.timezone="UTC"`` asks, text bodies, attendees, locations); a second page of
@@ -23,7 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from calbridge.model import Event
-from calbridge_providers.graph._convert import changes_from, convert_event, master_ids
+from calbridge_providers.graph._changes import changes_from, master_ids
+from calbridge_providers.graph._convert import convert_event
 from calbridge_providers.graph._wire import EVENTS, decode_event
 
 ZONES = ("Pacific Standard Time", "W. Europe Standard Time", "Tokyo Standard Time", "India Standard Time", "UTC")

@@ -26,9 +26,10 @@ from calbridge.provider import Capabilities, Expansion, MirrorView, Page, Provid
 from calbridge.toolkit import DecodedPage, origin
 
 from ._auth import token_source
+from ._changes import changes_from, master_ids
 from ._client import GraphClient
 from ._config import DEFAULT_BASE_URL, ClientCredentialsAuth, RefreshTokenAuth, TokenAuth, parse_options
-from ._convert import changes_from, convert_event, master_ids
+from ._convert import convert_event
 from ._times import series_zone_of
 from ._wire import EventsPage, GEvent, decode_event
 

@@ -139,7 +139,7 @@ def test_html_to_text_drops_style_and_keeps_breaks() -> None:
 
 def test_page_quarantines_exactly_the_bad_items_with_their_own_json_text() -> None:
     from calbridge.model import Delete, Upsert
-    from calbridge_providers.graph._convert import changes_from, master_ids
+    from calbridge_providers.graph._changes import changes_from, master_ids
     from calbridge_providers.graph._wire import EVENTS
 
     good = json.dumps(graph(id="G1"))
@@ -171,7 +171,7 @@ def test_page_quarantines_exactly_the_bad_items_with_their_own_json_text() -> No
 
 def test_removed_is_a_delete_even_when_null_and_skeletal_items_hydrate() -> None:
     from calbridge.model import Delete, Upsert
-    from calbridge_providers.graph._convert import changes_from
+    from calbridge_providers.graph._changes import changes_from
     from calbridge_providers.graph._wire import EVENTS
 
     master = conv(graph(id="M", type="seriesMaster", subject="Standup",
