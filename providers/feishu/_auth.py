@@ -51,6 +51,9 @@ class TenantTokens(CachedToken):
         self._auth = auth
         self._endpoints = endpoints
 
+    def __repr__(self) -> str:
+        return f"TenantTokens(account={self._ctx.account.name!r})"
+
     async def _fetch_tenant(self) -> Token:
         out = await self._endpoints.tenant(self._auth.app_id, self._auth.app_secret)
         token, expire = out.get("tenant_access_token"), out.get("expire")
@@ -70,6 +73,9 @@ class UserTokens(CachedToken):
         self._endpoints = endpoints
         self._loaded = False
         self.refreshes = 0
+
+    def __repr__(self) -> str:
+        return f"UserTokens(account={self._ctx.account.name!r})"
 
     @property
     def _account(self) -> str:

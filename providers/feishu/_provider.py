@@ -86,6 +86,9 @@ class FeishuProvider:
         self._expander = Expander(self.client, ctx.account.name, self._resolve)
         self.attendee_requests = 0
 
+    def __repr__(self) -> str:
+        return f"FeishuProvider(account={self._ctx.account.name!r})"
+
     async def aclose(self) -> None:
         """Nothing to release: the session is borrowed."""
 

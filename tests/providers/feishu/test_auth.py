@@ -62,8 +62,9 @@ async def test_two_user_refreshes_rotate_and_persist(
     assert secrets.values[("acme-feishu", SECRET_REFRESH)] not in (second, first, configured)
 
     out = capsys.readouterr()
-    for token in (configured, first, second):
-        assert token not in caplog.text and token not in out.out and token not in out.err
+    reprs = repr(provider) + repr(provider.tokens) + repr(provider.client.http) + repr(auth)
+    for token in (configured, first, second, emu.apps[APP]):
+        assert token not in caplog.text and token not in out.out and token not in out.err and token not in reprs
 
 
 async def test_user_reauthorised_configured_token_wins(emu: FeishuEmulator, make_provider: Factory) -> None:
