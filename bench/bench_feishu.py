@@ -2,9 +2,10 @@
 ``json.loads`` of the same bytes (target ≤ 1.25×).
 
 Run: ``python bench/bench_feishu.py [--events 1000] [--repeat 15]``. What is timed is the provider's
-own path for one 200 response: ``_client.decode_data`` (the ``{code, msg, data}`` envelope checked
-and ``data`` decoded into msgspec Structs in one pass), ``_wire.decode_events`` and
-``_convert.changes_from`` (normalization, quarantine), as ``FeishuProvider.sync`` runs them. The
+own path for one 200 response: ``_client.decode_page`` (the ``{code, msg, data}`` envelope and its
+``data`` decoded into msgspec Structs in one pass by the toolkit's ``PageDecoder``, then ``code``
+checked) and ``_convert.changes_from`` (normalization, quarantine), as ``FeishuProvider.sync`` runs
+them. The
 page follows the shapes of the seeds (list events, with singles, series masters, exceptions, all-day
 and cancelled items). Ratios measured in one run are what to compare; the machine is noisy.
 lark-oapi's own model parsing of the same page is measured too when it is installed
@@ -20,9 +21,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from calbridge_providers.feishu._client import decode_data
+from calbridge.toolkit import Response
+from calbridge_providers.feishu._client import decode_page
 from calbridge_providers.feishu._convert import changes_from
-from calbridge_providers.feishu._wire import EVENTS, decode_events
+from calbridge_providers.feishu._wire import EVENTS
 
 ZONES = ("Asia/Shanghai", "Asia/Tokyo", "Europe/Berlin", "America/New_York", "UTC")
 
@@ -86,7 +88,7 @@ def best(fn: Callable[[], object], repeat: int) -> float:
 
 
 def normalize(raw: bytes) -> int:
-    page = decode_events(raw, decode_data(200, raw, None, "event list", EVENTS))
+    page = decode_page(EVENTS, Response(status=200, body=raw), "feishu event list")
     changes, quarantined = changes_from(page, account="bench", calendar_id="primary")
     assert not quarantined
     return len(changes)

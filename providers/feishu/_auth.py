@@ -1,4 +1,7 @@
-"""Feishu access tokens: tenant (app identity), user (rotating refresh tokens) and fixed bearer.
+"""The feishu account's token sources, on the toolkit's :class:`~calbridge.toolkit.TokenSource`:
+tenant (app identity) and user (rotating refresh tokens) tokens on
+:class:`~calbridge.toolkit.CachedToken` (callers share one fetch; a rejected token is fetched anew
+once), a fixed bearer on :class:`~calbridge.toolkit.StaticTokenSource`.
 
 - tenant: ``POST /open-apis/auth/v3/tenant_access_token/internal`` with app_id/app_secret; the
   token is reused until less than 30 minutes remain (the endpoint itself hands back the same
@@ -7,33 +10,27 @@
   1.E.3). Refresh tokens are single-use and rotate, so the newest one is written to the secret
   store *before* the access token is used, together with a hash of the configured one: a changed
   configured token means the user re-authorised and wins. When the stored token is refused the
-  configured one is tried once.
+  configured one is tried once. The access token is kept there too, so a new process reuses it.
 
-Tokens never reach logs or error messages: errors are built from codes and provider text only.
+Tokens never reach logs, reprs or error messages: errors are built from codes and provider text only.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import json
 import logging
-from typing import TYPE_CHECKING
 
 from calbridge.errors import AuthError, InvalidResponse
+from calbridge.provider import ProviderContext
+from calbridge.toolkit import CachedToken, StaticTokenSource, Token, TokenSource
 
-from ._client import send
-
-if TYPE_CHECKING:
-    from calbridge.provider import ProviderContext
-
-    from . import TenantAuth, TokenAuth, UserAuth
+from ._client import TokenEndpoints
+from ._config import TenantAuth, TokenAuth, UserAuth
 
 logger = logging.getLogger(__name__)
 
-TENANT_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
-USER_PATH = "/open-apis/authen/v2/oauth/token"
 TENANT_MARGIN = dt.timedelta(minutes=30)
 USER_MARGIN = dt.timedelta(minutes=5)
 SECRET_REFRESH = "feishu.refresh_token"
@@ -45,107 +42,70 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-class StaticTokens:
-    """``kind: token``: the caller keeps it fresh, so a rejection is final."""
-
-    def __init__(self, auth: TokenAuth) -> None:
-        self._token = auth.token
-
-    async def token(self) -> str:
-        return self._token
-
-    async def refresh(self, rejected: str) -> str:
-        raise AuthError("feishu: the configured bearer token was rejected; supply a fresh one", provider="feishu")
-
-
-class TenantTokens:
+class TenantTokens(CachedToken):
     """tenant_access_token for app_id/app_secret, cached until 30 minutes before it expires."""
 
-    def __init__(self, ctx: ProviderContext, auth: TenantAuth, base_url: str) -> None:
+    def __init__(self, ctx: ProviderContext, auth: TenantAuth, endpoints: TokenEndpoints) -> None:
+        super().__init__(self._fetch_tenant, margin=TENANT_MARGIN, clock=ctx.clock, name="feishu tenant_access_token")
         self._ctx = ctx
         self._auth = auth
-        self._url = base_url.rstrip("/") + TENANT_PATH
-        self._lock = asyncio.Lock()
-        self._token: str | None = None
-        self._expires = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self._endpoints = endpoints
 
-    async def token(self) -> str:
-        async with self._lock:
-            if self._token is None or self._expires - self._ctx.clock() < TENANT_MARGIN:
-                await self._fetch()
-            assert self._token is not None
-            return self._token
+    def __repr__(self) -> str:
+        return f"TenantTokens(account={self._ctx.account.name!r})"
 
-    async def refresh(self, rejected: str) -> str:
-        async with self._lock:
-            if self._token is None or self._token == rejected:
-                await self._fetch()
-            assert self._token is not None
-            return self._token
-
-    async def _fetch(self) -> None:
-        body = {"app_id": self._auth.app_id, "app_secret": self._auth.app_secret}
-
-        async def once() -> dict[str, object]:
-            return await send(self._ctx, "POST", self._url, what="tenant_access_token", body=body, flat=True)
-
-        out = await self._ctx.retry.call(once, what="feishu tenant_access_token")
+    async def _fetch_tenant(self) -> Token:
+        out = await self._endpoints.tenant(self._auth.app_id, self._auth.app_secret)
         token, expire = out.get("tenant_access_token"), out.get("expire")
         if not isinstance(token, str) or not token or not isinstance(expire, int | float):
             raise InvalidResponse("feishu tenant_access_token: answer without a token", provider="feishu")
-        self._token = token
-        self._expires = self._ctx.clock() + dt.timedelta(seconds=float(expire))
+        return Token(value=token, expires_at=self._ctx.clock() + dt.timedelta(seconds=float(expire)))
 
 
-class UserTokens:
-    """user_access_token from a rotating refresh token persisted in ``ctx.secrets``."""
+class UserTokens(CachedToken):
+    """user_access_token from a rotating refresh token persisted in ``ctx.secrets``; ``refreshes``
+    counts the refresh-token exchanges that succeeded."""
 
-    def __init__(self, ctx: ProviderContext, auth: UserAuth, base_url: str) -> None:
+    def __init__(self, ctx: ProviderContext, auth: UserAuth, endpoints: TokenEndpoints) -> None:
+        super().__init__(self._fetch_user, margin=USER_MARGIN, clock=ctx.clock, name="feishu user_access_token")
         self._ctx = ctx
         self._auth = auth
-        self._url = base_url.rstrip("/") + USER_PATH
-        self._lock = asyncio.Lock()
-        self._token: str | None = None
-        self._expires = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self._endpoints = endpoints
         self._loaded = False
         self.refreshes = 0
+
+    def __repr__(self) -> str:
+        return f"UserTokens(account={self._ctx.account.name!r})"
 
     @property
     def _account(self) -> str:
         return self._ctx.account.name
 
-    async def token(self) -> str:
-        async with self._lock:
-            if not self._loaded:
-                await self._load_cached()
-            if self._token is None or self._expires - self._ctx.clock() < USER_MARGIN:
-                await self._refresh()
-            assert self._token is not None
-            return self._token
+    async def _fetch_user(self) -> Token:
+        if not self._loaded:  # the first fetch of the process: an earlier run's token may still be good
+            self._loaded = True
+            stored = await self._stored()
+            if stored is not None:
+                return stored
+        return await self._refresh()
 
-    async def refresh(self, rejected: str) -> str:
-        async with self._lock:
-            if self._token is None or self._token == rejected:
-                await self._refresh()
-            assert self._token is not None
-            return self._token
-
-    async def _load_cached(self) -> None:
-        """A still-valid access token from an earlier run saves a refresh (and a rotation)."""
-        self._loaded = True
-        secrets = self._ctx.secrets
-        cached = await secrets.get_secret(self._account, SECRET_ACCESS)
+    async def _stored(self) -> Token | None:
+        """A still-valid access token from an earlier run (it saves a refresh, and a rotation)."""
+        cached = await self._ctx.secrets.get_secret(self._account, SECRET_ACCESS)
         if not cached:
-            return
+            return None
         try:
             data = json.loads(cached)
             source, token, expires = data["source"], data["token"], dt.datetime.fromisoformat(data["expires"])
         except (ValueError, KeyError, TypeError):
-            return
-        if source == _digest(self._auth.refresh_token) and isinstance(token, str):
-            self._token, self._expires = token, expires
+            return None
+        if source != _digest(self._auth.refresh_token) or not isinstance(token, str):
+            return None  # the user re-authorised since: the configured refresh token wins
+        if expires - self._ctx.clock() < USER_MARGIN:
+            return None
+        return Token(value=token, expires_at=expires)
 
-    async def _refresh(self) -> None:
+    async def _refresh(self) -> Token:
         secrets = self._ctx.secrets
         configured = self._auth.refresh_token
         source = _digest(configured)
@@ -157,7 +117,7 @@ class UserTokens:
         failure: AuthError | None = None
         for refresh_token in candidates:
             try:
-                out = await self._exchange(refresh_token)
+                out = await self._endpoints.user(self._auth.app_id, self._auth.app_secret, refresh_token)
             except AuthError as exc:
                 failure = exc
                 logger.info("feishu %s: a refresh token was refused (%s)", self._account, exc.code)
@@ -170,12 +130,11 @@ class UserTokens:
                 # The old refresh token is dead from now on: persist the new one before anything else.
                 await secrets.set_secret(self._account, SECRET_REFRESH, rotated)
                 await secrets.set_secret(self._account, SECRET_SOURCE, source)
-            self._token = token
-            self._expires = self._ctx.clock() + dt.timedelta(seconds=float(expires_in))
+            expires = self._ctx.clock() + dt.timedelta(seconds=float(expires_in))
             self.refreshes += 1
-            cache = {"source": source, "token": token, "expires": self._expires.isoformat()}
+            cache = {"source": source, "token": token, "expires": expires.isoformat()}
             await secrets.set_secret(self._account, SECRET_ACCESS, json.dumps(cache))
-            return
+            return Token(value=token, expires_at=expires)
         assert failure is not None
         raise AuthError(
             f"feishu: cannot refresh the user_access_token ({failure}); re-authorise and configure a new refresh_token",
@@ -184,29 +143,18 @@ class UserTokens:
             code=failure.code,
         ) from failure
 
-    async def _exchange(self, refresh_token: str) -> dict[str, object]:
-        body = {
-            "grant_type": "refresh_token",
-            "client_id": self._auth.app_id,
-            "client_secret": self._auth.app_secret,
-            "refresh_token": refresh_token,
-        }
 
-        async def once() -> dict[str, object]:
-            return await send(self._ctx, "POST", self._url, what="user_access_token refresh", body=body, flat=True)
+def token_source(ctx: ProviderContext, endpoints: TokenEndpoints) -> TokenSource:
+    """The token source for the account's parsed ``auth``.
 
-        return await self._ctx.retry.call(once, what="feishu user_access_token refresh")
-
-
-def token_source(ctx: ProviderContext, base_url: str) -> StaticTokens | TenantTokens | UserTokens:
-    """The token source for the account's parsed ``auth``."""
-    from . import TenantAuth, TokenAuth, UserAuth
-
+    Raises:
+        AuthError: the account's auth was not parsed by the feishu plugin.
+    """
     auth = ctx.account.auth
     if isinstance(auth, TenantAuth):
-        return TenantTokens(ctx, auth, base_url)
+        return TenantTokens(ctx, auth, endpoints)
     if isinstance(auth, UserAuth):
-        return UserTokens(ctx, auth, base_url)
+        return UserTokens(ctx, auth, endpoints)
     if isinstance(auth, TokenAuth):
-        return StaticTokens(auth)
+        return StaticTokenSource(auth.token)
     raise AuthError("feishu: the account's auth was not parsed by the feishu plugin", provider="feishu")

@@ -1,27 +1,26 @@
-"""HTTP for the Feishu open platform: the one place where ``{code, msg, data}`` envelopes and
-transport failures become calbridge's typed errors.
+"""The Feishu endpoints (calendar list, primary calendar, events list, attendees, instances,
+instance_view, the two token endpoints) and the error table: the one place where ``{code, msg,
+data}`` envelopes, HTTP statuses and Feishu error codes become calbridge errors.
 
 Business APIs answer ``{"code": 0, "msg": "success", "data": {...}}``; failures come as 4xx/5xx and
-sometimes as HTTP 200 with a non-zero ``code``, so the code decides, not the status. Token
-endpoints answer flat bodies (no ``data``). Every request runs under ``ctx.retry.call``: rate limits
-(HTTP 429, codes 99991400/190004/190005/190010) wait ``x-ogw-ratelimit-reset`` seconds, 5xx and
-dropped connections back off. A token the gateway rejects mid-round is refreshed once and the
-request sent again. Messages carry status, code and the provider's text, never a token.
+sometimes as HTTP 200 with a non-zero ``code``, so the code decides, not the status. Token endpoints
+answer flat bodies (no ``data``). A non-200 answer is judged by the error table (:func:`error_for`);
+a 200 by its envelope where it is decoded, inside the same attempt (:func:`decode`,
+:func:`decode_page`: an events page is decoded once, its ``code`` read from the Struct), so a 200
+that says it failed is retried, or refreshes the token, like any other failure. Rate limits (HTTP
+429, codes 99991400/190004/190005/190010) wait ``x-ogw-ratelimit-reset`` seconds; the gateway's
+token codes refresh the token once. Messages carry status, code and the provider's text, never a token.
 
-Event and attendee pages are decoded here in one typed pass (:func:`decode_data`, ``{code, msg,
-data}`` with ``data`` straight into the caller's msgspec Struct); everything else, and every failed
-response, goes through :func:`decode`.
+Everything else about a request (retries, the deadline, refresh-once, the account's TLS) is the
+toolkit's :class:`~calbridge.toolkit.HttpClient`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeVar
 
-import aiohttp
 import msgspec
 
 from calbridge.errors import (
@@ -32,18 +31,29 @@ from calbridge.errors import (
     NotFound,
     PermissionDenied,
     ProviderError,
-    ProviderTimeout,
     RateLimited,
     TokenExpired,
     TransientError,
-)
+)  # fmt: skip
+from calbridge.provider import ProviderContext
+from calbridge.toolkit import DecodedPage, HttpClient, PageDecoder, Response, TokenSource, reset_seconds
 
-if TYPE_CHECKING:
-    from calbridge.provider import ProviderContext
+from ._wire import ATTENDEES, EVENTS, AttendeesPage, EventsPage
 
-T = TypeVar("T")
-R = TypeVar("R")
-TIMEOUT = 60.0
+
+class _Envelope(Protocol):
+    @property
+    def code(self) -> Any: ...
+
+
+E = TypeVar("E", bound=_Envelope)
+I = TypeVar("I")  # noqa: E741
+
+CALENDARS = "/open-apis/calendar/v4/calendars"
+TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
+USER_TOKEN_PATH = "/open-apis/authen/v2/oauth/token"
+HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+RESET_HEADER = "x-ogw-ratelimit-reset"
 RATE_LIMIT_CODES = frozenset({99991400, 190004, 190005, 190010})
 # Gateway codes for a missing, invalid or expired access token: refresh once and resend.
 TOKEN_CODES = frozenset({99991661, 99991663, 99991664, 99991665, 99991668, 99991677})
@@ -51,14 +61,6 @@ TOKEN_CODES = frozenset({99991661, 99991663, 99991664, 99991665, 99991668, 99991
 
 class TooManyInstances(InvalidRequest):
     """instance_view code 193104: more than 1000 instances in the range; shrink it."""
-
-
-class Envelope(msgspec.Struct, Generic[T], gc=False):
-    """A business response, ``data`` typed by the caller (see :func:`decode_data`)."""
-
-    code: Any = None
-    msg: Any = None
-    data: T | None = None
 
 
 # code → (error type, what it means for a calbridge user). Codes from the seeds (list events,
@@ -107,26 +109,23 @@ _CODES: dict[int, tuple[type[ProviderError], str]] = {
 }
 
 
-def error_for(status: int, code: int | None, msg: str, reset: str | None, what: str) -> ProviderError:
-    """The typed error for one failed response."""
-    text = f"feishu {what}: {msg or 'error'} (code {code}, HTTP {status})"
+def code_error(status: int, code: int | None, msg: str, reset: str | None, what: str) -> ProviderError:
+    """The typed error for one failed answer: its ``code`` decides, then its HTTP ``status``.
+
+    ``what`` names the call (``"feishu event list"``); ``reset`` is the ``x-ogw-ratelimit-reset`` header.
+    """
+    text = f"{what}: {msg or 'error'} (code {code}, HTTP {status})"
     kw: dict[str, Any] = {"provider": "feishu", "status": status, "code": None if code is None else str(code)}
     if status == 429 or code in RATE_LIMIT_CODES:
-        retry_after: float | None = None
-        if reset:
-            try:
-                retry_after = max(float(reset), 0.0)
-            except ValueError:
-                retry_after = None
-        return RateLimited(text, retry_after=retry_after, **kw)
+        return RateLimited(text, retry_after=reset_seconds(reset), **kw)
     if code in TOKEN_CODES:
-        return TokenExpired(f"feishu {what}: access token rejected ({msg}; code {code})", **kw)
+        return TokenExpired(f"{what}: access token rejected ({msg}; code {code})", **kw)
     if code is not None and code in _CODES:
         cls, meaning = _CODES[code]
-        return cls(f"feishu {what}: {meaning} (code {code}, HTTP {status}: {msg})", **kw)
+        return cls(f"{what}: {meaning} (code {code}, HTTP {status}: {msg})", **kw)
     if status >= 500:
         return TransientError(text, **kw)
-    if status in (401,):
+    if status == 401:
         return AuthError(text, **kw)
     if status == 403:
         return PermissionDenied(text, **kw)
@@ -137,156 +136,146 @@ def error_for(status: int, code: int | None, msg: str, reset: str | None, what: 
     return InvalidResponse(text, **kw)
 
 
-def decode(status: int, raw: bytes, reset: str | None, what: str, *, flat: bool = False) -> dict[str, Any]:
-    """``data`` of a successful envelope (the whole body when ``flat``), else the typed error."""
+def _json(raw: bytes) -> Any:
     try:
-        body = json.loads(raw) if raw else None
+        return json.loads(raw) if raw else None
     except ValueError:
-        body = None
+        return None
+
+
+def failure(status: int, body: Any, reset: str | None, what: str) -> ProviderError | None:
+    """The envelope rule: the typed error of an answer whose parsed JSON is ``body``, or None for a
+    success (HTTP 200 with ``code`` 0, or none at all)."""
     if not isinstance(body, dict):
         if status >= 500 or status == 429:
-            raise error_for(status, None, "non-JSON response", reset, what)
-        raise InvalidResponse(f"feishu {what}: non-JSON response (HTTP {status})", provider="feishu", status=status)
+            return code_error(status, None, "non-JSON response", reset, what)
+        return InvalidResponse(f"{what}: non-JSON response (HTTP {status})", provider="feishu", status=status)
     code = body.get("code")
     if not isinstance(code, int) or isinstance(code, bool):
         code = 0 if status == 200 and code is None else None
     if status == 200 and code == 0:
-        if flat:
-            return body
-        data = body.get("data")
-        return data if isinstance(data, dict) else {}
+        return None
     msg = body.get("msg") or body.get("error_description") or body.get("error") or ""
-    raise error_for(status, code, str(msg)[:300], reset, what)
+    return code_error(status, code, str(msg)[:300], reset, what)
 
 
-def decode_data(
-    status: int, raw: bytes, reset: str | None, what: str, decoder: msgspec.json.Decoder[Envelope[T]]
-) -> T | None:
-    """``data`` of a successful envelope decoded by ``decoder`` in one pass (an empty one when ``data``
-    is missing or not an object, as :func:`decode` reads it); the typed error of a failed one.
+def error_for(response: Response, what: str) -> ProviderError | None:
+    """The error table: the typed error of a non-200 answer (its ``code`` when it has one, else its
+    status). A 200 passes: its envelope is judged where it is decoded, in the same attempt
+    (:func:`decode`, :func:`decode_page`), so that a page is parsed once."""
+    if response.status == 200:
+        return None
+    return failure(response.status, _json(response.body), response.headers.get(RESET_HEADER), what)
 
-    Returns None when the envelope succeeded but ``data`` does not fit the Struct (an off-shape item):
-    the caller decodes ``raw`` again item by item.
+
+def decode(response: Response, what: str, *, flat: bool = False) -> dict[str, Any]:
+    """``data`` of a successful envelope (``{}`` when it is missing or not an object; the whole body
+    when ``flat``: the token endpoints).
+
+    Raises:
+        ProviderError: the typed error of a failed one (a 200 with a non-zero code included).
     """
-    if status == 200:
-        try:
-            env = decoder.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            pass  # the slow path below tells a failure from an off-shape item
-        else:
-            code = env.code
-            if code is None or (type(code) is int and code == 0):
-                return env.data if env.data is not None else _empty(decoder)
-    data = decode(status, raw, reset, what)  # raises the typed error of a failed response
-    return None if data else _empty(decoder)
+    body = _json(response.body)
+    error = failure(response.status, body, response.headers.get(RESET_HEADER), what)
+    if error is not None:
+        raise error
+    if flat:
+        return body  # type: ignore[no-any-return]
+    data = body.get("data")
+    return data if isinstance(data, dict) else {}
 
 
-def _empty(decoder: msgspec.json.Decoder[Envelope[T]]) -> T:
-    data = decoder.decode(b'{"data":{}}').data
-    assert data is not None
-    return data
+def decode_page(decoder: PageDecoder[E, I], response: Response, what: str) -> DecodedPage[E, I]:
+    """An events or attendee page: the envelope and its ``data`` in one typed pass (item by item with
+    quarantine when an item does not fit), then its ``code`` checked as :func:`decode` does. ``data``
+    missing or not an object reads as an empty page.
 
-
-async def send(
-    ctx: ProviderContext,
-    method: str,
-    url: str,
-    *,
-    what: str,
-    params: Mapping[str, str] | None = None,
-    body: Mapping[str, Any] | None = None,
-    token: str | None = None,
-    flat: bool = False,
-) -> dict[str, Any]:
-    """One HTTP exchange (no retry) decoded by :func:`decode`."""
-
-    def parse(status: int, raw: bytes, reset: str | None) -> dict[str, Any]:
-        return decode(status, raw, reset, what, flat=flat)
-
-    return await exchange(ctx, method, url, what=what, parse=parse, params=params, body=body, token=token)
-
-
-async def exchange(
-    ctx: ProviderContext,
-    method: str,
-    url: str,
-    *,
-    what: str,
-    parse: Callable[[int, bytes, str | None], R],
-    params: Mapping[str, str] | None = None,
-    body: Mapping[str, Any] | None = None,
-    token: str | None = None,
-) -> R:
-    """One HTTP exchange (no retry); ``parse(status, body, rate-limit reset)`` reads the answer."""
-    headers = {"Content-Type": "application/json; charset=utf-8"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    ssl: Any = ctx.ssl if ctx.ssl is not None else True
+    Raises:
+        ProviderError: the typed error of a failed envelope. InvalidResponse: ``data`` is no page.
+    """
     try:
-        async with asyncio.timeout(TIMEOUT):
-            async with ctx.session.request(method, url, params=params, json=body, headers=headers, ssl=ssl) as resp:
-                raw = await resp.read()
-                return parse(resp.status, raw, resp.headers.get("x-ogw-ratelimit-reset"))
-    except TimeoutError as exc:
-        if isinstance(exc, ProviderError):
-            raise
-        raise ProviderTimeout(f"feishu {what}: no answer within {TIMEOUT:.0f}s", provider="feishu") from exc
-    except aiohttp.ClientError as exc:
-        raise TransientError(f"feishu {what}: connection failed ({type(exc).__name__})", provider="feishu") from exc
-
-
-class TokenSource(Protocol):
-    """Hands out the access token to send, and a new one when the gateway rejected it."""
-
-    async def token(self) -> str: ...
-
-    async def refresh(self, rejected: str) -> str: ...
+        page = decoder.decode(response.body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        data = decode(response, what)  # a failure's own error first: its data need not fit
+        if data:
+            raise InvalidResponse(f"{what}: undecodable page: {exc}", provider="feishu") from None
+        return decoder.decode(b'{"data":{}}')
+    code = page.page.code
+    if code is not None and not (type(code) is int and code == 0):
+        decode(response, what)  # raises: a non-zero (or non-integer) code is a failure
+    return page
 
 
 class FeishuClient:
-    """Authenticated business calls below ``{base_url}/open-apis``."""
+    """Business calls below ``{base_url}/open-apis`` with the account's token, each answer decoded
+    into its ``_wire`` Structs (or a dict, for the small calls). ``requests`` counts the requests
+    sent (each attempt is one; token fetches are not counted)."""
 
-    def __init__(self, ctx: ProviderContext, tokens: TokenSource, base_url: str) -> None:
-        self._ctx = ctx
-        self._tokens = tokens
-        self._base = base_url.rstrip("/")
-        self.requests = 0
+    def __init__(self, ctx: ProviderContext, tokens: TokenSource, *, base_url: str, request_timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = HttpClient(ctx, provider="feishu", base_url=self.base_url, errors=error_for, tokens=tokens,
+                               timeout=request_timeout, headers=HEADERS)  # fmt: skip
 
-    async def get(self, path: str, params: Mapping[str, str], *, what: str) -> dict[str, Any]:
-        return await self._call("GET", path, params, None, what, functools.partial(decode, what=what))
+    @property
+    def requests(self) -> int:
+        return self.http.sent
 
-    async def get_data(
-        self, path: str, params: Mapping[str, str], *, what: str, decoder: msgspec.json.Decoder[Envelope[T]]
-    ) -> tuple[bytes, T | None]:
-        """The body and its typed ``data`` (None: off-shape, see :func:`decode_data`) of a GET."""
+    async def _dict(self, method: str, path: str, what: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return await self.http.request_parsed(method, path, lambda r: decode(r, f"feishu {what}"), params=params,
+                                              what=what)  # fmt: skip
 
-        def parse(status: int, raw: bytes, reset: str | None) -> tuple[bytes, T | None]:
-            return raw, decode_data(status, raw, reset, what, decoder)
+    async def _page(
+        self, decoder: PageDecoder[E, I], path: str, params: Mapping[str, str], what: str
+    ) -> DecodedPage[E, I]:
+        return await self.http.request_parsed("GET", path, lambda r: decode_page(decoder, r, f"feishu {what}"),
+                                              params=params, what=what)  # fmt: skip
 
-        return await self._call("GET", path, params, None, what, parse)
+    async def calendar_list(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """One page of the calendar list (``data``: ``calendar_list``, ``has_more``, ``page_token``)."""
+        return await self._dict("GET", CALENDARS, "calendar list", params)
 
-    async def post(self, path: str, body: Mapping[str, Any] | None, *, what: str) -> dict[str, Any]:
-        return await self._call("POST", path, None, body, what, functools.partial(decode, what=what))
+    async def primary(self) -> dict[str, Any]:
+        """``POST calendars/primary`` (``data.calendars[]``: ``calendar``, ``user_id``)."""
+        return await self._dict("POST", f"{CALENDARS}/primary", "primary calendar")
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        body: Mapping[str, Any] | None,
-        what: str,
-        parse: Callable[[int, bytes, str | None], R],
-    ) -> R:
-        url = self._base + path
-        token = await self._tokens.token()
+    async def events(self, calendar_id: str, params: Mapping[str, str]) -> EventsPage:
+        """One events list page (code 190008: :class:`CursorExpired`)."""
+        return await self._page(EVENTS, f"{CALENDARS}/{calendar_id}/events", params, "event list")
 
-        async def once() -> R:
-            self.requests += 1
-            return await exchange(self._ctx, method, url, what=what, parse=parse, params=params, body=body, token=token)
+    async def attendees(self, calendar_id: str, event_id: str, params: Mapping[str, str]) -> AttendeesPage:
+        """One page of an event's attendee list."""
+        return await self._page(ATTENDEES, f"{CALENDARS}/{calendar_id}/events/{event_id}/attendees", params,
+                                "attendees")  # fmt: skip
 
-        try:
-            return await self._ctx.retry.call(once, what=f"feishu {what}")
-        except TokenExpired:
-            # Rejected mid-round (expired early, revoked, rotated elsewhere): refresh once, resend once.
-            token = await self._tokens.refresh(token)
-            return await self._ctx.retry.call(once, what=f"feishu {what}")
+    async def instances(self, calendar_id: str, event_id: str, params: Mapping[str, str]) -> EventsPage:
+        """One page of a series' instances (the series gone: :class:`NotFound`)."""
+        return await self._page(EVENTS, f"{CALENDARS}/{calendar_id}/events/{event_id}/instances", params, "instances")
+
+    async def instance_view(self, calendar_id: str, params: Mapping[str, str]) -> EventsPage:
+        """A calendar's instances over a range under 40 days (too many: :class:`TooManyInstances`)."""
+        return await self._page(EVENTS, f"{CALENDARS}/{calendar_id}/events/instance_view", params, "instance_view")
+
+
+class TokenEndpoints:
+    """The token endpoints: POSTs without a token answering flat bodies. One attempt each: a token is
+    fetched inside the attempt of the call that needs it, whose retry policy covers the fetch."""
+
+    def __init__(self, ctx: ProviderContext, *, base_url: str, request_timeout: float) -> None:
+        self.http = HttpClient(ctx, provider="feishu", base_url=base_url, errors=error_for, timeout=request_timeout,
+                               headers=HEADERS)  # fmt: skip
+
+    async def _post(self, path: str, body: Mapping[str, str], what: str) -> dict[str, Any]:
+        return await self.http.request_parsed("POST", path, lambda r: decode(r, f"feishu {what}", flat=True),
+                                              json=body, what=what, authorize=False, retry=False)  # fmt: skip
+
+    async def tenant(self, app_id: str, app_secret: str) -> dict[str, Any]:
+        """``tenant_access_token/internal``: ``tenant_access_token`` and ``expire`` (seconds)."""
+        return await self._post(TENANT_TOKEN_PATH, {"app_id": app_id, "app_secret": app_secret},
+                                "tenant_access_token")  # fmt: skip
+
+    async def user(self, app_id: str, app_secret: str, refresh_token: str) -> dict[str, Any]:
+        """``oauth/token`` with ``grant_type=refresh_token``: ``access_token``, ``expires_in`` and
+        the rotated ``refresh_token``."""
+        body = {"grant_type": "refresh_token", "client_id": app_id, "client_secret": app_secret,
+                "refresh_token": refresh_token}  # fmt: skip
+        return await self._post(USER_TOKEN_PATH, body, "user_access_token refresh")

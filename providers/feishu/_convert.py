@@ -1,4 +1,5 @@
-"""Feishu events (decoded by ``_wire``) → calbridge events (pure functions, no I/O).
+"""Feishu events (the ``_wire`` Structs) → calbridge :class:`~calbridge.model.Event` values, under
+the contract's rules. Everything here is pure.
 
 - ``timestamp``: Unix seconds as a string; a non-empty ``date`` means all-day, and Feishu's
   all-day ``end_time.date`` is inclusive, so one day is added (calbridge's end is exclusive).
@@ -41,7 +42,7 @@ from calbridge.provider import Quarantined
 from calbridge.recurrence import canonical_recurrence
 from calbridge.zones import canonical_zone, zone
 
-from ._wire import DecodedPage, FAttendee, FEvent, FLocation, FTime
+from ._wire import EventsPage, FAttendee, FEvent, FLocation, FTime
 
 PROVIDER = "feishu"
 UTC = dt.UTC
@@ -331,18 +332,18 @@ def change_from(item: FEvent, *, account: str, calendar_id: str) -> Upsert | Del
     return Upsert(event=event_from(item, account=account, calendar_id=calendar_id))
 
 
-def changes_from(page: DecodedPage, *, account: str, calendar_id: str) -> tuple[list[Change], list[Quarantined]]:
-    """A list page's items as changes; what cannot be normalized is quarantined with its JSON text.
+def changes_from(page: EventsPage, *, account: str, calendar_id: str) -> tuple[list[Change], list[Quarantined]]:
+    """A list page's items as changes; what cannot be decoded or normalized is quarantined with its
+    JSON text (in page order).
 
     A cancelled exception of a series deleted in the same page goes with its series.
     """
-    changes: list[Change] = []
-    quarantined = list(page.quarantined)
-    for k, item in enumerate(page.events):
-        try:
-            changes.append(change_from(item, account=account, calendar_id=calendar_id))
-        except MalformedEvent as exc:
-            quarantined.append(Quarantined(event_id=exc.event_id, error=str(exc), payload=page.payload(k)))
+
+    def change_of(item: FEvent) -> Change:
+        return change_from(item, account=account, calendar_id=calendar_id)
+
+    changes: list[Change]
+    changes, quarantined = page.map_items(change_of)
     deleted = {uid_of(c.key.id) for c in changes if isinstance(c, Delete)}
     if deleted:
         changes = [

@@ -25,15 +25,14 @@ from typing import Any
 import attrs
 import msgspec
 
-from calbridge.errors import InvalidRequest, InvalidResponse, MalformedEvent, NotFound
+from calbridge.errors import InvalidRequest, MalformedEvent, NotFound
 from calbridge.model import Event, Kind, Window
 from calbridge.provider import Expansion, MirrorView, Quarantined
 
 from ._client import FeishuClient, TooManyInstances
 from ._convert import event_from, original_seconds, series_id_of, uid_of, unanswered
-from ._wire import EVENTS, DecodedPage, FEvent, decode_events
+from ._wire import EventsPage, FEvent, events_data
 
-API = "/open-apis/calendar/v4/calendars"
 VIEW_SPAN = dt.timedelta(days=39)
 INSTANCES_SPAN = dt.timedelta(days=729)
 MIN_CHUNK = dt.timedelta(hours=1)
@@ -87,15 +86,6 @@ def _fill(event: Event, item: FEvent, master: Event | None, stored: Event | None
     return unanswered(filled) if item.status == "tentative" else filled
 
 
-async def _page(client: FeishuClient, path: str, params: Mapping[str, str], what: str) -> DecodedPage:
-    got = await client.get_data(path, params, what=what, decoder=EVENTS)
-    body, data = got
-    try:
-        return decode_events(body, data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise InvalidResponse(f"feishu {what}: undecodable page: {exc}", provider="feishu") from None
-
-
 class Expander:
     """Runs expansions for one account."""
 
@@ -130,7 +120,7 @@ class Expander:
 
     def _keep(
         self,
-        page: DecodedPage,
+        page: EventsPage,
         calendar_id: str,
         window: Window,
         masters: Mapping[str, Event],
@@ -143,7 +133,7 @@ class Expander:
             eid = bad.event_id
             if eid and original_seconds(eid) is not None and (wanted is None or uid_of(eid) in wanted):
                 quarantined.append(bad)
-        for k, item in enumerate(page.events):
+        for k, item in enumerate(page.items):
             eid = item.event_id
             if not eid or original_seconds(eid) is None or eid in seen:
                 continue  # singles (``_0``) and repeats across chunk edges
@@ -155,7 +145,7 @@ class Expander:
             try:
                 event = event_from(item, account=self._account, calendar_id=calendar_id, occurrence=True)
             except MalformedEvent as exc:
-                quarantined.append(Quarantined(event_id=eid, error=str(exc), payload=page.payload(k)))
+                quarantined.append(page.quarantine(k, str(exc), event_id=eid))
                 continue
             assert event.kind is Kind.OCCURRENCE
             if window.overlaps(event.start.utc(), event.end.utc()):
@@ -176,12 +166,11 @@ class Expander:
         seen: dict[str, Event] = {}
         quarantined: list[Quarantined] = []
         pending = [(c.start, c.end) for c in view_chunks(window)]
-        path = f"{API}/{real_id}/events/instance_view"
         while pending:
             start, end = pending.pop(0)
             params = {"start_time": str(_sec(start) - 1), "end_time": str(_sec(end) + 1)}
             try:
-                page = await _page(self._client, path, params, "instance_view")
+                page = await self._client.instance_view(real_id, params)
             except TooManyInstances:
                 if end - start <= MIN_CHUNK:
                     raise
@@ -212,7 +201,6 @@ class Expander:
         seen: dict[str, Event] = {}
         quarantined: list[Quarantined] = []
         masters = {sid: master} if master is not None else {}
-        path = f"{API}/{real_id}/events/{sid}/instances"
         try:
             for span in Window(start=window.start - lead, end=window.end).split(INSTANCES_SPAN):
                 token = ""
@@ -224,10 +212,11 @@ class Expander:
                     }
                     if token:
                         params["page_token"] = token
-                    page = await _page(self._client, path, params, "instances")
+                    page = await self._client.instances(real_id, sid, params)
                     self._keep(page, calendar_id, window, masters, stored, seen, quarantined, None)
-                    token = page.page_token
-                    if not page.has_more or not token:
+                    data = events_data(page)
+                    token = data.page_token or ""
+                    if not data.has_more or not token:
                         break
         except NotFound:
             seen.clear()  # the series is gone; the next sync round deletes it

@@ -21,26 +21,23 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 
 import attrs
-import msgspec
 
 from calbridge.cursor import Cursor
 from calbridge.errors import InvalidResponse, NotFound, PermissionDenied
 from calbridge.model import Attendee, Calendar, Change, Delete, Event, Kind, Status, Upsert, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext
 
-from . import FEISHU_BASE_URL, UserAuth
 from ._auth import token_source
-from ._client import FeishuClient
+from ._client import FeishuClient, TokenEndpoints
+from ._config import FEISHU_BASE_URL, UserAuth, parse_options
 from ._convert import all_day_slot, attendees_from, changes_from, mark_self, unanswered
 from ._expand import Expander
-from ._wire import ATTENDEES, EVENTS, FAttendee, decode_attendees, decode_events
+from ._wire import FAttendee, attendees_data, events_data
 
 logger = logging.getLogger(__name__)
 
 SCHEME = "feishu.events"
 VERSION = 1
-PAGE_SIZE = 1000
-API = "/open-apis/calendar/v4/calendars"
 FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 ATTENDEE_CONCURRENCY = 5
 
@@ -78,15 +75,19 @@ class FeishuProvider:
 
     def __init__(self, ctx: ProviderContext) -> None:
         self._ctx = ctx
+        options = parse_options(ctx.account.options, account=ctx.account.name)
         base = ctx.account.base_url or FEISHU_BASE_URL
-        self.tokens = token_source(ctx, base)
-        self.client = FeishuClient(ctx, self.tokens, base)
+        endpoints = TokenEndpoints(ctx, base_url=base, request_timeout=options.request_timeout)
+        self.tokens = token_source(ctx, endpoints)
+        self.client = FeishuClient(ctx, self.tokens, base_url=base, request_timeout=options.request_timeout)
         self._primary: str | None = None
         self._owner: str | None = None  # the primary calendar's owner (user_id, open_id by default)
-        # ``options.page_size`` (50–1000) exists for tests and slow links; the maximum is the default.
-        self._page_size = min(max(int(ctx.account.options.get("page_size", PAGE_SIZE)), 50), PAGE_SIZE)
+        self._page_size = options.page_size
         self._expander = Expander(self.client, ctx.account.name, self._resolve)
         self.attendee_requests = 0
+
+    def __repr__(self) -> str:
+        return f"FeishuProvider(account={self._ctx.account.name!r})"
 
     async def aclose(self) -> None:
         """Nothing to release: the session is borrowed."""
@@ -96,7 +97,7 @@ class FeishuProvider:
         if calendar_id != "primary":
             return calendar_id
         if self._primary is None:
-            data = await self.client.post(f"{API}/primary", None, what="primary calendar")
+            data = await self.client.primary()
             for entry in data.get("calendars") or ():
                 cal = entry.get("calendar") if isinstance(entry, dict) else None
                 if isinstance(cal, dict) and cal.get("calendar_id"):
@@ -127,7 +128,7 @@ class FeishuProvider:
             params = {"page_size": "500"}
             if token:
                 params["page_token"] = token
-            data = await self.client.get(API, params, what="calendar list")
+            data = await self.client.calendar_list(params)
             for cal in data.get("calendar_list") or ():
                 if not isinstance(cal, dict) or not cal.get("calendar_id") or cal.get("is_deleted"):
                     continue
@@ -161,7 +162,6 @@ class FeishuProvider:
         anchor: int | None = state.get("anchor")
         real_id = await self._resolve(calendar_id)
         me = await self._me()
-        path = f"{API}/{real_id}/events"
         page_token: str = state.get("page_token") or ""
         sync_token: str = state.get("sync_token") or ""
         guard = 0
@@ -173,19 +173,15 @@ class FeishuProvider:
                 params["page_token"] = page_token
             if sync_token:
                 params["sync_token"] = sync_token
-            got = await self.client.get_data(path, params, what="event list", decoder=EVENTS)
-            body, data = got
-            try:
-                page = decode_events(body, data)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                raise InvalidResponse(f"feishu event list: undecodable page: {exc}", provider="feishu") from None
-            new_page = page.page_token
-            new_sync = page.sync_token
-            has_more = page.has_more
+            page = await self.client.events(real_id, params)
+            data = events_data(page)
+            new_page = data.page_token or ""
+            new_sync = data.sync_token or ""
+            has_more = bool(data.has_more)
             sync_token = new_sync or sync_token
             changes, quarantined = changes_from(page, account=self._ctx.account.name, calendar_id=calendar_id)
             await _date_stubs(changes, view)
-            tentative = {item.event_id for item in page.events if item.status == "tentative"}
+            tentative = {item.event_id for item in page.items if item.status == "tentative"}
             changes = await self._attend(real_id, changes, view, full=full, me=me, tentative=tentative)
             if not has_more:
                 done = {"sync_token": sync_token} if sync_token else {}
@@ -202,7 +198,7 @@ class FeishuProvider:
                 return
             if not new_page and not new_sync:
                 raise InvalidResponse("feishu event list: has_more without any token", provider="feishu")
-            empty = not page.events and not page.quarantined
+            empty = not page.items and not page.quarantined
             guard = guard + 1 if empty and new_page == page_token and new_sync == sync_token else 0
             if guard > 20:
                 raise InvalidResponse("feishu event list: empty pages without progress", provider="feishu")
@@ -269,21 +265,16 @@ class FeishuProvider:
             if token:
                 params["page_token"] = token
             self.attendee_requests += 1
-            path = f"{API}/{real_id}/events/{event_id}/attendees"
             try:
-                got = await self.client.get_data(path, params, what="attendees", decoder=ATTENDEES)
-                body, data = got
+                page = await self.client.attendees(real_id, event_id, params)
             except (NotFound, PermissionDenied) as exc:
                 # Deleted since the list call (the next round says so) or hidden from this identity.
                 logger.info("feishu attendees of %s unavailable: %s", event_id, exc.code)
                 return ()
-            try:
-                page = decode_attendees(body, data)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                raise InvalidResponse(f"feishu attendees: undecodable page: {exc}", provider="feishu") from None
-            raw.extend(page.items or ())
-            token = page.page_token or ""
-            if not page.has_more or not token:
+            raw.extend(page.items)  # items that do not fit are skipped (as non-objects always were)
+            data = attendees_data(page)
+            token = data.page_token or ""
+            if not data.has_more or not token:
                 return attendees_from(raw, me)
 
     def expand(

@@ -1,4 +1,4 @@
-"""Feishu auth: config parsing, tenant token reuse, rotating user refresh tokens, secret hygiene."""
+"""Feishu token sources against the emulator: tenant token reuse, rotating user refresh tokens, secret hygiene."""
 
 from __future__ import annotations
 
@@ -6,38 +6,15 @@ import logging
 
 import pytest
 
-from calbridge.errors import AuthError, ConfigError
+from calbridge.errors import AuthError
 from calbridge.testing.context import MemorySecrets
-from calbridge_providers.feishu import TenantAuth, TokenAuth, UserAuth, plugin
+from calbridge_providers.feishu import TenantAuth, UserAuth
 from calbridge_providers.feishu._auth import SECRET_REFRESH, UserTokens
 from calbridge_providers.feishu.emulator import FeishuEmulator
 
 from .conftest import Factory, Mirror, at
 
 APP = "cli_calbridge_demo"
-
-
-def test_parse_auth_kinds_and_errors() -> None:
-    assert plugin.parse_auth({"kind": "token", "token": "t-1"}, account={}, where="accounts[0].auth") == TokenAuth(
-        token="t-1"
-    )
-    user = plugin.parse_auth(
-        {"kind": "user", "app_id": "cli_a", "app_secret": "APP-SECRET", "refresh_token": "RT-SECRET"},
-        account={},
-        where="x",
-    )
-    assert isinstance(user, UserAuth) and "RT-SECRET" not in repr(user) and "APP-SECRET" not in repr(user)
-    with pytest.raises(ConfigError) as info:
-        plugin.parse_auth({"kind": "tenant", "app_id": "cli_a"}, account={}, where="accounts[2].auth")
-    assert str(info.value) == "accounts[2].auth.app_secret: required"
-    with pytest.raises(ConfigError, match=r"accounts\[0\].auth.kind: unknown kind"):
-        plugin.parse_auth({"kind": "oauth"}, account={}, where="accounts[0].auth")
-    with pytest.raises(ConfigError, match=r"auth.refresh_token: unknown key"):
-        plugin.parse_auth(
-            {"kind": "tenant", "app_id": "a", "app_secret": "b", "refresh_token": "c"}, account={}, where="auth"
-        )
-    with pytest.raises(ConfigError, match=r"auth.app_id: expected a string"):
-        plugin.parse_auth({"kind": "tenant", "app_id": ["a"], "app_secret": "b"}, account={}, where="auth")
 
 
 async def test_tenant_token_is_reused(emu: FeishuEmulator, make_provider: Factory) -> None:
@@ -85,8 +62,9 @@ async def test_two_user_refreshes_rotate_and_persist(
     assert secrets.values[("acme-feishu", SECRET_REFRESH)] not in (second, first, configured)
 
     out = capsys.readouterr()
-    for token in (configured, first, second):
-        assert token not in caplog.text and token not in out.out and token not in out.err
+    reprs = repr(provider) + repr(provider.tokens) + repr(provider.client.http) + repr(auth)
+    for token in (configured, first, second, emu.apps[APP]):
+        assert token not in caplog.text and token not in out.out and token not in out.err and token not in reprs
 
 
 async def test_user_reauthorised_configured_token_wins(emu: FeishuEmulator, make_provider: Factory) -> None:

@@ -10,7 +10,7 @@ from calbridge.provider import Expansion
 from calbridge_providers.feishu._provider import FeishuProvider
 from calbridge_providers.feishu.emulator import FeishuEmulator, person, room
 
-from .conftest import Factory, Mirror
+from .conftest import Factory, Mirror, at
 
 UTC = dt.UTC
 START = dt.datetime(2026, 3, 2, tzinfo=UTC)
@@ -167,3 +167,22 @@ async def test_instance_view_rooms_join_the_people_of_the_series_or_stored_excep
     assert who(plain) == who(mirror.events[daily])
     people = {("ou_alice", "accepted", False), ("ou_carol", "accepted", False)}
     assert who(occ[moved]) == people | {("omm_r3", "accepted", True)}
+
+
+async def test_a_calendar_without_instance_view_falls_back_to_instances(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    series = [
+        emu.create_event(summary=f"s{i}", start=at(1, i), end=at(1, i + 1), recurrence="FREQ=DAILY;COUNT=3")
+        for i in range(12)
+    ]
+    provider = make_provider()
+    mirror = Mirror()
+    await mirror.round(provider)
+    assert set(series) <= set(mirror.events)
+    # A calendar type without instance_view (191004) falls back to per-series instances.
+    emu.inject(403, 191004, path="instance_view", msg="invalid calendar type")
+    window = Window(start=at(0), end=at(60))
+    out = [x async for x in provider.expand("primary", series, window=window, view=mirror)]
+    assert len(out) == 12 and sum(len(x.occurrences) for x in out) == 36
+    assert provider._expander.last_method == "instances" and len(emu.requests("instance_view")) == 1

@@ -9,14 +9,13 @@ import attrs
 import pytest
 
 from calbridge.config import Settings
-from calbridge.errors import CursorExpired
+from calbridge.errors import CursorExpired, NotFound
 from calbridge.model import Event, Kind, Response, ShowAs, Status, When, Window
-from calbridge.retry import Retrier, RetryPolicy
 from calbridge.testing.server import ThreadedServer
 from calbridge_providers.feishu import UserAuth
 from calbridge_providers.feishu.emulator import FeishuEmulator, person
 
-from .conftest import Factory, Mirror, at
+from .conftest import WINDOW, Factory, Mirror, at
 
 UTC = dt.UTC
 
@@ -157,34 +156,6 @@ async def test_resume_from_a_mid_round_cursor(emu: FeishuEmulator, make_provider
     assert "mid" not in mirror.cursor.state  # type: ignore[union-attr]
 
 
-async def test_rate_limit_waits_for_the_reset_header(emu: FeishuEmulator, make_provider: Factory) -> None:
-    seed(emu)
-    provider = make_provider(retry=Retrier(RetryPolicy(attempts=3, base_backoff=0.01, max_backoff=0.02)))
-    mirror = Mirror()
-    await provider.client.get("/open-apis/calendar/v4/calendars", {"page_size": "50"}, what="warm-up")
-    emu.clear_log()
-    emu.rate_limit(reset=1, code=190004, path="/events")
-    await mirror.round(provider)
-    hits = [r for r in emu.requests("/events") if r["path"].endswith("/events")]
-    assert len(hits) >= 2 and hits[1]["time"] - hits[0]["time"] >= 0.95
-
-
-async def test_server_errors_are_retried_and_token_rejection_refreshes_once(
-    emu: FeishuEmulator, make_provider: Factory
-) -> None:
-    seed(emu)
-    provider = make_provider()
-    mirror = Mirror()
-    emu.inject(503, 190003, path="/events", msg="internal service error", count=2)
-    await mirror.round(provider)
-    emu.revoke_access_tokens()
-    emu.clear_log()
-    emu.create_event(summary="after revoke", start=at(3), end=at(3, 1))
-    await mirror.round(provider)
-    assert len(emu.requests("tenant_access_token")) == 1
-    assert any(e.title == "after revoke" for e in mirror.events.values())
-
-
 async def test_malformed_event_is_quarantined_and_the_rest_lands(emu: FeishuEmulator, make_provider: Factory) -> None:
     good = emu.create_event(summary="fine", start=at(1), end=at(1, 1))
     bad = emu.create_event(summary="broken", start=at(2), end=at(2, 1), recurrence="BOGUS")
@@ -244,7 +215,7 @@ async def test_lark_base_url_is_honoured(emu: FeishuEmulator, make_provider: Fac
     parsed = plugin.parse_auth({"kind": "tenant", "app_id": "cli_x", "app_secret": "s"}, account={}, where="a")
     assert isinstance(parsed, TenantAuth)
     lark_provider = make_provider(base_url=LARK_BASE_URL)
-    assert lark_provider.client._base == "https://open.larksuite.com"
+    assert lark_provider.client.http.base_url == "https://open.larksuite.com"
 
 
 async def test_tentative_is_confirmed_with_the_users_own_attendee_needing_action(
@@ -352,3 +323,24 @@ async def test_a_full_listing_marks_self_on_attendees_it_reuses_from_older_rows(
     await mirror.round(provider)
     assert not emu.requests("/attendees")  # reused, not fetched again
     assert [a.is_self for a in mirror.events[eid].attendees] == [True]
+
+
+class _Empty:
+    async def get(self, ids: object) -> dict[str, object]:
+        return {}
+
+    async def exceptions_of(self, series_ids: object) -> list[object]:
+        return []
+
+
+async def test_calendars_and_primary(emu: FeishuEmulator, make_provider: Factory) -> None:
+    emu.add_calendar("feishu.cn_team@group.calendar.feishu.cn", summary="Team", role="reader")
+    provider = make_provider()
+    cals = await provider.calendars()
+    assert [(c.id, c.primary, c.access) for c in cals] == [
+        (emu.primary_id, True, "owner"),
+        ("feishu.cn_team@group.calendar.feishu.cn", False, "reader"),
+    ]
+    with pytest.raises(NotFound, match="calendar not found"):
+        async for _ in provider.sync("feishu.cn_nope", None, window=WINDOW, view=_Empty()):
+            pass
