@@ -3,6 +3,7 @@
 - :class:`HttpClient` (``http``): the one HTTP call path — origin check, deadline, retry policy,
   refresh-once on a rejected token, the account's TLS, and the provider's :data:`ErrorTable`.
 - :func:`retry_after_seconds`, :func:`reset_seconds` (``headers``): rate-limit headers as seconds.
+- :func:`error_by_status` (``statuses``): how every error table ends, the error an HTTP status means.
 - :class:`TokenSource`, :class:`StaticTokenSource`, :class:`CachedToken`, :class:`Token`
   (``tokens``): one token protocol and the cached-token helper.
 - :func:`ca_requests_session` (``tls``): the ``requests`` session that trusts the account's CA, for
@@ -18,6 +19,7 @@ from .headers import reset_seconds, retry_after_seconds
 from .http import ErrorTable, HttpClient, Response, origin, same_origin
 from .options import DEFAULT_REQUEST_TIMEOUT, request_timeout
 from .pages import PAYLOAD_LIMIT, DecodedPage, PageDecoder
+from .statuses import error_by_status
 from .tls import CaSession, ca_requests_session
 from .tokens import CachedToken, StaticTokenSource, Token, TokenSource
 
@@ -35,6 +37,7 @@ __all__ = [
     "Token",
     "TokenSource",
     "ca_requests_session",
+    "error_by_status",
     "origin",
     "request_timeout",
     "reset_seconds",

@@ -36,7 +36,15 @@ from calbridge.errors import (
     TransientError,
 )  # fmt: skip
 from calbridge.provider import ProviderContext
-from calbridge.toolkit import DecodedPage, HttpClient, PageDecoder, Response, TokenSource, reset_seconds
+from calbridge.toolkit import (
+    DecodedPage,
+    HttpClient,
+    PageDecoder,
+    Response,
+    TokenSource,
+    error_by_status,
+    reset_seconds,
+)
 
 from ._wire import ATTENDEES, EVENTS, AttendeesPage, EventsPage
 
@@ -123,17 +131,8 @@ def code_error(status: int, code: int | None, msg: str, reset: str | None, what:
     if code is not None and code in _CODES:
         cls, meaning = _CODES[code]
         return cls(f"{what}: {meaning} (code {code}, HTTP {status}: {msg})", **kw)
-    if status >= 500:
-        return TransientError(text, **kw)
-    if status == 401:
-        return AuthError(text, **kw)
-    if status == 403:
-        return PermissionDenied(text, **kw)
-    if status == 404:
-        return NotFound(text, **kw)
-    if status >= 400:
-        return InvalidRequest(text, **kw)
-    return InvalidResponse(text, **kw)
+    # A 401 without a token code is the app's credentials, not a stale token: no refresh helps.
+    return error_by_status(status, text, provider="feishu", code=kw["code"], unauthorized=AuthError)
 
 
 def _json(raw: bytes) -> Any:

@@ -15,16 +15,12 @@ from urllib.parse import quote
 
 from calbridge.errors import (
     CursorExpired,
-    InvalidRequest,
     NotFound,
-    PermissionDenied,
     ProviderError,
     RateLimited,
-    TokenExpired,
-    TransientError,
 )  # fmt: skip
 from calbridge.provider import ProviderContext
-from calbridge.toolkit import DecodedPage, HttpClient, Response, TokenSource, retry_after_seconds
+from calbridge.toolkit import DecodedPage, HttpClient, Response, TokenSource, error_by_status, retry_after_seconds
 
 from ._wire import EVENTS, CalendarList, EventsPage, GEvent, decode_calendar_list
 
@@ -59,15 +55,7 @@ def error_for(response: Response, what: str, *, cursor: bool = True) -> Provider
         return CursorExpired(text, **kw) if cursor else NotFound(text, **kw)
     if status == 429 or (status == 403 and reason in _RATE_REASONS):
         return RateLimited(text, retry_after=retry_after_seconds(response.headers.get("Retry-After")), **kw)
-    if status == 401:
-        return TokenExpired(text, **kw)
-    if status == 403:
-        return PermissionDenied(text, **kw)
-    if status == 404:
-        return NotFound(text, **kw)
-    if status >= 500 or status == 408:
-        return TransientError(text, **kw)
-    return InvalidRequest(text, **kw)
+    return error_by_status(status, text, provider="google", code=reason)
 
 
 _without_cursor = functools.partial(error_for, cursor=False)

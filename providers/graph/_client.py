@@ -23,17 +23,12 @@ from urllib.parse import quote, urlencode
 
 from calbridge.errors import (
     CursorExpired,
-    InvalidRequest,
-    NotFound,
-    PermissionDenied,
     ProviderError,
     RateLimited,
-    TokenExpired,
-    TransientError,
 )  # fmt: skip
 from calbridge.model import Window
 from calbridge.provider import ProviderContext
-from calbridge.toolkit import DecodedPage, HttpClient, Response, TokenSource, retry_after_seconds
+from calbridge.toolkit import DecodedPage, HttpClient, Response, TokenSource, error_by_status, retry_after_seconds
 
 from ._wire import EVENTS, CalendarList, EventsPage, GEvent, decode_calendar_list
 
@@ -70,15 +65,7 @@ def error_for(response: Response, what: str) -> ProviderError | None:
         return CursorExpired(text, **kw)
     if status == 429 or (status in (503, 504) and wait is not None):
         return RateLimited(text, retry_after=wait, **kw)
-    if status >= 500:
-        return TransientError(text, **kw)
-    if status == 401:
-        return TokenExpired(text, **kw)
-    if status == 403:
-        return PermissionDenied(text, **kw)
-    if status == 404:
-        return NotFound(text, **kw)
-    return InvalidRequest(text, **kw)
+    return error_by_status(status, text, provider="graph", code=code)
 
 
 def _stamp(value: dt.datetime) -> str:
