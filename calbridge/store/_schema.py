@@ -63,6 +63,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Quarantined payloads carry the full-listing mark too, so a sweep clears those not seen again.
         "ALTER TABLE quarantine ADD COLUMN mark INTEGER NOT NULL DEFAULT 0",
     ),
+    (
+        # Indexes that fit the hot statements, so each costs its own rows, not its calendar's
+        # (``tests/test_store_scaling.py`` pins each plan): a sweep's batches and count by mark; the
+        # series masters by kind; the views in start order across calendars, which lets
+        # ``events --expand`` stream instead of sorting the whole mirror first.
+        "CREATE INDEX events_mark ON events (account, calendar_id, mark)",
+        "CREATE INDEX events_kind ON events (account, calendar_id, kind, id)",
+        "CREATE INDEX events_start_all ON events (start_utc)",
+        "CREATE INDEX occurrences_start_all ON occurrences (start_utc)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,8 +22,10 @@ from ._schema import IN_IDS, UNSHADOWED, decode_event
 Slot = tuple[str, int]  # (series id, original start in Unix seconds)
 Seen = dict[str, tuple[int, str]]  # id -> (content hash, table holding the visible row)
 
+# CROSS JOIN keeps the slots the outer loop: SQLite otherwise scans the calendar's occurrences and
+# re-reads the JSON array for each one (a page's cost then grew with the mirror).
 _BY_SLOT = (
-    "SELECT o.id, o.hash FROM json_each(?) AS j JOIN occurrences AS o ON o.account = ? AND o.calendar_id = ?"
+    "SELECT o.id, o.hash FROM json_each(?) AS j CROSS JOIN occurrences AS o ON o.account = ? AND o.calendar_id = ?"
     " AND o.series_id = json_extract(j.value, '$[0]') AND o.orig_utc = json_extract(j.value, '$[1]')"
     f" WHERE {UNSHADOWED}"
 )

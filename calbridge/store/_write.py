@@ -44,9 +44,10 @@ def _delete_cascade(conn: sqlite3.Connection, account: str, calendar_id: str, ev
     args = (account, calendar_id, event_id)
     own = conn.execute("SELECT series_id FROM events WHERE account = ? AND calendar_id = ? AND id = ?", args).fetchone()
     stale = None if own is None else planner.stale_after_delete(own[0])
-    conn.execute(
-        "DELETE FROM events WHERE account = ? AND calendar_id = ? AND (id = ? OR series_id = ?)", (*args, event_id)
-    )
+    # Two statements, not ``(id = ? OR series_id = ?)``: an OR only uses the (account, calendar_id)
+    # prefix of an index, so each delete read the whole calendar (twice).
+    conn.execute("DELETE FROM events WHERE account = ? AND calendar_id = ? AND id = ?", args)
+    conn.execute("DELETE FROM events WHERE account = ? AND calendar_id = ? AND series_id = ?", args)
     conn.execute("DELETE FROM occurrences WHERE account = ? AND calendar_id = ? AND series_id = ?", args)
     conn.execute("DELETE FROM dirty_series WHERE account = ? AND calendar_id = ? AND series_id = ?", args)
     if stale:
@@ -190,11 +191,12 @@ def record_quarantined(
 
 def sweep_count(conn: sqlite3.Connection, account: str, calendar_id: str, sweep: PendingSweep) -> tuple[int, int]:
     cond, args = _sweep_filter(sweep)
-    row = conn.execute(
-        f"SELECT coalesce(sum({cond}), 0), count(*) FROM events WHERE account = ? AND calendar_id = ?",
-        (*args, account, calendar_id),
+    key = (account, calendar_id)
+    (candidates,) = conn.execute(
+        f"SELECT count(*) FROM events WHERE account = ? AND calendar_id = ? AND {cond}", (*key, *args)
     ).fetchone()
-    return int(row[0]), int(row[1])
+    (total,) = conn.execute("SELECT count(*) FROM events WHERE account = ? AND calendar_id = ?", key).fetchone()
+    return int(candidates), int(total)
 
 
 def sweep_batch(conn: sqlite3.Connection, state: CalendarState, sweep: PendingSweep, limit: int) -> list[Change]:
@@ -234,10 +236,11 @@ def replace_occurrences(
         _check(account, calendar_id, o)
         new[o.id] = (o, _schema.encode_row(o))
     with _schema.transaction(conn):
+        # The series' own occurrences (occurrences_series), not every occurrence of the window.
         current = conn.execute(
-            "SELECT id FROM occurrences WHERE account = ? AND calendar_id = ?"
-            f" AND series_id IN (SELECT value FROM json_each(?)) AND {_schema.OVERLAP}",
-            (account, calendar_id, json.dumps(list(series_ids)), *_schema.overlap_args(window)),
+            "SELECT o.id FROM json_each(?) AS j CROSS JOIN occurrences AS o INDEXED BY occurrences_series"
+            f" WHERE o.account = ? AND o.calendar_id = ? AND o.series_id = j.value AND {_schema.OVERLAP}",
+            (json.dumps(list(series_ids)), account, calendar_id, *_schema.overlap_args(window)),
         ).fetchall()
         gone = [(account, calendar_id, r[0]) for r in current if r[0] not in new]
         known = {i: o for i, (o, _) in new.items()}
@@ -263,14 +266,7 @@ def prune_occurrences(
     conn: sqlite3.Connection, account: str, calendar_id: str, live: Sequence[str], window: Window
 ) -> list[Change]:
     with _schema.transaction(conn):
-        gone = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM occurrences WHERE account = ? AND calendar_id = ? AND"
-                f" (series_id NOT IN (SELECT value FROM json_each(?)) OR NOT ({_schema.OVERLAP}))",
-                (account, calendar_id, json.dumps(list(live)), *_schema.overlap_args(window)),
-            )
-        ]
+        gone = _prunable(conn, account, calendar_id, live, window)
         diff = _visible.Diff(conn, account, calendar_id, gone, (), known={}, table="occurrences")
         conn.executemany(
             "DELETE FROM occurrences WHERE account = ? AND calendar_id = ? AND id = ?",
@@ -282,3 +278,31 @@ def prune_occurrences(
             (account, calendar_id, json.dumps(list(live))),
         )
         return diff.changes(order=gone)
+
+
+def _prunable(
+    conn: sqlite3.Connection, account: str, calendar_id: str, live: Sequence[str], window: Window
+) -> list[str]:
+    """Ids of the stored occurrences outside ``window`` or of series not in ``live``, each part read
+    through an index (an OR of the two would read every occurrence of the calendar)."""
+    key = (account, calendar_id)
+    start, end = _schema.ts(window.start), _schema.ts(window.end)
+    out: dict[str, None] = {}
+    # Outside the window: starting at or after its end, or ending by its start (an occurrence ends
+    # at or after it starts, so those start by the window's start too: two ranges of occurrences_start).
+    select = "SELECT id FROM occurrences WHERE account = ? AND calendar_id = ? AND "
+    for cond, args in (
+        ("start_utc >= ?", (end,)),
+        ("start_utc <= ? AND end_utc <= ? AND start_utc != ?", (start, start, start)),
+    ):
+        out.update((r[0], None) for r in conn.execute(select + cond, (*key, *args)))
+    held = conn.execute("SELECT DISTINCT series_id FROM occurrences WHERE account = ? AND calendar_id = ?", key)
+    gone_series = {r[0] for r in held} - set(live)
+    if gone_series:
+        rows = conn.execute(
+            "SELECT o.id FROM json_each(?) AS j CROSS JOIN occurrences AS o INDEXED BY occurrences_series"
+            " WHERE o.account = ? AND o.calendar_id = ? AND o.series_id = j.value",
+            (json.dumps(sorted(gone_series)), *key),
+        )
+        out.update((r[0], None) for r in rows)
+    return list(out)

@@ -1,0 +1,111 @@
+"""The store's costs at scale: one delete, a sweep after an expired cursor, a re-listing's pages.
+
+Run ``python bench/bench_sweep.py [--sizes 10000,30000,100000]``. For each mirror size (singles,
+plus 1 % series with an exception and 30 expanded occurrences each) it prints: the cost of one
+delete in a page of its own; the sweep of 40 % of the mirror after a full listing that found only
+the other 60 % (the issue's goal: the 40k deletes of a 100k mirror in under 10 s); and the mean
+page cost (2,500 events) of that re-listing next to the first listing's. Goals: a delete and a
+page that do not grow with the mirror, a sweep linear in what it removes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+
+from calbridge.model import Delete, Event, EventKey, Kind, Upsert, When, Window
+from calbridge.state import CalendarState, PendingSweep
+from calbridge.store.sqlite import SqliteStore
+
+PAGE = 2500
+T0 = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)
+ACCT, CAL = "work", "primary"
+
+
+def _ev(id: str, start: dt.datetime, kind: Kind = Kind.SINGLE, **kw: object) -> Event:
+    return Event(provider="google", account=ACCT, calendar_id=CAL, id=id, kind=kind, start=When.at(start, "UTC"),
+                 end=When.at(start + dt.timedelta(minutes=30), "UTC"), title=f"event {id}", **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def mirror(n: int) -> tuple[list[Event], dict[str, list[Event]]]:
+    """``n`` events to list (1 % series, each with one exception) and each series' occurrences."""
+    events: list[Event] = []
+    occurrences: dict[str, list[Event]] = {}
+    for i in range(n):
+        start = T0 + dt.timedelta(minutes=30 * i)
+        if i % 100 == 0:
+            sid = f"s{i:07d}"
+            events.append(_ev(sid, start, Kind.SERIES, recurrence=("RRULE:FREQ=DAILY",)))
+            slots = [start + dt.timedelta(days=d) for d in range(30)]
+            occurrences[sid] = [_ev(f"{sid}_{k}", s, Kind.OCCURRENCE, series_id=sid, original_start=When.at(s, "UTC"))
+                                for k, s in enumerate(slots)]  # fmt: skip
+        elif i % 100 == 1:
+            sid = f"s{i - 1:07d}"
+            slot = T0 + dt.timedelta(minutes=30 * (i - 1), days=3)
+            events.append(_ev(f"{sid}_3", slot + dt.timedelta(hours=1), Kind.EXCEPTION, series_id=sid,
+                              original_start=When.at(slot, "UTC")))  # fmt: skip
+        else:
+            events.append(_ev(f"e{i:07d}", start))
+    return events, occurrences
+
+
+async def _list(store: SqliteStore, events: list[Event], mark: int) -> list[float]:
+    state = CalendarState(account=ACCT, calendar_id=CAL, mark=mark)
+    times = []
+    for i in range(0, len(events), PAGE):
+        started = time.perf_counter()
+        await store.commit_page(state, [Upsert(event=e) for e in events[i : i + PAGE]])
+        times.append(time.perf_counter() - started)
+    return times
+
+
+async def one_size(n: int, tmp: Path) -> None:
+    events, occurrences = mirror(n)
+    window = Window(start=T0 - dt.timedelta(days=1), end=T0 + dt.timedelta(days=400))
+    async with SqliteStore(tmp / f"m{n}.db") as store:
+        first = await _list(store, events, mark=1)
+        for sid, occ in occurrences.items():
+            await store.replace_occurrences(ACCT, CAL, [sid], window, occ)
+        # One delete, in a page of its own (the issue measured 9.7 / 36 / 75.5 ms at 10k / 30k / 100k).
+        state = CalendarState(account=ACCT, calendar_id=CAL, mark=1)
+        singles = [e.id for e in events if e.kind is Kind.SINGLE]
+        started = time.perf_counter()
+        for event_id in singles[-20:]:
+            await store.commit_page(state, [Delete(key=EventKey(account=ACCT, calendar_id=CAL, id=event_id))])
+        one_delete = (time.perf_counter() - started) / 20
+        # A full listing that finds 60 % of the rest (every series kept), then the sweep of the other 40 %.
+        rest = [e for e in events if e.id not in set(singles[-20:])]
+        keep = [e for i, e in enumerate(rest) if e.kind is not Kind.SINGLE or i % 5 < 3]
+        relist = await _list(store, keep, mark=2)
+        sweep = PendingSweep(mark=2)
+        started = time.perf_counter()
+        swept = 0
+        swept_state = CalendarState(account=ACCT, calendar_id=CAL, mark=2, sweep=sweep)
+        while batch := await store.sweep_batch(swept_state, sweep):
+            swept += len(batch)
+        sweep_s = time.perf_counter() - started
+    ms = 1000
+    print(f"{n:>8,} {one_delete * ms:>10.2f} ms {swept:>8,} {sweep_s:>9.2f} s"
+          f" {sum(first) / len(first) * ms:>10.0f} ms {sum(relist) / len(relist) * ms:>10.0f} ms")  # fmt: skip
+
+
+async def run(sizes: list[int]) -> None:
+    print(f"{'mirror':>8} {'one delete':>13} {'swept':>8} {'sweep':>11} {'first page':>13} {'re-list page':>13}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            await one_size(n, Path(tmp))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,30000,100000")
+    args = parser.parse_args()
+    asyncio.run(run([int(s) for s in args.sizes.split(",")]))
+
+
+if __name__ == "__main__":
+    main()
