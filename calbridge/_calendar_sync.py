@@ -59,11 +59,14 @@ class CalendarSync:
         self._clock, self._window, self._policy = clock, window, sweep
         self._publish, self._progress = publish, progress
         self.owes_last = False  # it published, or finished a killed run's work
+        self._saved: CalendarState | None = None  # the state the store holds, as far as this run knows
+        self._unsaved: CalendarState | None = None
+        self._wrote = False  # a page or a sweep batch was committed (series may have been flagged)
 
     async def run(self, *, full: bool) -> None:
-        state = await self._store.get_state(self._account, self._calendar) or CalendarState(
-            account=self._account, calendar_id=self._calendar
-        )
+        start = await self._store.round_start(self._account, self._calendar)
+        state = start.state or CalendarState(account=self._account, calendar_id=self._calendar)
+        self._saved = start.state
         self.owes_last = planner.owes_last_batch(state)
         if planner.sweep_first(state):
             state = await self._sweep(state)
@@ -75,12 +78,25 @@ class CalendarSync:
         state = await self._round(state, window)
         if planner.sweep_after(state):
             state = await self._sweep(state)
-        if plan.expand:
+        # A round that wrote nothing, with nothing flagged and the window where it was, has nothing to
+        # expand: it need not read the calendar's series (a quiet round is two store calls).
+        if plan.expand and (
+            self._wrote or not planner.expansion_idle(start.dirty, expanded=state.expanded, window=window)
+        ):
             await self._expand(state, window)
+
+    @property
+    def unsaved(self) -> CalendarState | None:
+        """The state a quiet page left and no write has saved yet: the engine saves it with the outcome."""
+        return self._unsaved
 
     async def _save(self, state: CalendarState) -> CalendarState:
         await self._store.save_state(state)
+        self._saved_now(state)
         return state
+
+    def _saved_now(self, state: CalendarState) -> None:
+        self._saved, self._unsaved = state, None
 
     async def _round(self, state: CalendarState, window: Window) -> CalendarState:
         restarted = False
@@ -101,7 +117,15 @@ class CalendarSync:
             state = planner.on_page(state, page)
             self.result.pages += 1
             self.result.quarantined += len(page.quarantined)
-            await self._commit(self._store.commit_page(state, page.changes, page.quarantined))
+            if page.changes or page.quarantined:
+                await self._commit(self._store.commit_page(state, page.changes, page.quarantined))
+                self._saved_now(state)
+                self._wrote = True
+            elif state != self._saved:
+                # No page transaction for a page with nothing in it: its state (a rotated cursor) is
+                # saved by the next write, or with the round's outcome. A kill before that resumes from
+                # the cursor before it, which lists the same nothing again.
+                self._unsaved = state
             self._progress("page", {"calendar": self._calendar, "result": self.result})
             if page.last:
                 break
@@ -116,8 +140,10 @@ class CalendarSync:
             self.result.sweep_held = (candidates, total)
             return state
         self.result.sweep_held = None
+        self._wrote = True
         while await self._commit(self._store.sweep_batch(state, sweep, limit=self._policy.batch)):
             pass  # each batch commits with the state, so a kill mid-sweep resumes it
+        self._saved_now(state)
         return await self._save(planner.sweep_done(state))
 
     async def _expand(self, state: CalendarState, window: Window) -> None:

@@ -225,6 +225,7 @@ class SyncEngine:
         report.calendars.append(result)
         async with sem, self._global:
             started = self._clock()
+            run: CalendarSync | None = None
             try:
                 run = self._calendar_sync(account, calendar_id, result)
                 await run.run(full=full)
@@ -238,7 +239,9 @@ class SyncEngine:
             except Exception as exc:  # a provider bug: this calendar fails, the others go on
                 logger.exception("%s/%s: unexpected error", account.name, calendar_id)
                 result.error = f"internal error: {_describe(exc)}"
-            await self.store.record_result(account.name, calendar_id, at=started, error=result.error)
+            # The outcome, with the state a quiet round left (its new cursor): one write.
+            unsaved = None if run is None else run.unsaved
+            await self.store.record_result(account.name, calendar_id, at=started, error=result.error, state=unsaved)
             self._report(account.name, "done", {"calendar": calendar_id, "result": result})
 
     def _calendar_sync(self, account: AccountConfig, calendar_id: str, result: CalendarResult) -> CalendarSync:

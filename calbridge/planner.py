@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import zlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import attrs
 
@@ -257,6 +257,12 @@ def expanded_for(state: CalendarState, window: Window) -> CalendarState:
     return attrs.evolve(state, expanded=window)
 
 
+def expansion_idle(flagged: Collection[str], *, expanded: Window | None, window: Window) -> bool:
+    """Nothing flagged and the window where the last pass left it: a pass would do nothing whatever
+    series the calendar holds, so a quiet round need not read them."""
+    return not flagged and not plan_expansion((), (), expanded=expanded, window=window).window_moved
+
+
 __all__ = [
     "REANCHOR_EVERY",
     "ExpansionPlan",
@@ -268,6 +274,7 @@ __all__ = [
     "SweepTarget",
     "begin_full",
     "expanded_for",
+    "expansion_idle",
     "hold_sweep",
     "on_cursor_expired",
     "on_page",

@@ -17,13 +17,14 @@ from ._schema import (
     OVERLAP,
     UNSHADOWED,
     decode_event,
+    get_state,
     overlap_args,
     parse_iso,
     state_from_json,
     transaction,
     ts,
 )
-from .base import CalendarStatus
+from .base import CalendarStatus, RoundStart
 
 
 def get_events(conn: sqlite3.Connection, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]:
@@ -49,6 +50,13 @@ def dirty_series(conn: sqlite3.Connection, account: str, calendar_id: str) -> li
         (account, calendar_id),
     )
     return [r[0] for r in rows]
+
+
+def round_start(conn: sqlite3.Connection, account: str, calendar_id: str) -> RoundStart:
+    with transaction(conn, write=False):  # one snapshot: the dirty flags the saved state left
+        state = get_state(conn, account, calendar_id)
+        dirty = dirty_series(conn, account, calendar_id)
+    return RoundStart(state=state, dirty=tuple(dirty))
 
 
 def series_ids(conn: sqlite3.Connection, account: str, calendar_id: str) -> list[str]:

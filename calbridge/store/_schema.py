@@ -258,9 +258,19 @@ def save_state(conn: sqlite3.Connection, state: CalendarState) -> None:
     )
 
 
-def record_result(conn: sqlite3.Connection, account: str, calendar_id: str, at: dt.datetime, error: str | None) -> None:
+def record_result(
+    conn: sqlite3.Connection,
+    account: str,
+    calendar_id: str,
+    at: dt.datetime,
+    error: str | None,
+    state: CalendarState | None = None,
+) -> None:
+    if state is not None:
+        save_state(conn, state)
     if error is None:
-        state = get_state(conn, account, calendar_id)
+        if state is None:
+            state = get_state(conn, account, calendar_id)
         if state is not None and state.sweep is not None:
             return  # a held (or unfinished) sweep is no success: keep the last real one
         sql = "INSERT INTO calendar_status (account, calendar_id, last_success) VALUES (?, ?, ?)"

@@ -56,11 +56,24 @@ class CalendarStatus:
     sweep_pending: bool = False
 
 
+@attrs.frozen(kw_only=True)
+class RoundStart:
+    """What a run reads before its round, in one call: the saved state and the series flagged stale."""
+
+    state: CalendarState | None
+    dirty: tuple[str, ...] = ()
+
+
 class StateStore(Protocol):
     """Each calendar's sync state and the outcome of its rounds: what the engine resumes and decides from."""
 
     async def get_state(self, account: str, calendar_id: str) -> CalendarState | None:
         """The state last saved (alone or with a page), None when never saved."""
+        ...
+
+    async def round_start(self, account: str, calendar_id: str) -> RoundStart:
+        """The state last saved and :meth:`dirty_series`, read together (one snapshot): a quiet round
+        decides from these alone."""
         ...
 
     async def save_state(self, state: CalendarState) -> None:
@@ -76,9 +89,12 @@ class StateStore(Protocol):
         """(rows the sweep would remove, rows the calendar holds)."""
         ...
 
-    async def record_result(self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None) -> None:
-        """Record a round's outcome (``error`` None: success, unless the calendar's saved state holds a
-        sweep, which leaves the last success as it was) for ``status``."""
+    async def record_result(
+        self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None, state: CalendarState | None = None
+    ) -> None:
+        """Record a round's outcome (``error`` None: success, unless the calendar's state holds a sweep,
+        which leaves the last success as it was) for ``status``; ``state``, when given, is saved in
+        the same transaction: a quiet round's new cursor, which no page carried."""
         ...
 
 
@@ -194,6 +210,7 @@ __all__ = [
     "PageCommitter",
     "PendingSweep",
     "Round",
+    "RoundStart",
     "SecretStore",
     "StateStore",
     "Store",

@@ -26,7 +26,7 @@ from ..errors import StoreBusy, StoreError
 from ..model import Change, Event, EventKey, Window
 from ..provider import Quarantined
 from . import _read, _schema, _write
-from .base import CalendarState, CalendarStatus, PendingSweep, Store
+from .base import CalendarState, CalendarStatus, PendingSweep, RoundStart, Store
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -230,6 +230,10 @@ class SqliteStore:
         """The saved state of a calendar, None when never saved."""
         return await self._run(_schema.get_state, account, calendar_id)
 
+    async def round_start(self, account: str, calendar_id: str) -> RoundStart:
+        """The saved state and the series flagged stale, in one read."""
+        return await self._run(_read.round_start, account, calendar_id)
+
     async def save_state(self, state: CalendarState) -> None:
         """Save ``state`` alone."""
         await self._run(_write.transactional(_schema.save_state), state)
@@ -291,9 +295,11 @@ class SqliteStore:
         """The series view or (``expand``) the instance view, sorted by UTC start then id."""
         return await self._run(_read.query, account, calendar_id, window, expand, include_cancelled)
 
-    async def record_result(self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None) -> None:
-        """Record a round's outcome; a success keeps the last error (and its time) for ``status``."""
-        await self._run(_write.transactional(_schema.record_result), account, calendar_id, at, error)
+    async def record_result(
+        self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None, state: CalendarState | None = None
+    ) -> None:
+        """Record a round's outcome (and save ``state`` with it); a success keeps the last error for ``status``."""
+        await self._run(_write.transactional(_schema.record_result), account, calendar_id, at, error, state)
 
     async def status(self) -> list[CalendarStatus]:
         """One entry per calendar with a saved state or a recorded result."""

@@ -12,7 +12,7 @@ import pytest
 from ..errors import StoreBusy, StoreError
 from ..model import Upsert
 from ..provider import Quarantined
-from ..store.base import CalendarState, PendingSweep, Round, Store
+from ..store.base import CalendarState, PendingSweep, Round, RoundStart, Store
 from ._store_build import (
     CAL,
     DAY,
@@ -101,6 +101,27 @@ class StateCases:
             await store.record_result(A, "unsynced", at=t3, error=None)  # a success keeps the last error
             (_, _, second) = await store.status()
             assert (second.last_success, second.last_error, second.last_error_at) == (t3, "NotFound", t2)
+
+        with_store(open_store, case)
+
+    def test_round_start_and_an_outcome_that_saves_the_state(self, open_store: StoreOpener) -> None:
+        async def case(store: Store) -> None:
+            assert await store.round_start(A, CAL) == RoundStart(state=None, dirty=())
+            await store.commit_page(state(cursor=cursor(1)), ups(series("s2"), series("s1")))
+            start = await store.round_start(A, CAL)
+            assert (start.state, start.dirty) == (state(cursor=cursor(1)), ("s1", "s2"))
+            # A quiet round: its new cursor goes with the outcome, one write.
+            await store.record_result(A, CAL, at=T0, error=None, state=state(cursor=cursor(2)))
+            assert await store.get_state(A, CAL) == state(cursor=cursor(2))
+            assert (await store.status())[0].last_success == T0
+            # A state holding a sweep is saved, and the outcome is no success (as with a saved one).
+            owed = state(mark=2, cursor=cursor(3), sweep=PendingSweep(mark=2))
+            await store.record_result(A, CAL, at=T0 + HOUR, error=None, state=owed)
+            assert await store.get_state(A, CAL) == owed
+            assert (await store.status())[0].last_success == T0
+            await store.record_result(A, CAL, at=T0 + DAY, error="TransientError: 503", state=state(mark=2))
+            (st,) = await store.status()
+            assert (st.last_success, st.last_error_at, await store.get_state(A, CAL)) == (T0, T0 + DAY, state(mark=2))
 
         with_store(open_store, case)
 
