@@ -1,7 +1,7 @@
 """The embedded SQLite implementation of :class:`~calbridge.store.base.Store` (every role of the seam).
 
-One connection (WAL, ``synchronous=NORMAL``) runs every statement in a worker thread through
-``asyncio.to_thread``, serialized by an :class:`asyncio.Lock`. An event is stored as its exported
+One connection (WAL, ``synchronous=NORMAL``) runs every statement in the store's one worker thread
+(``_worker``), in the order the calls were made. An event is stored as its exported
 JSON (:func:`~calbridge.export.event_to_json`) next to the columns queries filter on; instants are
 Unix seconds in UTC. ``sync_lock`` is an ``flock`` on ``<path>.lock``, so it holds across processes::
 
@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -26,6 +27,7 @@ from ..errors import StoreBusy, StoreError
 from ..model import Change, Event, EventKey, Window
 from ..provider import Quarantined
 from . import _read, _schema, _write
+from ._worker import Worker
 from .base import CalendarState, CalendarStatus, PendingSweep, RoundStart, Store
 
 _P = ParamSpec("_P")
@@ -48,7 +50,8 @@ class SqliteStore:
         self._create = create and not read_only
         self._read_only = read_only
         self._conn: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._worker: Worker | None = None
+        self._lock = asyncio.Lock()  # open and aclose; calls are ordered by the worker's queue
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self._path)!r})"
@@ -74,14 +77,23 @@ class SqliteStore:
         """
         async with self._lock:
             if self._conn is None:
-                self._conn = await asyncio.to_thread(self._connect)
+                worker = Worker(f"calbridge-store {self._path.name}")
+                try:
+                    self._conn = await worker.submit(self._connect)
+                except BaseException:
+                    worker.stop()
+                    raise
+                self._worker = worker
 
     async def aclose(self) -> None:
         """Close the connection; idempotent."""
         async with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                await asyncio.to_thread(conn.close)
+            conn, worker, self._conn, self._worker = self._conn, self._worker, None, None
+            if conn is not None and worker is not None:
+                try:
+                    await asyncio.shield(worker.submit(conn.close))  # after every call made before it
+                finally:
+                    worker.stop()
 
     def _connect(self) -> sqlite3.Connection:
         path = self._path
@@ -174,22 +186,21 @@ class SqliteStore:
     async def _run(
         self, fn: Callable[Concatenate[sqlite3.Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> _T:
-        async with self._lock:
-            if self._conn is None:
-                raise StoreError(f"store {self._path} is not open")
-            task = asyncio.ensure_future(asyncio.to_thread(fn, self._conn, *args, **kwargs))
-            try:
-                return await asyncio.shield(task)
-            except asyncio.CancelledError:
-                # The thread cannot be stopped: keep the connection locked until it is done with it.
-                while not task.done():
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.wait([task])
-                if not task.cancelled():
-                    task.exception()
-                raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"store {self._path}: {exc}") from exc
+        if self._conn is None or self._worker is None:
+            raise StoreError(f"store {self._path} is not open")
+        job = self._worker.submit(functools.partial(fn, **kwargs) if kwargs else fn, self._conn, *args)
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            # The thread cannot be stopped: the caller learns of its cancellation once the call is done.
+            while not job.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([job])
+            if not job.cancelled():
+                job.exception()
+            raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self._path}: {exc}") from exc
 
     @contextlib.asynccontextmanager
     async def sync_lock(self, *, wait: float | None) -> AsyncIterator[None]:
