@@ -36,10 +36,11 @@ def get_events(conn: sqlite3.Connection, account: str, calendar_id: str, ids: Se
 
 
 def exceptions_of(conn: sqlite3.Connection, account: str, calendar_id: str, series_ids: Sequence[str]) -> list[Event]:
+    # The series' own rows (events_series), sorted after: ordering by id would walk the calendar.
     rows = conn.execute(
-        "SELECT json FROM events WHERE account = ? AND calendar_id = ? AND kind = 'exception'"
-        " AND series_id IN (SELECT value FROM json_each(?)) ORDER BY id",
-        (account, calendar_id, json.dumps(list(series_ids))),
+        "SELECT e.json FROM json_each(?) AS j CROSS JOIN events AS e WHERE e.account = ? AND e.calendar_id = ?"
+        " AND e.series_id = j.value AND e.kind = 'exception' ORDER BY e.id",
+        (json.dumps(sorted(set(series_ids))), account, calendar_id),
     )
     return [decode_event(r[0]) for r in rows]
 

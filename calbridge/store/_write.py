@@ -240,7 +240,7 @@ def replace_occurrences(
         current = conn.execute(
             "SELECT o.id FROM json_each(?) AS j CROSS JOIN occurrences AS o INDEXED BY occurrences_series"
             f" WHERE o.account = ? AND o.calendar_id = ? AND o.series_id = j.value AND {_schema.OVERLAP}",
-            (json.dumps(list(series_ids)), account, calendar_id, *_schema.overlap_args(window)),
+            (json.dumps(sorted(set(series_ids))), account, calendar_id, *_schema.overlap_args(window)),
         ).fetchall()
         gone = [(account, calendar_id, r[0]) for r in current if r[0] not in new]
         known = {i: o for i, (o, _) in new.items()}
