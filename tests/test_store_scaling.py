@@ -32,7 +32,8 @@ WHOLE_CALENDAR = (
 _TABLE = r"(?:events|occurrences|e|o)"
 _FULL_SCAN = re.compile(rf"^SCAN {_TABLE}\b")
 # A partial index holds only the rows its query wants (the series masters), so its prefix is no scan.
-_PREFIX_ONLY = re.compile(rf"^SEARCH {_TABLE} USING (?!INDEX events_series_masters ).*\(account=\? AND calendar_id=\?\)$")
+_PARTIAL = "INDEX events_series_masters "
+_PREFIX_ONLY = re.compile(rf"^SEARCH {_TABLE} USING (?!{_PARTIAL}).*\(account=\? AND calendar_id=\?\)$")
 
 
 def _conn(store: SqliteStore) -> sqlite3.Connection:

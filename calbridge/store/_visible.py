@@ -21,6 +21,7 @@ from ._schema import IN_IDS, UNSHADOWED, decode_event
 
 Slot = tuple[str, int]  # (series id, original start in Unix seconds)
 Seen = dict[str, tuple[int, str]]  # id -> (content hash, table holding the visible row)
+Written = tuple[int, str | None, int | None]  # an events row a write left: (hash, series_id, orig_utc)
 
 # CROSS JOIN keeps the slots the outer loop: SQLite otherwise scans the calendar's occurrences and
 # re-reads the JSON array for each one (a page's cost then grew with the mirror).
@@ -57,12 +58,21 @@ def visible(
     slots: Collection[Slot] = (),
     *,
     expanded: bool = True,
+    written: Mapping[str, Written] | None = None,
 ) -> tuple[Seen, set[Slot]]:
     """The visible rows among ``ids``, and the expanded rows at ``slots`` and at the slots the events
     rows among ``ids`` hold (what their change may take or give back); with every slot looked at.
-    ``expanded=False``: the calendar holds no expanded occurrences, so only ``events`` is read."""
+    ``expanded=False``: the calendar holds no expanded occurrences, so only ``events`` is read.
+    ``written``: events rows the write is known to have left, not read again (an events row hides
+    an expanded one of its id, so neither table is asked about them)."""
     out: Seen = {}
     looked = set(slots)
+    if written:
+        for i, (h, series_id, orig) in written.items():
+            out[i] = (h, "events")
+            if series_id is not None and orig is not None:
+                looked.add((series_id, orig))
+        ids = [i for i in ids if i not in written]
     if ids:
         args = (account, calendar_id, json.dumps(list(ids)))
         sql = f"SELECT id, hash, series_id, orig_utc FROM events WHERE account = ? AND calendar_id = ? AND {IN_IDS}"
@@ -133,10 +143,11 @@ class Diff:
         at_risk = {i: v for i, v in self._before.items() if not (v[1] == table and i in known)}
         self._before_json = texts(conn, account, calendar_id, at_risk)
 
-    def changes(self, order: Iterable[str] = ()) -> list[Change]:
-        """The published changes, after the write: page order first, then the rest by id."""
+    def changes(self, order: Iterable[str] = (), written: Mapping[str, Written] | None = None) -> list[Change]:
+        """The published changes, after the write: page order first, then the rest by id (``written``:
+        the events rows the write is known to have left, see :func:`visible`)."""
         acct, cal = self._account, self._calendar
-        after, _ = visible(self._conn, acct, cal, self._ids, self._slots, expanded=self._expanded)
+        after, _ = visible(self._conn, acct, cal, self._ids, self._slots, expanded=self._expanded, written=written)
         before = self._before
         changed = {i: v for i, v in after.items() if before.get(i, (None,))[0] != v[0]}
         unknown = {i: v for i, v in changed.items() if not (v[1] == self._table and i in self._known)}

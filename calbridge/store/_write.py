@@ -85,7 +85,7 @@ def _upsert_run(conn: sqlite3.Connection, state: CalendarState, run: dict[str, t
         )
     }
     rows: list[tuple[object, ...]] = []
-    remark: list[tuple[int, str, str, str]] = []
+    remark: list[str] = []
     dirty: set[str] = set()
     for event_id, (change, row) in run.items():
         old = stored.get(event_id)
@@ -95,9 +95,13 @@ def _upsert_run(conn: sqlite3.Connection, state: CalendarState, run: dict[str, t
             if stale is not None:
                 dirty.add(stale)
         elif old[1] != mark:
-            remark.append((mark, acct, cal, event_id))
+            remark.append(event_id)
     conn.executemany(_schema.UPSERT_EVENT, rows)
-    conn.executemany("UPDATE events SET mark = ? WHERE account = ? AND calendar_id = ? AND id = ?", remark)
+    if remark:  # a full listing that finds a row unchanged: only its mark moves
+        conn.execute(
+            f"UPDATE events SET mark = ? WHERE account = ? AND calendar_id = ? AND {_schema.IN_IDS}",
+            (mark, acct, cal, json.dumps(remark)),
+        )
     _mark_dirty(conn, acct, cal, dirty)
 
 
@@ -150,8 +154,10 @@ def commit_page(
             seen.append(change.key.id)
         if run:
             _upsert_run(conn, state, run)
-        out = diff.changes(order=final)
-        if seen:
+        # Without a delete nothing took an upserted row away: the rows written need not be read again.
+        written = None if deleted else {i: (r[9], r[4], r[8]) for i, (_, r) in run.items()}  # hash, series, orig
+        out = diff.changes(order=final, written=written)
+        if seen and _has_quarantine(conn, acct, cal):
             conn.execute(
                 "DELETE FROM quarantine WHERE account = ? AND calendar_id = ? AND qkey IN"
                 " (SELECT value FROM json_each(?))",
@@ -160,6 +166,12 @@ def commit_page(
         _quarantine(conn, acct, cal, quarantined, state.mark)
         _schema.save_state(conn, state)
     return out
+
+
+def _has_quarantine(conn: sqlite3.Connection, account: str, calendar_id: str) -> bool:
+    """Whether the calendar holds quarantined payloads (most hold none: a page need not clear its ids)."""
+    sql = "SELECT 1 FROM quarantine WHERE account = ? AND calendar_id = ? LIMIT 1"
+    return conn.execute(sql, (account, calendar_id)).fetchone() is not None
 
 
 def _quarantine(
