@@ -18,13 +18,28 @@ BERLIN = dt.timezone(dt.timedelta(hours=1))
 
 
 def _events() -> list[Event]:
-    base = Event(provider="google", account="a", calendar_id="c", id="x", kind=Kind.SINGLE,
-                 start=When.at(T0, "Europe/Berlin"), end=When.at(T0 + dt.timedelta(hours=1), "Europe/Berlin"))  # fmt: skip
+    base = Event(
+        provider="google",
+        account="a",
+        calendar_id="c",
+        id="x",
+        kind=Kind.SINGLE,
+        start=When.at(T0, "Europe/Berlin"),
+        end=When.at(T0 + dt.timedelta(hours=1), "Europe/Berlin"),
+    )
     people = tuple(
-        Attendee(email=f"p{i}@example.com", name=None if i % 2 else f"Pé {i} \"q\"", id=str(i) if i % 3 else None,
-                 response=r, optional=i % 2 == 0, organizer=i == 0, resource=i == 3, is_self=i == 1)
+        Attendee(
+            email=f"p{i}@example.com",
+            name=None if i % 2 else f'Pé {i} "q"',
+            id=str(i) if i % 3 else None,
+            response=r,
+            optional=i % 2 == 0,
+            organizer=i == 0,
+            resource=i == 3,
+            is_self=i == 1,
+        )
         for i, r in enumerate(Response)
-    )  # fmt: skip
+    )
     return [
         base,
         Event(
@@ -36,7 +51,7 @@ def _events() -> list[Event]:
             start=When.on(dt.date(2026, 3, 2)),
             end=When.on(dt.date(2026, 3, 4)),
             status=Status.TENTATIVE,
-        ),  # fmt: skip
+        ),
         Event(
             provider="feishu",
             account="a",
@@ -60,7 +75,7 @@ def _events() -> list[Event]:
             ical_uid="u@x",
             created=dt.datetime(2025, 1, 1, 0, 0, 0, 999, tzinfo=BERLIN),
             updated=T0,
-        ),  # fmt: skip
+        ),
         Event(
             provider="google",
             account="a",
@@ -72,7 +87,7 @@ def _events() -> list[Event]:
             start=When.at(T0 + dt.timedelta(days=1, hours=2)),
             end=When.at(T0 + dt.timedelta(days=1, hours=3)),
             status=Status.CANCELLED,
-        ),  # fmt: skip
+        ),
         Event(
             provider="google",
             account="a",
@@ -84,7 +99,7 @@ def _events() -> list[Event]:
             start=When.on(dt.date(2026, 3, 9)),
             end=When.on(dt.date(2026, 3, 10)),
             organizer=Person(),
-        ),  # fmt: skip
+        ),
     ]
 
 

@@ -201,3 +201,22 @@ async def test_costs_do_not_grow_with_the_mirror(tmp_path: Path, calbridge_slow:
     grown = {k: round(b[k] / max(a[k], 1), 2) for k in a}
     # 3x the mirror: a cost that follows the rows stays near 1x; one that reads the calendar is ~3x.
     assert all(g < 1.6 for g in grown.values()), (grown, a, b)
+
+
+async def test_the_views_come_in_start_order_from_an_index(tmp_path: Path) -> None:
+    """``events --format jsonl`` streams: neither view sorts the whole mirror before its first row (a
+    sort of the rows sharing a start, "RIGHT PART OF ORDER BY", is all that is left)."""
+    events = _mirror(100)
+    async with SqliteStore(tmp_path / "m.db") as store:
+        await _fill(store, events)
+        await _expand(store, events)
+        conn = _conn(store)
+        views = ({}, {"account": "acct"}, {"account": "acct", "calendar_id": "cal"}, {"window": window(3)})
+        for kw in (*views, {"include_cancelled": True}):
+            for expand in (False, True):
+                with traced(store) as statements:
+                    first = [b async for b in store.query_batches(expand=expand, batch=10, **kw)][0]  # type: ignore[arg-type]
+                assert len(first) == 10
+                (sql,) = [s for s in statements if s.startswith("SELECT json")]
+                plan = _plan(conn, sql)
+                assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), (kw, expand, plan)

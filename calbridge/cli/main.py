@@ -145,18 +145,23 @@ async def cmd_events(args: argparse.Namespace) -> int:
     store = _reader(config)
     if store is None:
         return 1
+    fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    view = {
+        "account": args.account,
+        "calendar_id": args.calendar,
+        "window": window,
+        "expand": args.expand,
+        "include_cancelled": args.include_cancelled,
+    }
     async with store:
         if args.calendar:
             await _check_calendar(config, store, args.account, args.calendar)
-        events = await store.query(
-            account=args.account,
-            calendar_id=args.calendar,
-            window=window,
-            expand=args.expand,
-            include_cancelled=args.include_cancelled,
-        )
-    fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
-    _output.print_events(events, fmt, tz=tz)
+        if fmt == "jsonl":  # written as it is read: the first line comes before the mirror is read
+            async for batch in store.query_batches(**view):
+                _output.print_events(batch, fmt)
+            return 0
+        events = await store.query(**view)
+    _output.print_events(events, fmt, tz=tz)  # the table sizes its columns on every row
     return 0
 
 

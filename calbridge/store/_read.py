@@ -78,9 +78,47 @@ def query(
     include_cancelled: bool,
 ) -> list[Event]:
     """See :meth:`~calbridge.store.base.Store.query`."""
+    rows = open_query(conn, account, calendar_id, window, expand, include_cancelled)
+    return [e for batch in iter(lambda: fetch(rows, 1000), []) for e in batch]
+
+
+class Rows:
+    """An open query of a view: its cursor, and the window a series view's rules are checked against."""
+
+    def __init__(self, cursor: sqlite3.Cursor, reaches: dt.datetime | None) -> None:
+        self.cursor, self.reaches = cursor, reaches
+
+
+def fetch(rows: Rows, n: int) -> list[Event]:
+    """The next events of an open query, from up to ``n`` rows; [] once it is exhausted."""
+    while batch := rows.cursor.fetchmany(n):
+        events = [decode_event(r[0]) for r in batch]
+        if rows.reaches is not None:
+            # A series overlaps the range unless its rule ended before it (few rows: checked here).
+            start = rows.reaches
+            events = [e for e in events if e.kind is not Kind.SERIES or _series_reaches(e, start)]
+        if events:
+            return events
+    rows.cursor.close()
+    return []
+
+
+def open_query(
+    conn: sqlite3.Connection,
+    account: str | None,
+    calendar_id: str | None,
+    window: Window | None,
+    expand: bool,
+    include_cancelled: bool,
+) -> Rows:
+    """Start a query of a view; :func:`fetch` reads it. Both views come in start order from an index
+    (a sort of rows of the same start at most), so the first rows arrive before the last are read."""
     where: list[str] = []
     args: list[object] = []
-    for column, value in (("account", account), ("calendar_id", calendar_id)):
+    # An account without its calendar is no prefix of a start-ordered index: "+account" keeps SQLite
+    # from choosing an (account, ...) index and sorting everything, so the rows stay in start order.
+    account_term = "account" if calendar_id is not None else "+account"
+    for column, value in ((account_term, account), ("calendar_id", calendar_id)):
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
@@ -93,11 +131,7 @@ def query(
             sql += f" AND CASE WHEN kind = 'series' THEN start_utc < ? ELSE {OVERLAP} END"
             args += [ts(window.end), *overlap_args(window)]
         order = " ORDER BY start_utc, id, account, calendar_id"
-        events = [decode_event(r[0]) for r in conn.execute(sql + order, args)]
-        if window is None:
-            return events
-        # A series overlaps the range unless its rule ended before it (few rows: checked here).
-        return [e for e in events if e.kind is not Kind.SERIES or _series_reaches(e, window.start)]
+        return Rows(conn.execute(sql + order, args), None if window is None else window.start)
     overlap = "1" if window is None else OVERLAP
     wargs = [] if window is None else list(overlap_args(window))
     # A stored exception (or synced occurrence) takes its slot from the expanded occurrence, once,
@@ -108,7 +142,7 @@ def query(
         f" UNION ALL SELECT {cols} FROM occurrences AS o WHERE {common} AND {overlap} AND {UNSHADOWED}"
         " ORDER BY 2, 3, 4, 5"
     )
-    return [decode_event(r[0]) for r in conn.execute(sql, [*args, *wargs, *args, *wargs])]
+    return Rows(conn.execute(sql, [*args, *wargs, *args, *wargs]), None)
 
 
 def _series_reaches(series: Event, start: dt.datetime) -> bool:

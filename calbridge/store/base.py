@@ -23,7 +23,7 @@ The roles (each a :class:`~typing.Protocol`; :class:`Store` is their union, what
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -176,6 +176,20 @@ class MirrorReader(Protocol):
         when given) or the instance view (singles, occurrences, exceptions in ``window``; a stored
         exception wins over an occurrence of the same (series_id, original_start)), sorted by
         UTC start then id."""
+        ...
+
+    def query_batches(
+        self,
+        *,
+        account: str | None = None,
+        calendar_id: str | None = None,
+        window: Window | None = None,
+        expand: bool = False,
+        include_cancelled: bool = False,
+        batch: int = 500,
+    ) -> AsyncIterator[list[Event]]:
+        """What :meth:`query` returns, in its order, as the store reads it: lists of at most
+        ``batch`` events, so a consumer (``events --format jsonl``) can write as it reads."""
         ...
 
     async def status(self) -> list[CalendarStatus]:

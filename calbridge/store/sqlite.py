@@ -306,6 +306,25 @@ class SqliteStore:
         """The series view or (``expand``) the instance view, sorted by UTC start then id."""
         return await self._run(_read.query, account, calendar_id, window, expand, include_cancelled)
 
+    async def query_batches(
+        self,
+        *,
+        account: str | None = None,
+        calendar_id: str | None = None,
+        window: Window | None = None,
+        expand: bool = False,
+        include_cancelled: bool = False,
+        batch: int = 500,
+    ) -> AsyncIterator[list[Event]]:
+        """What :meth:`query` returns, in order, as it is read: lists of up to ``batch`` events."""
+        rows = await self._run(_read.open_query, account, calendar_id, window, expand, include_cancelled)
+        try:
+            while events := await self._run(lambda _conn: _read.fetch(rows, batch)):
+                yield events
+        finally:
+            if self._conn is not None:
+                await self._run(lambda _conn: rows.cursor.close())
+
     async def record_result(
         self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None, state: CalendarState | None = None
     ) -> None:

@@ -189,6 +189,30 @@ class ExpansionCases:
 
         with_store(open_store, case)
 
+    def test_query_batches_are_the_query_as_it_is_read(self, open_store: StoreOpener) -> None:
+        async def case(store: Store) -> None:
+            events = [ev(f"e{i:02d}", T0 + (i % 7) * HOUR) for i in range(23)]
+            events += [series("s", T0 - DAY), exc("s", T0, T0 + HOUR), ev("c", T0, status=Status.CANCELLED)]
+            await store.commit_page(state(), ups(*events))
+            await store.replace_occurrences(
+                A, CAL, ["s"], window(9, T0 - DAY), [occ("s", T0 + d * DAY) for d in range(8)]
+            )
+            for kw in (
+                {},
+                {"expand": True},
+                {"expand": True, "window": window(2), "include_cancelled": True},
+                {"window": window(1, T0 + 2 * HOUR), "account": A, "calendar_id": CAL},
+                {"account": "nobody"},
+            ):
+                batches = [b async for b in store.query_batches(batch=4, **kw)]
+                assert all(0 < len(b) <= 4 for b in batches), kw
+                assert [e for b in batches for e in b] == await store.query(**kw), kw
+            async for _ in store.query_batches(batch=2):  # left early: the store still answers
+                break
+            assert len(await store.query()) == 25
+
+        with_store(open_store, case)
+
     def test_all_day_overlap_and_sort(self, open_store: StoreOpener) -> None:
         async def case(store: Store) -> None:
             day = T0.date()
