@@ -4,8 +4,9 @@ Run ``python bench/bench_sweep.py [--sizes 10000,30000,100000]``. For each mirro
 plus 1 % series with an exception and 30 expanded occurrences each) it prints: the cost of one
 delete in a page of its own; the sweep of 40 % of the mirror after a full listing that found only
 the other 60 % (the issue's goal: the 40k deletes of a 100k mirror in under 10 s); and the mean
-page cost (2,500 events) of that re-listing next to the first listing's. Goals: a delete and a
-page that do not grow with the mirror, a sweep linear in what it removes.
+page cost (2,500 events) of that re-listing next to the first listing's; then the same for a
+mirror of 200 daily series and their exceptions (the issue's ``sync --full`` of 200k). Goals: a
+delete and a page that do not grow with the mirror, a sweep linear in what it removes.
 """
 
 from __future__ import annotations
@@ -93,18 +94,49 @@ async def one_size(n: int, tmp: Path) -> None:
           f" {sum(first) / len(first) * ms:>10.0f} ms {sum(relist) / len(relist) * ms:>10.0f} ms")  # fmt: skip
 
 
-async def run(sizes: list[int]) -> None:
+async def series_relisting(n: int, tmp: Path) -> None:
+    """200 daily series holding ``n`` rows in all (exceptions, with a year of expanded occurrences
+    each): the mean page of a first listing, then of a re-listing that finds half the exceptions."""
+    per = max(1, n // 200 - 1)
+    rows: list[Event] = []
+    occurrences: dict[str, list[Event]] = {}
+    for k in range(200):
+        sid, first = f"s{k:03d}", T0 + dt.timedelta(minutes=7 * k)
+        rows.append(_ev(sid, first, Kind.SERIES, recurrence=("RRULE:FREQ=DAILY",)))
+        slots = [first + dt.timedelta(days=d) for d in range(max(per, 365))]
+        rows += [_ev(f"{sid}_x{d}", s + dt.timedelta(hours=1), Kind.EXCEPTION, series_id=sid,
+                     original_start=When.at(s, "UTC")) for d, s in enumerate(slots[:per])]  # fmt: skip
+        occurrences[sid] = [_ev(f"{sid}_{d}", s, Kind.OCCURRENCE, series_id=sid, original_start=When.at(s, "UTC"))
+                            for d, s in enumerate(slots)]  # fmt: skip
+    window = Window(start=T0 - dt.timedelta(days=1), end=T0 + dt.timedelta(days=max(per, 365) + 1))
+    async with SqliteStore(tmp / f"series{n}.db") as store:
+        first = await _list(store, rows, mark=1)
+        for sid, occ in occurrences.items():
+            await store.replace_occurrences(ACCT, CAL, [sid], window, occ)
+        half = [e for i, e in enumerate(rows) if e.kind is Kind.SERIES or i % 2]
+        relist = await _list(store, half, mark=2)
+    ms = 1000
+    print(f"{len(rows):>8,} rows of 200 series, {sum(map(len, occurrences.values())):,} occurrences:"
+          f" first listing {sum(first) / len(first) * ms:.0f} ms a page,"
+          f" re-listing {sum(relist) / len(relist) * ms:.0f} ms a page ({len(relist)} pages)")  # fmt: skip
+
+
+async def run(sizes: list[int], series_sizes: list[int]) -> None:
     print(f"{'mirror':>8} {'one delete':>13} {'swept':>8} {'sweep':>11} {'first page':>13} {'re-list page':>13}")
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             await one_size(n, Path(tmp))
+        print()
+        for n in series_sizes:
+            await series_relisting(n, Path(tmp))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,30000,100000")
+    parser.add_argument("--series-sizes", default="20000,200000")
     args = parser.parse_args()
-    asyncio.run(run([int(s) for s in args.sizes.split(",")]))
+    asyncio.run(run([int(s) for s in args.sizes.split(",") if s], [int(s) for s in args.series_sizes.split(",") if s]))
 
 
 if __name__ == "__main__":
