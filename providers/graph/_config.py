@@ -112,7 +112,7 @@ def _page_size(options: Mapping[str, Any]) -> int:
         size = int(value)
     except (TypeError, ValueError):
         size = 0
-    if isinstance(value, bool) or isinstance(value, float) or size < 1:
+    if isinstance(value, bool | float) or size < 1:
         raise ConfigError(f"expected a positive whole number of items per page, got {value!r}",
                           where="options.page_size")  # fmt: skip
     return size
