@@ -12,12 +12,15 @@
 - :class:`PageDecoder`, :class:`DecodedPage` (``pages``): a page in one typed pass, item by item
   with quarantine when an item does not fit.
 - :func:`request_timeout` (``options``): the ``options.request_timeout`` every provider reads.
+- :class:`RateLimit` (``limits``): a request quota (starts per window, requests in flight) kept on
+  the client side, for a provider's fan-out of requests.
 """
 
 from __future__ import annotations
 
 from .headers import reset_seconds, retry_after_seconds
 from .http import ErrorTable, HttpClient, Response, origin, same_origin
+from .limits import RateLimit
 from .options import DEFAULT_REQUEST_TIMEOUT, request_timeout
 from .pages import PAYLOAD_LIMIT, DecodedPage, PageDecoder
 from .statuses import error_by_status
@@ -33,6 +36,7 @@ __all__ = [
     "ErrorTable",
     "HttpClient",
     "PageDecoder",
+    "RateLimit",
     "Response",
     "StaticTokenSource",
     "Token",
