@@ -70,11 +70,6 @@ class GoogleCredentials:
         self._cache = CachedToken(self._fetch, margin=REFRESH_MARGIN, clock=self._clock, name=type(auth).__name__,
                                   slot=slot)  # fmt: skip
 
-    @property
-    def fetches(self) -> int:
-        """Tokens fetched from the token endpoint by this process (a stored one reused is none)."""
-        return self._cache.fetches
-
     refreshable = True
 
     def __repr__(self) -> str:
