@@ -21,9 +21,9 @@ from typing import Any
 
 from _common import deep_size, html_body, paired, person_name, rng
 
+from calbridge.model import Upsert
 from calbridge.toolkit import Response
 from calbridge_providers.feishu._client import decode_page
-from calbridge.model import Upsert
 from calbridge_providers.feishu._convert import changes_from, clear_caches
 from calbridge_providers.feishu._wire import EVENTS
 

@@ -107,8 +107,12 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--series", type=int, default=100)
     ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON line (bench/run.py)")
     args = ap.parse_args()
     m = asyncio.run(run(args.events, args.series, args.days))
+    if args.json:
+        print(json.dumps(m))
+        return
     print(f"full sync of {m['events']:,} events ({m['series']} daily series, window ±{args.days} days): "
           f"{m['wall']:.1f} s wall, {m['cpu']:.1f} s client CPU")  # fmt: skip
     print(f"HTTP requests (emulator log): {m['requests']}; events stored: {m['upserts']:,}")

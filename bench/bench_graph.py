@@ -37,7 +37,8 @@ def make_event(i: int, r: random.Random | None = None) -> dict[str, Any]:
     50th + 2 an ``@removed`` entry; the rest singles."""
     r = r or rng(i)
     if i % 50 == 2:
-        return {"@odata.type": "#microsoft.graph.event", "id": f"AAMkADNVxRAAA{i:08d}AAA=", "@removed": {"reason": "deleted"}}
+        removed = {"reason": "deleted"}
+        return {"@odata.type": "#microsoft.graph.event", "id": f"AAMkADNVxRAAA{i:08d}AAA=", "@removed": removed}
     start = dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC) + dt.timedelta(hours=7 * i)
     end = start + dt.timedelta(minutes=30 + 15 * (i % 4))
     zone = ZONES[i % len(ZONES)]
@@ -84,7 +85,8 @@ def make_event(i: int, r: random.Random | None = None) -> dict[str, Any]:
         "isDraft": False,
         "hideAttendees": False,
         "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
-        "body": ({"contentType": "html", "content": f"<html><head><style>p{{margin:0}}</style></head><body>{html_body(i)}</body></html>"}
+        "body": ({"contentType": "html",
+                  "content": f"<html><head><style>p{{margin:0}}</style></head><body>{html_body(i)}</body></html>"}
                  if html else {"contentType": "text", "content": "Agenda:\n- review\n- planning\n- open questions\n"}),
         "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"},
         "end": {"dateTime": end.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"},
@@ -93,7 +95,8 @@ def make_event(i: int, r: random.Random | None = None) -> dict[str, Any]:
         "locations": [{"displayName": f"Room {i % 40}", "locationType": "default"}],
         "recurrence": None,
         "attendees": invited,
-        "organizer": {"emailAddress": {"name": person_name(o := r.randrange(40)), "address": f"person{o}@contoso.example"}},
+        "organizer": {"emailAddress": {"name": person_name(o := r.randrange(40)),
+                                       "address": f"person{o}@contoso.example"}},
         "onlineMeeting": {"joinUrl": f"https://teams.microsoft.com/l/meetup-join/{i}"} if i % 2 == 0 else None,
     }  # fmt: skip
     if kind == "seriesMaster":

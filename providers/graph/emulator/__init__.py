@@ -314,7 +314,7 @@ class GraphEmulator(GraphAPI, ServiceMixin):
             return found
         out: dict[str, DeltaItem] = {}
         if since is None:
-            for eid, versions in self._versions.items():
+            for versions in self._versions.values():
                 cur = versions[-1][1]
                 if cur is not None and cur.calendar_id == cal:
                     for inst in instances(cur, ws, we):
