@@ -13,7 +13,6 @@ import random
 import statistics
 import sys
 import time
-import tracemalloc
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -81,14 +80,10 @@ def deep_size(roots: Iterable[object]) -> int:
     return total
 
 
-def held_bytes(build: Callable[[], list[Any]]) -> tuple[list[Any], int]:
-    """What ``build()``'s result keeps allocated once everything else it made is freed (tracemalloc):
-    the memory a sync holding these values pays, sharing included."""
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    out = build()
-    gc.collect()
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    return out, after - before
+def alone(events: list[Any], sample: int = 200) -> float:
+    """The mean deep size of one value counted by itself (nothing shared with the others): what a
+    value costs when it is the only one held, the upper bound of :func:`deep_size`'s per-value share."""
+    step = max(1, len(events) // sample)
+    picked = events[::step]
+    return sum(deep_size([e]) for e in picked) / len(picked)
+

@@ -18,7 +18,7 @@ import json
 import random
 from typing import Any
 
-from _common import RESPONSES, deep_size, html_body, paired, people, person_name, rng
+from _common import RESPONSES, alone, deep_size, html_body, paired, people, person_name, rng
 
 from calbridge.model import Upsert
 from calbridge_providers.google._convert import clear_caches, decode_page
@@ -134,7 +134,8 @@ def measure(events: int = 2500, rounds: int = 15, peers: bool = True) -> dict[st
     got = decode_page(body, provider="google", account="bench", calendar_id="primary")
     assert len(got.changes) == events and not got.quarantined, got.quarantined[:1]
     held = [c.event for c in got.changes if isinstance(c, Upsert)]
-    out: dict[str, Any] = {"events": events, "mb": len(body) / 1e6, "bytes_per_event": deep_size(held) / len(held)}
+    out: dict[str, Any] = {"events": events, "mb": len(body) / 1e6, "bytes_per_event": deep_size(held) / len(held),
+                           "bytes_alone": alone(held)}
     out["json"], out["ours"], out["ratio"] = paired(lambda: json.loads(body), ours, rounds)
     out["peer"] = None
     if peers:
@@ -163,7 +164,8 @@ def main() -> None:
         print("gcal_sync                       not installed (pip install 'calbridge[bench]')")
     else:
         print(f"gcal_sync json.loads+model                  {m['peer']:.2f}x")
-    print(f"memory per held Event           {m['bytes_per_event']:8,.0f} B   (goal <= 3,000 B)")
+    print(f"memory per held Event           {m['bytes_per_event']:8,.0f} B   (goal <= 3,000 B)",
+          f"({m['bytes_alone']:,.0f} B counted alone)")
 
 
 if __name__ == "__main__":
