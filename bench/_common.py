@@ -8,6 +8,8 @@ attendees always repeat), series with exceptions and cancelled stubs, HTML bodie
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import gc
 import random
 import statistics
@@ -45,11 +47,16 @@ def html_body(i: int) -> str:
     )
 
 
-def paired(base: Callable[[], object], fn: Callable[[], object], rounds: int) -> tuple[float, float, float]:
+def paired(
+    base: Callable[[], object], fn: Callable[[], object], rounds: int, setup: Callable[[], object] | None = None
+) -> tuple[float, float, float]:
     """(median base time, median fn time, median of the per-pair ratios fn/base), interleaved so that
-    load from other processes slows both sides of a pair alike; gc runs between pairs, not inside."""
+    load from other processes slows both sides of a pair alike; ``setup`` and gc run before each pair,
+    untimed."""
     bases, fns, ratios = [], [], []
     for _ in range(rounds):
+        if setup is not None:
+            setup()
         gc.collect()
         t0 = time.perf_counter()
         base()
@@ -64,12 +71,12 @@ def paired(base: Callable[[], object], fn: Callable[[], object], rounds: int) ->
 
 def deep_size(roots: Iterable[object]) -> int:
     """Bytes of every object reachable from ``roots``, each counted once (shared values once in all);
-    types, modules, functions and interned singletons (None, bools, small ints, enum members' classes)
-    are not counted: they exist whether events are held or not."""
+    types, modules, functions and singletons (None, bools, enum members, tzinfo objects) are not
+    counted: they exist whether events are held or not."""
     seen: set[int] = set()
     total = 0
     stack: list[Any] = list(roots)
-    skip = (type, type(sys), type(deep_size))
+    skip = (type, type(sys), type(deep_size), enum.Enum, dt.tzinfo)
     while stack:
         obj = stack.pop()
         if id(obj) in seen or isinstance(obj, skip) or obj is None or isinstance(obj, bool):

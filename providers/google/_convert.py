@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import html
 import re
+import sys
 
 import attrs
 import msgspec
@@ -117,16 +118,21 @@ def _recurrence(lines: tuple[str, ...], all_day: bool, zone_name: str | None) ->
     return canonical_recurrence(lines, all_day=all_day, tz=zone(zone_name) if zone_name else None)
 
 
+def _intern(text: str | None) -> str | None:
+    return None if text is None else sys.intern(text)
+
+
 def _person(p: GPerson) -> Person:
     if len(_people) > _CACHE_LIMIT:
         _people.clear()
-    out = _people[p] = Person(email=p.email, name=p.display_name, id=p.id)
+    out = _people[p] = Person(email=_intern(p.email), name=_intern(p.display_name), id=p.id)
     return out
 
 
 def _attendee(a: GAttendee) -> Attendee:
+    # One string per person, however many answers and flags they come with (the mirror holds them all).
     out = _attendee_of[a] = Attendee(
-        email=a.email, name=a.display_name, id=a.id,
+        email=_intern(a.email), name=_intern(a.display_name), id=a.id,
         response=_RESPONSES.get(a.response_status or "", Response.NONE),
         optional=a.optional, organizer=a.organizer, resource=a.resource, is_self=a.self_,
     )  # fmt: skip

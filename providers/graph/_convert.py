@@ -15,6 +15,7 @@ import datetime as dt
 import html
 import logging
 import re
+import sys
 from collections.abc import Mapping
 
 from msgspec import UNSET
@@ -110,12 +111,13 @@ def _body(ev: GEvent) -> str | None:
 
 def _attendee(a: GAttendee, org: str | None) -> Attendee:
     address = a.email_address
-    email = (address.address or None) if address is not None else None
+    # One string per person, however many answers and roles they come with (the mirror holds them all).
+    email = sys.intern(address.address) if address is not None and address.address else None
     response = (a.status.response if a.status is not None else None) or "none"
     kind = a.type or "required"
     out = _attendee_of[(a, org)] = Attendee(
         email=email,
-        name=(address.name or None) if address is not None else None,
+        name=sys.intern(address.name) if address is not None and address.name else None,
         response=_RESPONSES.get(response) or _RESPONSES.get(response.lower(), NO_RESPONSE),
         optional=kind == "optional",
         resource=kind == "resource",
