@@ -255,6 +255,7 @@ class SyncEngine:
             result=result,
             clock=self._clock,
             window=self.config.settings.window,
+            slack=self.config.settings.slack,
             sweep=sweep,
             publish=publish,
             progress=progress,
