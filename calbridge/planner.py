@@ -98,17 +98,18 @@ def reanchor_due(
 ) -> bool:
     """Whether a window-bound cursor (Graph) needs a fresh full listing (see :func:`sync_window`).
 
-    Without slack, once a day. With slack, once the listing's slack is about to be used up: at the
-    first boundary of the calendar's own ``slack - 1``-day cycle after the listing began, the cycle's
-    phase (and an hour's offset) taken from a hash of the calendar's name, so calendars re-anchor on
-    different days (and minutes) and each at most once per cycle.
+    Without slack (under two days), once a day. With slack, before the slack is used up: at the first
+    boundary of the calendar's own ``slack``-day cycle after the listing began (so at most ``slack``
+    days later, when the window's end has moved at most that far), the cycle's phase and an offset of
+    up to an hour taken from a hash of the calendar's name, so calendars re-anchor on different days
+    and minutes, and each exactly once in any ``slack`` consecutive days.
     """
     if not capabilities.window_bound_cursor or state.full_started is None:
         return False
     digest = zlib.crc32(f"{state.account}/{state.calendar_id}".encode())
     stagger = dt.timedelta(seconds=digest % REANCHOR_STAGGER)
-    period = slack.days - 1
-    if period < 1:
+    period = slack.days
+    if period < 2:
         return now - state.full_started >= REANCHOR_EVERY + stagger
     phase = digest % period
 

@@ -175,7 +175,7 @@ def test_a_moved_window_publishes_what_left_and_what_entered(scene: Scene) -> No
         # Its window-bound cursor keeps what it listed (the window plus slack) until the slack is
         # used up; the re-anchoring full listing's sweep then publishes what left.
         assert not [c for c in changes if isinstance(c, Delete)]
-        scene.mirror.advance(27 * DAY)  # 29 days in all: the slack (30 days) less one
+        scene.mirror.advance(28 * DAY)  # 30 days in all: the slack
         result, changes = scene.sync()
     gone = [c for c in changes if isinstance(c, Delete)]
     assert gone and all(c.kind is Kind.OCCURRENCE for c in gone)

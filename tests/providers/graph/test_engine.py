@@ -59,10 +59,10 @@ async def test_reanchoring_picks_up_an_event_entering_the_window(
     report = await run(cfg, T0 + dt.timedelta(hours=1))
     assert report.ok and not report.calendars[0].full and await titles(cfg) == ["Soon"]
     # Day by day the delta link lasts until the slack is used up (the calendar's own cycle day, within
-    # slack - 1 days); that day a re-anchored full listing brings "Far" in and sweeps "Soon".
+    # slack days); that day a re-anchored full listing brings "Far" in and sweeps "Soon".
     state = CalendarState(account="m365", calendar_id=cfg.accounts[0].calendars[0], full_started=T0)
     caps = Capabilities(window_bound_cursor=True, sync_yields_occurrences=True)
-    due = next(d for d in range(1, slack.days) if reanchor_due(state, T0 + dt.timedelta(days=d), caps, slack))
+    due = next(d for d in range(1, slack.days + 1) if reanchor_due(state, T0 + dt.timedelta(days=d), caps, slack))
     for d in range(1, due + 1):
         report = await run(cfg, T0 + dt.timedelta(days=d), allow_mass_delete=True)  # "Soon" is all it held
         assert report.ok and report.calendars[0].full is (d == due), d
