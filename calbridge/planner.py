@@ -345,8 +345,8 @@ def plan_expansion(
         steps.extend(_spread(sorted(fresh, key=_stagger_key), whole, slack - margin, calendar_wide))
     if due and calendar_wide:
         rest = sorted(live_set - fresh)
-        low = min(min((horizons or {})[s] for s in rest), reach)
-        tail = Window(start=min(max(low, window.start), window.end), end=reach)
+        low = max(min((horizons or {})[s] for s in rest), window.start)
+        tail = Window(start=low if low < reach else window.end, end=reach)  # past reach: the slack shrank
         steps.append(ExpansionStep(series_ids=tuple(rest), window=tail, horizon=reach))
     elif due:
         steps.append(ExpansionStep(series_ids=tuple(sorted(due)), window=whole, horizon=reach))

@@ -94,7 +94,9 @@ def horizons(conn: sqlite3.Connection, account: str, calendar_id: str) -> dict[s
     return {r[0]: dt.datetime.fromtimestamp(r[1], UTC) for r in rows}
 
 
-def to_reveal(conn: sqlite3.Connection, account: str, calendar_id: str, live: Sequence[str], window: Window) -> list[str]:
+def to_reveal(
+    conn: sqlite3.Connection, account: str, calendar_id: str, live: Sequence[str], window: Window
+) -> list[str]:
     """Ids of the hidden rows of ``live`` series that ``window`` overlaps."""
     rows = conn.execute(
         f"SELECT id FROM occurrences_ahead WHERE account = ? AND calendar_id = ? AND {_IN_SERIES} AND {OVERLAP}"
