@@ -63,6 +63,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Quarantined payloads carry the full-listing mark too, so a sweep clears those not seen again.
         "ALTER TABLE quarantine ADD COLUMN mark INTEGER NOT NULL DEFAULT 0",
     ),
+    (
+        # Expansion ahead of the window (``_ahead``): occurrences past the shown window, stored hidden
+        # until the window reaches them, and how far each series' occurrences answer for.
+        f"CREATE TABLE occurrences_ahead ({_EVENT_COLUMNS}, UNIQUE (account, calendar_id, id))",
+        "CREATE INDEX occurrences_ahead_start ON occurrences_ahead (account, calendar_id, start_utc)",
+        "CREATE INDEX occurrences_ahead_series ON occurrences_ahead (account, calendar_id, series_id, start_utc)",
+        "CREATE TABLE series_horizon (account TEXT NOT NULL, calendar_id TEXT NOT NULL, series_id TEXT NOT NULL,"
+        " horizon INTEGER NOT NULL, PRIMARY KEY (account, calendar_id, series_id))",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
