@@ -7,7 +7,9 @@ What is timed is the provider's own path: ``_wire.EVENTS.decode`` (typed msgspec
 then ``_changes.changes_from`` (normalization, quarantine), exactly as ``GraphProvider.sync`` runs
 them between two requests. The page follows the seed's shape with the fields a real delta page
 carries (full events, Windows ``originalStartTimeZone``, UTC ``start``/``end`` as
-``Prefer: outlook.timezone="UTC"`` asks, text bodies, attendees, locations); a second page of
+``Prefer: outlook.timezone="UTC"`` asks, HTML and text bodies, attendee lists of 0–15 drawn from 400
+colleagues with varied answers, series masters, exceptions, ``@removed`` entries), converted with the
+people caches cold, plus the memory each converted Event holds (goal ≤ 3,000 B); a second page of
 skeletal occurrences is hydrated from their master. msgraph-sdk's own model parsing of the same page
 is measured when it is importable (the ``bench`` extra).
 """
@@ -17,30 +19,39 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import statistics
-import time
-from collections.abc import Callable
+import random
 from typing import Any
 
-from calbridge.model import Event
+from _common import alone, deep_size, html_body, paired, people, person_name, rng
+
+from calbridge.model import Event, Upsert
 from calbridge_providers.graph._changes import changes_from, master_ids
-from calbridge_providers.graph._convert import convert_event
+from calbridge_providers.graph._convert import clear_caches, convert_event
 from calbridge_providers.graph._wire import EVENTS, decode_event
 
 ZONES = ("Pacific Standard Time", "W. Europe Standard Time", "Tokyo Standard Time", "India Standard Time", "UTC")
 
 
-def make_event(i: int) -> dict[str, Any]:
+def make_event(i: int, r: random.Random | None = None) -> dict[str, Any]:
+    """One delta entry: every 10th a weekly series master, every 10th + 1 an exception of it, every
+    50th + 2 an ``@removed`` entry; the rest singles."""
+    r = r or rng(i)
+    if i % 50 == 2:
+        removed = {"reason": "deleted"}
+        return {"@odata.type": "#microsoft.graph.event", "id": f"AAMkADNVxRAAA{i:08d}AAA=", "@removed": removed}
     start = dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC) + dt.timedelta(hours=7 * i)
     end = start + dt.timedelta(minutes=30 + 15 * (i % 4))
     zone = ZONES[i % len(ZONES)]
-    people = [
-        {"type": ("required", "optional", "resource")[k % 3],
-         "status": {"response": ("accepted", "tentativelyAccepted", "none")[k % 3], "time": "2026-02-01T10:00:00Z"},
-         "emailAddress": {"name": f"Person {k}", "address": f"person{k}@contoso.example"}}
-        for k in range(i % 5)
+    answers = ("accepted", "tentativelyAccepted", "declined", "none", "notResponded")
+    invited = [
+        {"type": "optional" if r.random() < 0.1 else "required",
+         "status": {"response": r.choice(answers), "time": "2026-02-01T10:00:00Z"},
+         "emailAddress": {"name": person_name(k), "address": f"person{k}@contoso.example"}}
+        for k in people(r)
     ]  # fmt: skip
-    return {
+    kind = ("seriesMaster" if i % 10 == 0 else "exception" if i % 10 == 1 else "singleInstance")
+    html = i % 3 != 0
+    ev = {
         "@odata.type": "#microsoft.graph.event",
         "@odata.etag": f'W/"EZ9r3czxY0m2jz8c45czkwAAFXcv{i:06d}=="',
         "id": f"AAMkADNVxRAAA{i:08d}AAA=",
@@ -63,9 +74,9 @@ def make_event(i: int) -> dict[str, Any]:
         "isCancelled": False,
         "isOrganizer": i % 3 == 0,
         "responseRequested": True,
-        "seriesMasterId": None,
+        "seriesMasterId": f"AAMkADNVxRAAA{i - 1:08d}AAA=" if kind == "exception" else None,
         "showAs": ("busy", "free", "tentative")[i % 3],
-        "type": "singleInstance",
+        "type": kind,
         "webLink": f"https://outlook.office365.com/owa/?itemid=AAMkADNVxRAAA{i:08d}AAA%3D&exvsurl=1&path=/calendar/item",
         "onlineMeetingUrl": None,
         "isOnlineMeeting": i % 2 == 0,
@@ -74,21 +85,33 @@ def make_event(i: int) -> dict[str, Any]:
         "isDraft": False,
         "hideAttendees": False,
         "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
-        "body": {"contentType": "text", "content": "Agenda:\n- review\n- planning\n- open questions\n" * 3},
+        "body": ({"contentType": "html",
+                  "content": f"<html><head><style>p{{margin:0}}</style></head><body>{html_body(i)}</body></html>"}
+                 if html else {"contentType": "text", "content": "Agenda:\n- review\n- planning\n- open questions\n"}),
         "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"},
         "end": {"dateTime": end.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"},
         "location": {"displayName": f"Room {i % 40}", "locationType": "default", "uniqueId": f"Room {i % 40}",
                      "uniqueIdType": "private"},
         "locations": [{"displayName": f"Room {i % 40}", "locationType": "default"}],
         "recurrence": None,
-        "attendees": people,
-        "organizer": {"emailAddress": {"name": "Samantha Booth", "address": "samanthab@contoso.example"}},
+        "attendees": invited,
+        "organizer": {"emailAddress": {"name": person_name(o := r.randrange(40)),
+                                       "address": f"person{o}@contoso.example"}},
         "onlineMeeting": {"joinUrl": f"https://teams.microsoft.com/l/meetup-join/{i}"} if i % 2 == 0 else None,
     }  # fmt: skip
+    if kind == "seriesMaster":
+        ev["recurrence"] = {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday", "wednesday"],
+                                        "firstDayOfWeek": "sunday"},
+                            "range": {"type": "endDate", "startDate": f"{start:%Y-%m-%d}", "endDate": "2027-01-01"}}
+        ev["start"] = {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"}
+    elif kind == "exception":
+        ev["originalStart"] = (start - dt.timedelta(hours=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ev
 
 
-def make_page(n: int) -> bytes:
-    value = [make_event(i) for i in range(n)]
+def make_page(n: int, seed: int = 11) -> bytes:
+    r = rng(seed)
+    value = [make_event(i, r) for i in range(n)]
     return json.dumps(
         {
             "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(event)",
@@ -98,39 +121,33 @@ def make_page(n: int) -> bytes:
     ).encode()
 
 
-def paired(base: Callable[[], object], fn: Callable[[], object], repeat: int) -> tuple[float, float, float]:
-    """(min base time, min fn time, median of per-pair fn/base ratios), timed interleaved so that a
-    noisy machine slows both sides of each pair alike."""
-    bases, fns, ratios = [], [], []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        base()
-        t1 = time.perf_counter()
-        fn()
-        t2 = time.perf_counter()
-        bases.append(t1 - t0)
-        fns.append(t2 - t1)
-        ratios.append((t2 - t1) / (t1 - t0))
-    return min(bases), min(fns), statistics.median(ratios)
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=15)
-    args = ap.parse_args()
-    page = make_page(args.events)
-    n = args.events
+def measure(events: int = 1000, repeat: int = 15, peers: bool = True) -> dict[str, Any]:
+    """The figures: json.loads and decode+normalize times, their ratio (cold caches), the skeletal
+    page's ratio, the peer's, bytes per held Event."""
+    page = make_page(events)
+    n = events
 
     def sync_page(body: bytes, masters: dict[str, Event | None]) -> list[Any]:
         decoded = EVENTS.decode(body)
         assert all(m in masters for m in master_ids(decoded))
         changes, quarantined = changes_from(decoded, account="acc", calendar_id="primary", masters=masters, errors={})
-        assert len(changes) == n and not quarantined
+        assert len(changes) == n and not quarantined, quarantined[:1]
         return changes
 
+    # The exceptions' masters, as the provider holds them (from the mirror or one GET each) before it converts.
+    series = [ev for ev in EVENTS.decode(page).items if ev.type == "seriesMaster"]
+    page_masters: dict[str, Event | None] = {
+        ev.id: convert_event(ev, account="acc", calendar_id="primary") for ev in series if ev.id
+    }
+
+    earlier = make_page(events, seed=12)  # the same colleagues in other lists, with other answers
+
     def normalize() -> list[Any]:
-        return sync_page(page, {})
+        return sync_page(page, page_masters)
+
+    def steady() -> None:  # a page of a sync after its first: the people of one earlier page seen
+        clear_caches()
+        changes_from(EVENTS.decode(earlier), account="acc", calendar_id="primary", masters=page_masters, errors={})
 
     weekly = {"pattern": {"type": "weekly", "daysOfWeek": ["monday"]}, "range": {"type": "noEnd"}}
     master_body = json.dumps({**make_event(0), "type": "seriesMaster", "recurrence": weekly}).encode()
@@ -145,30 +162,46 @@ def main() -> None:
     def hydrate_page() -> list[Any]:
         return sync_page(skeletal, {master.id: master})
 
-    normalize()  # warm the zone caches
-    t_json, t_norm, ratio = paired(lambda: json.loads(page), normalize, args.repeat)
-    _, t_hyd, ratio_sk = paired(lambda: json.loads(skeletal), hydrate_page, args.repeat)
-    size = len(page) / n
-    print(f"graph delta page: {n} full events, {size / 1024:.1f} KiB/event, {len(page) / 1e6:.2f} MB "
-          "(best times; ratios are medians of interleaved pairs)")  # fmt: skip
-    print(f"  json.loads                 {n / t_json:10.0f} ev/s   {len(page) / t_json / 1e6:6.1f} MB/s   1.00x")
-    print(f"  calbridge decode+normalize {n / t_norm:10.0f} ev/s   {len(page) / t_norm / 1e6:6.1f} MB/s   "
-          f"{ratio:.2f}x json.loads   (target <= 1.0x)")  # fmt: skip
-    print(f"  skeletal occurrences       {n / t_hyd:10.0f} ev/s   (decode + hydrate from the master; "
-          f"{ratio_sk:.2f}x json.loads of the skeletal page)")  # fmt: skip
-    try:
-        from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
-        from msgraph.generated.models.event_collection_response import EventCollectionResponse
-    except ImportError:
+    held = [c.event for c in normalize() if isinstance(c, Upsert)]
+    out: dict[str, Any] = {"events": n, "mb": len(page) / 1e6, "bytes_per_event": deep_size(held) / len(held),
+                           "bytes_alone": alone(held)}
+    out["json"], out["ours"], out["ratio"] = paired(lambda: json.loads(page), normalize, repeat, setup=steady)
+    out["cold_ratio"] = paired(lambda: json.loads(page), normalize, repeat, setup=clear_caches)[2]  # a first page
+    out["skeletal_ratio"] = paired(lambda: json.loads(skeletal), hydrate_page, repeat)[2]
+    out["peer"] = None
+    if peers:
+        try:
+            from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
+            from msgraph.generated.models.event_collection_response import EventCollectionResponse
+        except ImportError:
+            return out
+
+        def kiota() -> object:
+            node = JsonParseNodeFactory().get_root_parse_node("application/json", page)
+            return node.get_object_value(EventCollectionResponse)
+
+        out["peer"] = paired(lambda: json.loads(page), kiota, max(3, repeat // 5))[2]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=15)
+    args = ap.parse_args()
+    m = measure(args.events, args.repeat)
+    n = m["events"]
+    print(f"graph delta page: {n} entries, {m['mb']:.2f} MB (medians of interleaved pairs)")
+    print(f"  json.loads                 {n / m['json']:10.0f} ev/s   1.00x")
+    print(f"  calbridge decode+normalize {n / m['ours']:10.0f} ev/s   {m['ratio']:.2f}x json.loads   (goal <= 1.0x; "
+          f"a first page, no one seen yet: {m['cold_ratio']:.2f}x)")
+    print(f"  skeletal occurrences       (decode + hydrate from the master) {m['skeletal_ratio']:.2f}x json.loads")
+    if m["peer"] is None:
         print("  msgraph-sdk                 not installed (pip install 'calbridge[bench]')")
-        return
-
-    def kiota() -> object:
-        node = JsonParseNodeFactory().get_root_parse_node("application/json", page)
-        return node.get_object_value(EventCollectionResponse)
-
-    _, t_sdk, ratio_sdk = paired(lambda: json.loads(page), kiota, max(3, args.repeat // 5))
-    print(f"  msgraph-sdk (Kiota) parse  {n / t_sdk:10.0f} ev/s   {ratio_sdk:.1f}x json.loads")
+    else:
+        print(f"  msgraph-sdk (Kiota) parse  {m['peer']:.1f}x json.loads")
+    print(f"  memory per held Event      {m['bytes_per_event']:10,.0f} B   (goal <= 3,000 B)",
+          f"({m['bytes_alone']:,.0f} B counted alone)")
 
 
 if __name__ == "__main__":

@@ -50,13 +50,14 @@ class CalendarSync:
         clock: Callable[[], dt.datetime],
         window: Callable[[dt.datetime], Window],
         sweep: planner.SweepPolicy,
+        slack: dt.timedelta = dt.timedelta(0),
         publish: Publish,
         progress: Progress,
     ) -> None:
         self._store, self._provider, self.result = store, provider, result
         self._account, self._calendar = result.account, result.calendar_id
         self._view = _View(store, self._account, self._calendar)
-        self._clock, self._window, self._policy = clock, window, sweep
+        self._clock, self._window, self._policy, self._slack = clock, window, sweep, slack
         self._publish, self._progress = publish, progress
         self.owes_last = False  # it published, or finished a killed run's work
         self._saved: CalendarState | None = None  # the state the store holds, as far as this run knows
@@ -72,10 +73,11 @@ class CalendarSync:
             state = await self._sweep(state)
         now = self._clock()
         window = self._window(now)
-        plan = planner.plan_round(state, now, full=full, capabilities=self._provider.capabilities)
+        caps = self._provider.capabilities
+        plan = planner.plan_round(state, now, full=full, capabilities=caps, slack=self._slack)
         if plan.start is planner.Start.FULL:
             state = await self._save(planner.begin_full(state, now))
-        state = await self._round(state, window)
+        state = await self._round(state, planner.sync_window(window, caps, self._slack))
         if planner.sweep_after(state):
             state = await self._sweep(state)
         # A round that wrote nothing, with nothing flagged and the window where it was, has nothing to
@@ -148,27 +150,39 @@ class CalendarSync:
 
     async def _expand(self, state: CalendarState, window: Window) -> None:
         acct, cal = self._account, self._calendar
+        flagged = await self._store.dirty_series(acct, cal)
+        moved = planner.window_moved(state.expanded, window)
         plan = planner.plan_expansion(
             await self._store.series_ids(acct, cal),
-            await self._store.dirty_series(acct, cal),
+            flagged,
+            await self._store.series_horizons(acct, cal) if moved else {},
             expanded=state.expanded,
             window=window,
+            slack=self._slack,
+            calendar_wide=self._provider.capabilities.calendar_expansion,
         )
         self.owes_last = self.owes_last or plan.flagged  # stale occurrences left by a killed run, too
-        if plan.prune:
-            await self._commit(self._store.prune_occurrences(acct, cal, list(plan.live), window))
-        if plan.to_expand:
-            done, total = 0, len(plan.to_expand)
-            progress = {"calendar": cal, "result": self.result, "done": done, "total": total}
+        done, total = 0, len(plan.to_expand)
+        progress = {"calendar": cal, "result": self.result, "done": done, "total": total}
+        if total:
             self._progress("expand", progress)
-            async for exp in self._provider.expand(cal, list(plan.to_expand), window=window, view=self._view):
+        for step in plan.steps:
+            async for exp in self._provider.expand(cal, list(step.series_ids), window=step.window, view=self._view):
                 occurrences = [o for o in exp.occurrences if o.kind is Kind.OCCURRENCE]
-                await self._commit(self._store.replace_occurrences(acct, cal, exp.series_ids, exp.window, occurrences))
+                # What lies past the window is stored hidden; the horizon only counts what was asked.
+                horizon = min(step.horizon, exp.window.end)
+                await self._commit(
+                    self._store.replace_occurrences(
+                        acct, cal, exp.series_ids, exp.window, occurrences, shown=window, horizon=horizon
+                    )
+                )
                 done = min(done + len(exp.series_ids), total)
                 self._progress("expand", {**progress, "done": done})
                 if exp.quarantined:
                     await self._store.record_quarantined(acct, cal, exp.quarantined, mark=state.mark)
                     self.result.quarantined += len(exp.quarantined)
+        if plan.prune:  # after the expansions: the occurrences now in the window are shown fresh
+            await self._commit(self._store.prune_occurrences(acct, cal, list(plan.live), window))
         if plan.window_moved:
             await self._save(planner.expanded_for(state, window))
 

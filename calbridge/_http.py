@@ -7,7 +7,9 @@ path, the names of its query keys from :data:`LOGGED_QUERY_KEYS` (never a value)
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import ssl
 import time
 from types import SimpleNamespace
@@ -69,10 +71,21 @@ def request_log() -> aiohttp.TraceConfig:
 
 
 def ssl_context_for(account: AccountConfig) -> ssl.SSLContext | None:
-    """The default trust store plus the account's ``ca_file``, or None when it has none."""
+    """The default trust store plus the account's ``ca_file``, or None when it has none.
+
+    One context per CA file and version of it: loading the system trust store costs ~50 ms, which
+    every engine and test context paid again (a context is safe to share between sessions).
+    """
     if account.ca_file is None:
         return None
+    path = str(account.ca_file)
+    stat = os.stat(path)
+    return _ssl_context(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _ssl_context(path: str, mtime_ns: int, size: int) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
-    ctx.load_verify_locations(cafile=str(account.ca_file))
+    ctx.load_verify_locations(cafile=path)
     return ctx
 

@@ -6,7 +6,8 @@ failures and publishes what each commit changed. What one calendar's run does is
 ``calbridge.planner`` and executed by ``calbridge._calendar_sync``: resume what a killed run left,
 commit pages one by one with the cursor that follows each, answer a dead cursor with a full listing
 and a sweep of older marks (held when it would remove more than half the mirror), then expand the
-series that changed (or every series, once the window has moved).
+series that changed, and those whose expansion ahead of the window (the slack) the window's edge
+has reached.
 
 Committed changes are published to listeners after each commit, in the store's terms (each key
 once per batch; see ``docs/design.md``, "The change stream"); a round that changed something ends
@@ -258,6 +259,7 @@ class SyncEngine:
             result=result,
             clock=self._clock,
             window=self.config.settings.window,
+            slack=self.config.settings.slack,
             sweep=sweep,
             publish=publish,
             progress=progress,

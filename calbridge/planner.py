@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import zlib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 import attrs
 
@@ -65,7 +65,7 @@ class FullBecause(enum.Enum):
 
     ASKED = "asked"  # ``sync --full``
     NO_CURSOR = "no cursor"  # never listed
-    REANCHOR = "re-anchor"  # a window-bound cursor's daily fresh listing
+    REANCHOR = "re-anchor"  # a window-bound cursor's fresh listing once its slack is used up
 
 
 @attrs.frozen(kw_only=True)
@@ -93,35 +93,68 @@ def sweep_after(state: CalendarState) -> bool:
     return state.sweep is not None
 
 
-def reanchor_due(state: CalendarState, now: dt.datetime, capabilities: Capabilities) -> bool:
-    """Window-bound cursors (Graph) get a fresh full listing once a day, staggered per calendar by a
-    hash of its name, so the sweep can drop what left the window."""
+def reanchor_due(
+    state: CalendarState, now: dt.datetime, capabilities: Capabilities, slack: dt.timedelta = dt.timedelta(0)
+) -> bool:
+    """Whether a window-bound cursor (Graph) needs a fresh full listing (see :func:`sync_window`).
+
+    Without slack (under two days), once a day. With slack, before the slack is used up: at the first
+    boundary of the calendar's own ``slack``-day cycle after the listing began (so at most ``slack``
+    days later, when the window's end has moved at most that far), the cycle's phase and an offset of
+    up to an hour taken from a hash of the calendar's name, so calendars re-anchor on different days
+    and minutes, and each exactly once in any ``slack`` consecutive days.
+    """
     if not capabilities.window_bound_cursor or state.full_started is None:
         return False
-    stagger = zlib.crc32(f"{state.account}/{state.calendar_id}".encode()) % REANCHOR_STAGGER
-    return now - state.full_started >= REANCHOR_EVERY + dt.timedelta(seconds=stagger)
+    digest = zlib.crc32(f"{state.account}/{state.calendar_id}".encode())
+    stagger = dt.timedelta(seconds=digest % REANCHOR_STAGGER)
+    period = slack.days
+    if period < 2:
+        return now - state.full_started >= REANCHOR_EVERY + stagger
+    phase = digest % period
+
+    def cycle(at: dt.datetime) -> int:
+        return ((at - stagger).astimezone(dt.UTC).date().toordinal() + phase) // period
+
+    return cycle(now) > cycle(state.full_started)
 
 
-def plan_round(state: CalendarState, now: dt.datetime, *, full: bool, capabilities: Capabilities) -> RoundPlan:
+def sync_window(window: Window, capabilities: Capabilities, slack: dt.timedelta = dt.timedelta(0)) -> Window:
+    """The window a round asks the provider for: a window-bound cursor is frozen to the window of its
+    full listing, so it asks for ``slack`` beyond the configured end and lasts until
+    :func:`reanchor_due` (rows outside the configured window are not shown by ``events --expand``)."""
+    if not capabilities.window_bound_cursor or slack <= dt.timedelta(0):
+        return window
+    return Window(start=window.start, end=window.end + slack)
+
+
+def plan_round(
+    state: CalendarState,
+    now: dt.datetime,
+    *,
+    full: bool,
+    capabilities: Capabilities,
+    slack: dt.timedelta = dt.timedelta(0),
+) -> RoundPlan:
     """How this run's round starts. A full listing in progress resumes even when a full one is asked
     for (it is one); an incremental round in progress gives way to one."""
     expand = not capabilities.sync_yields_occurrences
     if state.round is Round.FULL:
         return RoundPlan(start=Start.RESUME, expand=expand)
-    because = _full_because(state, now, full=full, capabilities=capabilities)
+    because = _full_because(state, now, full=full, capabilities=capabilities, slack=slack)
     if because is not None:
         return RoundPlan(start=Start.FULL, because=because, expand=expand)
     return RoundPlan(start=Start.INCREMENTAL if state.round is None else Start.RESUME, expand=expand)
 
 
 def _full_because(
-    state: CalendarState, now: dt.datetime, *, full: bool, capabilities: Capabilities
+    state: CalendarState, now: dt.datetime, *, full: bool, capabilities: Capabilities, slack: dt.timedelta
 ) -> FullBecause | None:
     if full:
         return FullBecause.ASKED
     if state.cursor is None:
         return FullBecause.NO_CURSOR
-    if reanchor_due(state, now, capabilities):
+    if reanchor_due(state, now, capabilities, slack):
         return FullBecause.REANCHOR
     return None
 
@@ -213,46 +246,136 @@ def stale_after_delete(series_id: str | None) -> str | None:
 
 
 @attrs.frozen(kw_only=True)
+class ExpansionStep:
+    """One call of the provider's ``expand``: ``series_ids`` over ``window``; their stored
+    occurrences then answer for everything up to ``horizon`` (at most ``window.end``)."""
+
+    series_ids: tuple[str, ...]
+    window: Window
+    horizon: dt.datetime
+
+
+@attrs.frozen(kw_only=True)
 class ExpansionPlan:
-    """One expansion pass: prune stale occurrences, then expand ``to_expand``, then record the window.
+    """One expansion pass: the ``steps``, then a prune (and reveal) to the window, then record it.
 
     - ``live``: the series the calendar holds; a prune keeps their occurrences inside the window.
     - ``gone``: flagged series no longer held (deleted, cancelled, turned single).
-    - ``to_expand``: every live series once the window moved, else the flagged ones still live.
+    - ``steps``: what to expand (see :func:`plan_expansion`).
     - ``flagged``: some series were flagged stale (perhaps by a killed run): the run owes a last batch.
     """
 
     live: tuple[str, ...]
     gone: frozenset[str]
     window_moved: bool
-    to_expand: tuple[str, ...]
+    steps: tuple[ExpansionStep, ...]
     flagged: bool
 
     @property
+    def to_expand(self) -> tuple[str, ...]:
+        """Every series some step expands, sorted."""
+        return tuple(sorted({s for step in self.steps for s in step.series_ids}))
+
+    @property
     def prune(self) -> bool:
-        """Occurrences outside the new window, or of series that are gone, must not linger."""
+        """Occurrences outside the new window, or of series that are gone, must not linger, and the
+        occurrences stored ahead that the window now reaches are shown."""
         return self.window_moved or bool(self.gone)
 
 
+def window_moved(expanded: Window | None, window: Window) -> bool:
+    """The stored occurrences were shown for another window (or never): the pass looks at every
+    series' horizon (:func:`plan_expansion`), so only then does the engine read them."""
+    return expanded != window
+
+
+def refresh_margin(slack: dt.timedelta) -> dt.timedelta:
+    """How much of a series' slack may be left when it is expanded again: a sixth (whole days), so a
+    series costs one expansion per ``slack - margin`` days (25 of a 30-day slack)."""
+    return dt.timedelta(days=slack.days // 6)
+
+
+def _stagger_key(series_id: str) -> tuple[int, str]:
+    return zlib.crc32(series_id.encode()), series_id
+
+
 def plan_expansion(
-    live: Iterable[str], flagged: Iterable[str], *, expanded: Window | None, window: Window
+    live: Iterable[str],
+    flagged: Iterable[str],
+    horizons: Mapping[str, dt.datetime] | None = None,
+    *,
+    expanded: Window | None,
+    window: Window,
+    slack: dt.timedelta = dt.timedelta(0),
+    calendar_wide: bool = False,
 ) -> ExpansionPlan:
-    """Plan a pass from the series held, the series flagged stale, the window the stored
-    occurrences were expanded for and the window now."""
+    """Plan a pass from the series held, the series flagged stale, how far each series' stored
+    occurrences reach (``horizons``; read only when the window moved), the window they were last
+    shown for and the window now.
+
+    Expansion reaches ``slack`` past the window's end (the store keeps what lies beyond the window
+    hidden until the window gets there), so a moving window costs nothing until a series' horizon
+    comes within :func:`refresh_margin` of the window's end:
+
+    - a flagged series (changed, or new) is expanded over the whole window plus slack;
+    - once the window moved, a series never expanded is too, and so is one whose horizon is within
+      the margin of the window's end (the window's edge reached what was expanded for it);
+    - series expanded together get horizons spread over the part of the slack above the margin,
+      by rank of a hash of their ids, so their next expansions fall on different days (each day
+      about ``1 / (slack - margin)`` of them);
+    - ``calendar_wide`` (Feishu's instance_view: one request serves every series of a 39-day range)
+      spreads nothing: when a horizon is reached every series is expanded over the missing tail
+      only, ``[lowest horizon, end + slack]``, in one step.
+
+    Without slack every series is expanded once the window moved, as a day passes.
+    """
     live_set, flagged_set = set(live), set(flagged)
-    moved = expanded != window
-    wanted = live_set if moved else flagged_set & live_set
+    moved = window_moved(expanded, window)
+    reach = window.end + max(slack, dt.timedelta(0))
+    whole = Window(start=window.start, end=reach)
+    margin = refresh_margin(slack)
+    fresh = flagged_set & live_set
+    due: set[str] = set()
+    if moved:
+        known = dict(horizons or {})
+        fresh |= {s for s in live_set if s not in known}
+        due = {s for s in live_set - fresh if known[s] < window.end + margin or known[s] > reach}
+    steps: list[ExpansionStep] = []
+    if fresh:
+        steps.extend(_spread(sorted(fresh, key=_stagger_key), whole, slack - margin, calendar_wide))
+    if due and calendar_wide:
+        rest = sorted(live_set - fresh)
+        low = max(min((horizons or {})[s] for s in rest), window.start)
+        tail = Window(start=low if low < reach else window.end, end=reach)  # past reach: the slack shrank
+        steps.append(ExpansionStep(series_ids=tuple(rest), window=tail, horizon=reach))
+    elif due:
+        steps.append(ExpansionStep(series_ids=tuple(sorted(due)), window=whole, horizon=reach))
     return ExpansionPlan(
         live=tuple(sorted(live_set)),
         gone=frozenset(flagged_set - live_set),
         window_moved=moved,
-        to_expand=tuple(sorted(wanted)),
+        steps=tuple(steps),
         flagged=bool(flagged_set),
     )
 
 
+def _spread(ranked: list[str], whole: Window, spread: dt.timedelta, calendar_wide: bool) -> list[ExpansionStep]:
+    """Steps over ``whole`` whose horizons step down a day at a time over ``spread`` (whole days), so
+    the series come due again on different days; one step when nothing is to be spread."""
+    days = spread.days
+    if calendar_wide or days < 1 or len(ranked) < 2:
+        return [ExpansionStep(series_ids=tuple(sorted(ranked)), window=whole, horizon=whole.end)]
+    groups: dict[int, list[str]] = {}
+    for rank, sid in enumerate(ranked):
+        groups.setdefault(rank * days // len(ranked), []).append(sid)
+    return [
+        ExpansionStep(series_ids=tuple(sorted(ids)), window=whole, horizon=whole.end - dt.timedelta(days=back))
+        for back, ids in sorted(groups.items())
+    ]
+
+
 def expanded_for(state: CalendarState, window: Window) -> CalendarState:
-    """The stored occurrences answer for ``window`` now: the next pass expands only flagged series
+    """The stored occurrences are shown for ``window`` now: the next pass expands only flagged series
     until the window moves again."""
     return attrs.evolve(state, expanded=window)
 
@@ -260,12 +383,13 @@ def expanded_for(state: CalendarState, window: Window) -> CalendarState:
 def expansion_idle(flagged: Collection[str], *, expanded: Window | None, window: Window) -> bool:
     """Nothing flagged and the window where the last pass left it: a pass would do nothing whatever
     series the calendar holds, so a quiet round need not read them."""
-    return not flagged and not plan_expansion((), (), expanded=expanded, window=window).window_moved
+    return not flagged and not window_moved(expanded, window)
 
 
 __all__ = [
     "REANCHOR_EVERY",
     "ExpansionPlan",
+    "ExpansionStep",
     "FullBecause",
     "Phase",
     "RoundPlan",
@@ -283,10 +407,13 @@ __all__ = [
     "plan_expansion",
     "plan_round",
     "reanchor_due",
+    "refresh_margin",
     "stale_after_delete",
     "stale_after_upsert",
     "sweep_after",
     "sweep_done",
     "sweep_first",
     "sweep_target",
+    "sync_window",
+    "window_moved",
 ]

@@ -38,9 +38,11 @@ class Capabilities:
     - ``sync_yields_occurrences``: the sync stream itself carries the occurrences in the window
       (Graph calendarView delta), so the engine does not expand series after a round.
     - ``window_bound_cursor``: the cursor is frozen to the window of its first request (Graph);
-      the engine re-anchors it with a full listing on a staggered schedule.
+      the engine asks for the window plus slack and re-anchors it with a full listing on a
+      staggered schedule before the slack is used up.
     - ``calendar_expansion``: one call expands a whole calendar window (Feishu instance_view);
-      the provider may answer an expansion of many series with one calendar-wide result.
+      the provider may answer an expansion of many series with one calendar-wide result, so the
+      engine asks for every series' missing tail at once rather than spreading series over days.
     - ``read_only``: no write path (every built-in provider, for now).
     """
 

@@ -226,3 +226,114 @@ def test_which_series_a_committed_change_makes_stale() -> None:
     assert planner.stale_after_upsert(event("single"), Kind.SINGLE) is None
     assert planner.stale_after_delete("s") == "s"  # a deleted exception gives its slot back
     assert planner.stale_after_delete(None) is None
+
+
+# -- expansion ahead of the window (slack) --------------------------------------------------------
+
+SLACK = dt.timedelta(days=30)
+
+
+def _day(window: Window, days: int) -> Window:
+    return Window(start=window.start + days * DAY, end=window.end + days * DAY)
+
+
+DAY = dt.timedelta(days=1)
+
+
+def _simulate(n: int, days: int, *, calendar_wide: bool) -> tuple[int, list[int]]:
+    """Run the planner as the engine does over ``days`` quiet days: (the first pass's requests, each
+    day's), a request being one series expanded (or, calendar-wide, one step)."""
+    live = [f"series-{i}" for i in range(n)]
+    horizons: dict[str, dt.datetime] = {}
+
+    def apply(plan: planner.ExpansionPlan) -> int:
+        for step in plan.steps:
+            assert step.horizon <= step.window.end
+            horizons.update(dict.fromkeys(step.series_ids, step.horizon))
+        return len(plan.steps) if calendar_wide else len(plan.to_expand)
+
+    first = planner.plan_expansion(live, live, {}, expanded=None, window=WINDOW, slack=SLACK,
+                                   calendar_wide=calendar_wide)  # fmt: skip
+    full = apply(first)
+    cost = []
+    for d in range(1, days + 1):
+        window = _day(WINDOW, d)
+        plan = planner.plan_expansion(live, [], horizons, expanded=_day(WINDOW, d - 1), window=window, slack=SLACK,
+                                      calendar_wide=calendar_wide)  # fmt: skip
+        cost.append(apply(plan))
+        assert all(h >= window.end for h in horizons.values()), d  # the window never outruns an expansion
+    return full, cost
+
+
+@pytest.mark.parametrize("n", [1, 20, 37, 100, 1000])
+def test_thirty_quiet_days_cost_under_one_and_a_half_expansions_and_a_tenth_a_day(n: int) -> None:
+    full, cost = _simulate(n, 30, calendar_wide=False)
+    assert full == n
+    assert sum(cost) < 1.5 * full and max(cost) <= max(1, 0.1 * full), cost
+    # and so on, every 30 days, not just the first: a year of quiet days stays within the budget
+    _, year = _simulate(n, 365, calendar_wide=False)
+    for start in range(0, 365 - 30):
+        assert sum(year[start : start + 30]) < 1.5 * full or n == 1, (start, year[start : start + 30])
+    assert max(year) <= max(1, 0.1 * full)
+
+
+def test_calendar_wide_expansion_asks_for_the_missing_tail_only() -> None:
+    full, cost = _simulate(50, 365, calendar_wide=True)
+    assert full == 1  # one step: every series over the window plus slack
+    assert max(cost) == 1 and sum(cost[:30]) <= 1 and sum(cost) <= 365 // 25 + 1
+    live = ["a", "b"]
+    reach = _day(WINDOW, 26).end + SLACK
+    horizons = dict.fromkeys(live, WINDOW.end + SLACK)
+    plan = planner.plan_expansion(live, [], horizons, expanded=_day(WINDOW, 25), window=_day(WINDOW, 26), slack=SLACK,
+                                  calendar_wide=True)  # fmt: skip
+    assert plan.steps == (
+        planner.ExpansionStep(series_ids=("a", "b"), window=Window(start=WINDOW.end + SLACK, end=reach), horizon=reach),
+    )
+
+
+def test_first_expansion_spreads_the_horizons_by_a_hash_of_the_ids() -> None:
+    live = [f"s{i}" for i in range(50)]
+    plan = planner.plan_expansion(live, live, {}, expanded=None, window=WINDOW, slack=SLACK)
+    whole = Window(start=WINDOW.start, end=WINDOW.end + SLACK)
+    assert {step.window for step in plan.steps} == {whole}  # every series asked for the same, whole range
+    horizons = sorted(step.horizon for step in plan.steps)
+    margin = planner.refresh_margin(SLACK)
+    assert horizons[-1] == whole.end and horizons[0] > WINDOW.end + margin
+    assert len(horizons) == (SLACK - margin).days  # one group per day of the spread
+    assert plan.to_expand == tuple(sorted(live))
+
+
+def test_a_changed_series_is_expanded_whole_and_a_moved_window_alone_costs_nothing() -> None:
+    horizons = dict.fromkeys(["s1", "s2"], WINDOW.end + SLACK)
+    moved = _day(WINDOW, 1)
+    quiet = planner.plan_expansion(["s1", "s2"], [], horizons, expanded=WINDOW, window=moved, slack=SLACK)
+    assert quiet.steps == () and quiet.prune and quiet.window_moved  # shown anew, nothing asked
+    changed = planner.plan_expansion(["s1", "s2"], ["s2"], {}, expanded=WINDOW, window=WINDOW, slack=SLACK)
+    whole = Window(start=WINDOW.start, end=WINDOW.end + SLACK)
+    assert changed.steps == (planner.ExpansionStep(series_ids=("s2",), window=whole, horizon=whole.end),)
+    # A series never expanded (a store from before horizons were kept) is expanded once the window moves.
+    upgraded = planner.plan_expansion(["s1", "s3"], [], horizons, expanded=WINDOW, window=moved, slack=SLACK)
+    assert upgraded.to_expand == ("s3",)
+    # A horizon past the window plus slack (the slack was shortened) is not trusted.
+    shrunk = planner.plan_expansion(["s1"], [], horizons, expanded=WINDOW, window=moved, slack=dt.timedelta(days=5))
+    assert shrunk.to_expand == ("s1",)
+    assert not planner.window_moved(WINDOW, WINDOW) and planner.window_moved(None, WINDOW)
+
+
+def test_a_window_bound_cursor_asks_for_the_slack_and_reanchors_once_per_cycle() -> None:
+    assert planner.sync_window(WINDOW, GRAPH, SLACK) == Window(start=WINDOW.start, end=WINDOW.end + SLACK)
+    assert planner.sync_window(WINDOW, PLAIN, SLACK) == WINDOW
+    assert planner.sync_window(WINDOW, GRAPH) == WINDOW
+    days_due: list[int] = []
+    for cal in range(40):
+        synced = CalendarState(account="a", calendar_id=f"cal{cal}", full_started=NOW, cursor=DURABLE)
+        due = [d for d in range(1, 91) if planner.reanchor_due(synced, NOW + d * DAY, GRAPH, SLACK)]
+        assert due and due[0] <= SLACK.days, due  # before the window's end passes what was listed
+        days_due.append(due[0])
+        # Once re-anchored on its day, the next is a whole cycle later.
+        again = attrs.evolve(synced, full_started=NOW + due[0] * DAY)
+        later = [d for d in range(1, 91) if planner.reanchor_due(again, NOW + (due[0] + d) * DAY, GRAPH, SLACK)]
+        assert later[0] == SLACK.days
+        plan = planner.plan_round(synced, NOW + due[0] * DAY, full=False, capabilities=GRAPH, slack=SLACK)
+        assert (plan.start, plan.because) == (Start.FULL, FullBecause.REANCHOR)
+    assert len(set(days_due)) > 15  # calendars re-anchor on different days

@@ -97,4 +97,5 @@ async def test_a_rotated_cursor_is_saved_with_the_outcome(env: FakeEnv) -> None:
 async def test_a_moved_window_still_expands_after_a_quiet_round(env: FakeEnv) -> None:
     await _sync(env)
     calls, _ = await _sync(env, clock=lambda: NOW + dt.timedelta(days=1))
-    assert ("replace_occurrences", "cal1") in calls and ("series_ids", "cal1") in calls
+    # The pass runs (the series are read, the window shown anew), though with slack no series is due yet.
+    assert ("series_ids", "cal1") in calls and ("prune_occurrences", "cal1") in calls

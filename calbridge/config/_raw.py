@@ -15,6 +15,7 @@ from ..errors import ConfigError
 class RawWindow:
     past: str = "30d"
     future: str = "365d"
+    slack: str = "30d"
 
 
 @attrs.frozen(kw_only=True)

@@ -31,6 +31,9 @@ class Settings:
     window_past: dt.timedelta = dt.timedelta(days=30)
     window_future: dt.timedelta = dt.timedelta(days=365)
     history: dt.timedelta | None = None
+    # Expansion (and Graph's calendarView range) reaches this far past the window's end, so a day's
+    # move costs nothing until a series' slack is used up (docs/design.md, "The engine").
+    slack: dt.timedelta = dt.timedelta(days=30)
 
     def window(self, now: dt.datetime) -> Window:
         """The instance window around ``now``, at whole UTC days so it moves once a day."""
@@ -48,10 +51,11 @@ def _duration(text: str, where: str) -> dt.timedelta:
         raise ConfigError(str(exc), where=where) from None
 
 
-def settings_from_file(*, past: str, future: str, history: str | None) -> Settings:
+def settings_from_file(*, past: str, future: str, history: str | None, slack: str = "30d") -> Settings:
     """The file's ``window`` and ``history`` keys as :class:`Settings`; a bad duration names its key."""
     return Settings(
         window_past=_duration(past, "window.past"),
         window_future=_duration(future, "window.future"),
         history=None if history is None else _duration(history, "history"),
+        slack=_duration(slack, "window.slack"),
     )

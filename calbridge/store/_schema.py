@@ -64,6 +64,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE quarantine ADD COLUMN mark INTEGER NOT NULL DEFAULT 0",
     ),
     (
+        # Expansion ahead of the window (``_ahead``): occurrences past the shown window, stored hidden
+        # until the window reaches them, and how far each series' occurrences answer for.
+        f"CREATE TABLE occurrences_ahead ({_EVENT_COLUMNS}, UNIQUE (account, calendar_id, id))",
+        "CREATE INDEX occurrences_ahead_start ON occurrences_ahead (account, calendar_id, start_utc)",
+        "CREATE INDEX occurrences_ahead_series ON occurrences_ahead (account, calendar_id, series_id, start_utc)",
+        "CREATE TABLE series_horizon (account TEXT NOT NULL, calendar_id TEXT NOT NULL, series_id TEXT NOT NULL,"
+        " horizon INTEGER NOT NULL, PRIMARY KEY (account, calendar_id, series_id))",
+    ),
+    (
         # Indexes that fit the hot statements, so each costs its own rows, not its calendar's
         # (``tests/test_store_scaling.py`` pins each plan): a sweep's batches and count by mark; the
         # series masters (partial: an index on kind costs every insert, this one only a series'); the

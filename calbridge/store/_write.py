@@ -20,7 +20,7 @@ from ..errors import StoreError
 from ..model import UTC, Change, Event, EventKey, Kind, Upsert, Window
 from ..provider import Quarantined
 from ..state import CalendarState, PendingSweep
-from . import _schema, _visible
+from . import _ahead, _schema, _visible
 
 _P = ParamSpec("_P")
 _SLOTTED = (Kind.EXCEPTION, Kind.OCCURRENCE)
@@ -242,12 +242,17 @@ def replace_occurrences(
     series_ids: Sequence[str],
     window: Window,
     occurrences: Sequence[Event],
+    shown: Window | None = None,
+    horizon: dt.datetime | None = None,
 ) -> list[Change]:
     new: dict[str, tuple[Event, _schema.Row]] = {}
     for o in occurrences:
         _check(account, calendar_id, o)
         new[o.id] = (o, _schema.encode_row(o))
+    new, ahead = _ahead.split(new, shown)  # what lies outside the shown window is stored hidden
     with _schema.transaction(conn):
+        _ahead.replace(conn, account, calendar_id, series_ids, window, ahead, new.keys())
+        _ahead.record(conn, account, calendar_id, series_ids, horizon)
         # The series' own occurrences (occurrences_series), not every occurrence of the window.
         current = conn.execute(
             "SELECT o.id FROM json_each(?) AS j CROSS JOIN occurrences AS o INDEXED BY occurrences_series"
@@ -279,17 +284,20 @@ def prune_occurrences(
 ) -> list[Change]:
     with _schema.transaction(conn):
         gone = _prunable(conn, account, calendar_id, live, window)
-        diff = _visible.Diff(conn, account, calendar_id, gone, (), known={}, table="occurrences")
+        shown = _ahead.to_reveal(conn, account, calendar_id, live, window)  # hidden rows the window reached
+        diff = _visible.Diff(conn, account, calendar_id, [*gone, *shown], (), known={}, table="occurrences")
         conn.executemany(
             "DELETE FROM occurrences WHERE account = ? AND calendar_id = ? AND id = ?",
             [(account, calendar_id, g) for g in gone],
         )
+        _ahead.reveal(conn, account, calendar_id, shown)
+        _ahead.drop(conn, account, calendar_id, live, window)
         conn.execute(
             "DELETE FROM dirty_series WHERE account = ? AND calendar_id = ?"
             " AND series_id NOT IN (SELECT value FROM json_each(?))",
             (account, calendar_id, json.dumps(list(live))),
         )
-        return diff.changes(order=gone)
+        return diff.changes(order=[*gone, *shown])
 
 
 def _prunable(

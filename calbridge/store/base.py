@@ -85,6 +85,11 @@ class StateStore(Protocol):
         not expanded since. Kept in the store so a run that dies before expanding loses nothing."""
         ...
 
+    async def series_horizons(self, account: str, calendar_id: str) -> dict[str, dt.datetime]:
+        """How far each series' stored occurrences answer for (the ``horizon`` its last expansion
+        recorded), by series id; series never expanded (or gone) are absent."""
+        ...
+
     async def sweep_count(self, account: str, calendar_id: str, sweep: PendingSweep) -> tuple[int, int]:
         """(rows the sweep would remove, rows the calendar holds)."""
         ...
@@ -134,17 +139,26 @@ class PageCommitter(Protocol):
         series_ids: Sequence[str],
         window: Window,
         occurrences: Sequence[Event],
+        *,
+        shown: Window | None = None,
+        horizon: dt.datetime | None = None,
     ) -> list[Change]:
-        """Make ``occurrences`` the stored occurrences of ``series_ids`` that overlap ``window`` and
-        clear those series' dirty flags; returns the effective changes (upserts of new or changed
-        ones, deletes of vanished ones)."""
+        """Make ``occurrences`` the stored occurrences of ``series_ids`` that overlap ``window`` (and
+        drop any stored past it) and clear those series' dirty flags; returns the effective changes
+        (upserts of new or changed ones, deletes of vanished ones).
+
+        ``shown``: the window the views show. Occurrences outside it are stored hidden (not in the
+        views, not published) until :meth:`prune_occurrences` moves the window onto them.
+        ``horizon``: record that these series' occurrences now answer for everything up to it
+        (:meth:`StateStore.series_horizons`)."""
         ...
 
     async def prune_occurrences(
         self, account: str, calendar_id: str, live_series: Sequence[str], window: Window
     ) -> list[Change]:
-        """Delete stored occurrences outside ``window`` or of series not in ``live_series``; returns
-        the deletes."""
+        """Show ``window``: delete shown occurrences outside it or of series not in ``live_series``
+        (hidden ones and horizons of those series too), and show the hidden ones it now overlaps;
+        returns the deletes and the upserts of what became shown."""
         ...
 
 

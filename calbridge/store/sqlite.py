@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, Self, TypeVar
 from ..errors import StoreBusy, StoreError
 from ..model import Change, Event, EventKey, Window
 from ..provider import Quarantined
-from . import _read, _schema, _write
+from . import _ahead, _read, _schema, _write
 from ._worker import Worker
 from .base import CalendarState, CalendarStatus, PendingSweep, RoundStart, Store
 
@@ -278,10 +278,25 @@ class SqliteStore:
         return await self._run(_read.series_ids, account, calendar_id)
 
     async def replace_occurrences(
-        self, account: str, calendar_id: str, series_ids: Sequence[str], window: Window, occurrences: Sequence[Event]
+        self,
+        account: str,
+        calendar_id: str,
+        series_ids: Sequence[str],
+        window: Window,
+        occurrences: Sequence[Event],
+        *,
+        shown: Window | None = None,
+        horizon: dt.datetime | None = None,
     ) -> list[Change]:
-        """Make ``occurrences`` the stored occurrences of ``series_ids`` overlapping ``window``."""
-        return await self._run(_write.replace_occurrences, account, calendar_id, series_ids, window, occurrences)
+        """Make ``occurrences`` the stored occurrences of ``series_ids`` overlapping ``window`` (those
+        outside ``shown`` hidden) and record their ``horizon``."""
+        return await self._run(
+            _write.replace_occurrences, account, calendar_id, series_ids, window, occurrences, shown, horizon
+        )
+
+    async def series_horizons(self, account: str, calendar_id: str) -> dict[str, dt.datetime]:
+        """How far each series' stored occurrences answer for, by series id."""
+        return await self._run(_ahead.horizons, account, calendar_id)
 
     async def exceptions_of(self, account: str, calendar_id: str, series_ids: Sequence[str]) -> list[Event]:
         return await self._run(_read.exceptions_of, account, calendar_id, series_ids)

@@ -269,3 +269,58 @@ class ExpansionCases:
             assert f.replica.rows and not f.replica.problems
 
         with_store(open_store, case)
+
+    def test_occurrences_past_the_shown_window_stay_hidden_until_it_reaches_them(self, open_store: StoreOpener) -> None:
+        async def case(store: Store) -> None:
+            # Expansion ahead of the window (slack): what lies outside ``shown`` is stored but in no
+            # view and never published, until a prune to a later window shows it.
+            f = Follower(store)
+            slots = [T0 + i * DAY for i in range(10)]
+            o = [occ("s", t) for t in slots]
+            await f.apply(store.commit_page(state(), ups(series("s"))))
+            applied = await f.apply(
+                store.replace_occurrences(A, CAL, ["s"], window(10), o, shown=window(3), horizon=T0 + 10 * DAY)
+            )
+            assert by_key(applied) == {e.id: Upsert(event=e, created=True) for e in o[:3]}
+            assert ids(await store.query(expand=True)) == ids(o[:3])
+            assert await store.series_horizons(A, CAL) == {"s": T0 + 10 * DAY}
+            # An exception taking a hidden slot holds it when the window gets there.
+            moved = exc("s", slots[5], slots[5] + HOUR, id=o[5].id)
+            await f.apply(store.commit_page(state(), ups(moved)))
+            await f.apply(store.replace_occurrences(A, CAL, ["s"], window(10), o, shown=window(3), horizon=slots[9]))
+            shifted = await f.apply(store.prune_occurrences(A, CAL, ["s"], window(5, slots[2])))
+            assert by_key(shifted) == {
+                **{e.id: Delete(key=key(e.id), previous=e) for e in o[:2]},
+                **{e.id: Upsert(event=e, created=True) for e in (o[3], o[4], o[6])},
+            }
+            assert ids(await store.query(expand=True)) == [o[2].id, o[3].id, o[4].id, moved.id, o[6].id]
+            assert await f.apply(store.prune_occurrences(A, CAL, ["s"], window(5, slots[2]))) == []
+            # A re-expansion replaces the hidden rows too: a slot the series lost never shows.
+            again = [e for e in o if e is not o[7]]
+            shown = window(5, slots[2])
+            await f.apply(store.replace_occurrences(A, CAL, ["s"], window(8, slots[2]), again[2:], shown=shown))
+            later = await f.apply(store.prune_occurrences(A, CAL, ["s"], window(8, slots[2])))
+            assert by_key(later) == {e.id: Upsert(event=e, created=True) for e in (o[8], o[9])}
+            assert await store.series_horizons(A, CAL) == {"s": slots[9]}  # no horizon given: kept
+
+        with_store(open_store, case)
+
+    def test_a_series_gone_leaves_no_hidden_occurrences_nor_horizon(self, open_store: StoreOpener) -> None:
+        async def case(store: Store) -> None:
+            f = Follower(store)
+            slots = [T0 + i * DAY for i in range(6)]
+            await f.apply(store.commit_page(state(), ups(series("s"), series("t"))))
+            for sid in ("s", "t"):
+                await f.apply(store.replace_occurrences(A, CAL, [sid], window(6), [occ(sid, t) for t in slots],
+                                                        shown=window(2), horizon=slots[5]))  # fmt: skip
+            assert await store.series_horizons(A, CAL) == {"s": slots[5], "t": slots[5]}
+            await f.apply(store.commit_page(state(), dels("t")))
+            gone = await f.apply(store.prune_occurrences(A, CAL, ["s"], window(6)))
+            assert {c.key.id for c in gone if isinstance(c, Delete)} == set()  # t's went with it, already
+            assert sorted(ids(await store.query(expand=True))) == ids(occ("s", t) for t in slots)
+            assert await store.series_horizons(A, CAL) == {"s": slots[5]}
+            # t comes back under the same id: nothing of its old expansion shows before it is expanded.
+            await f.apply(store.commit_page(state(), ups(series("t"))))
+            assert await f.apply(store.prune_occurrences(A, CAL, ["s", "t"], window(6))) == []
+
+        with_store(open_store, case)

@@ -26,6 +26,15 @@ Instant = dt.datetime | dt.date
 
 
 @runtime_checkable
+class RequestLog(Protocol):
+    """An emulator's log of what it answered, for tests that assert request counts (a shape, not a time)."""
+
+    def request_paths(self) -> list[str]:
+        """The paths of the API requests answered so far, in order; token endpoints left out."""
+        ...
+
+
+@runtime_checkable
 class EmulatorAPI(Protocol):
     """Change an emulator's data while it serves."""
 

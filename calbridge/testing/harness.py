@@ -85,6 +85,7 @@ class Mirror:
         now: dt.datetime,
         past: str = "30d",
         future: str = "90d",
+        slack: str | None = None,
         retry: RetryPolicy = FAST_RETRY,
         registry: Registry | None = None,
     ) -> None:
@@ -96,8 +97,8 @@ class Mirror:
         self._pages: list[int] = []  # changes the provider yielded, per page
         self._recording = recording_registry(self.registry, handle.plugin_name, self._pages)
         directory.mkdir(parents=True, exist_ok=True)
-        doc = {"store": "sqlite:///mirror.db", "window": {"past": past, "future": future},
-               "accounts": [handle.account(self.ACCOUNT)]}  # fmt: skip
+        window = {"past": past, "future": future} | ({} if slack is None else {"slack": slack})
+        doc = {"store": "sqlite:///mirror.db", "window": window, "accounts": [handle.account(self.ACCOUNT)]}
         self.config: Config = parse_config(doc, base_dir=directory, env={}, registry=self._recording)
         self.window: Window = self.config.settings.window(now)
         self.batches: list[ChangeBatch] = []
@@ -188,14 +189,16 @@ class Mirror:
         assert report is not None
         return report
 
-    async def events(self, *, expand: bool) -> list[Event]:
+    async def events(self, *, expand: bool, windowed: bool = False) -> list[Event]:
         async with SqliteStore(self.config.store_path) as store:
             if expand:
                 return await store.query(window=self.window, expand=True, include_cancelled=True)
-            return await store.query(include_cancelled=True)
+            return await store.query(window=self.window if windowed else None, include_cancelled=True)
 
-    async def snapshot(self) -> Snapshot:
-        series = {e.id: _comparable(e) for e in await self.events(expand=False)}
+    async def snapshot(self, *, windowed: bool = False) -> Snapshot:
+        """``windowed``: the series view too only over the window (a window-bound cursor's mirror
+        holds up to its slack around the window, depending on when it was anchored)."""
+        series = {e.id: _comparable(e) for e in await self.events(expand=False, windowed=windowed)}
         instances: dict[tuple[str, str], dict[str, Any]] = {}
         for e in await self.events(expand=True):
             key = slot_of(e)
@@ -211,7 +214,8 @@ class Mirror:
         """A mirror of the same account in a new, empty store (the oracle: one clean full sync)."""
         settings = self.config.settings
         return Mirror(self.handle, self.directory / suffix, now=self.now, retry=self.retry, registry=self.registry,
-                      past=_days(settings.window_past), future=_days(settings.window_future))  # fmt: skip
+                      past=_days(settings.window_past), future=_days(settings.window_future),
+                      slack=_days(settings.slack))  # fmt: skip
 
 
 async def _fast_sleep(seconds: float) -> None:

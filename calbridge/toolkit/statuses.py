@@ -1,8 +1,9 @@
 """The typed error an HTTP status means when the provider's own codes said nothing more.
 
 Every error table ends the same way (408 and 5xx may pass, 401 is a rejected token, 403 a refusal,
-404 a missing resource, another 4xx or a 3xx, never followed, a bad request); :func:`error_by_status` is that ending, so a
-table only spells out what is its provider's own (cursor codes, rate-limit reasons, envelopes).
+404 a missing resource, another 4xx or a 3xx, never followed, a bad request); :func:`error_by_status`
+is that ending, so a table only spells out what is its provider's own (cursor codes, rate-limit
+reasons, envelopes).
 """
 
 from __future__ import annotations

@@ -5,12 +5,14 @@ once), a fixed bearer on :class:`~calbridge.toolkit.StaticTokenSource`.
 
 - tenant: ``POST /open-apis/auth/v3/tenant_access_token/internal`` with app_id/app_secret; the
   token is reused until less than 30 minutes remain (the endpoint itself hands back the same
-  token until then, apis.md 1.E.1).
+  token until then, apis.md 1.E.1), kept in the secret store so that every process of those
+  two hours reuses it (a CLI run is one process).
 - user: ``POST /open-apis/authen/v2/oauth/token`` with ``grant_type=refresh_token`` (apis.md
   1.E.3). Refresh tokens are single-use and rotate, so the newest one is written to the secret
   store *before* the access token is used, together with a hash of the configured one: a changed
   configured token means the user re-authorised and wins. When the stored token is refused the
-  configured one is tried once. The access token is kept there too, so a new process reuses it.
+  configured one is tried once. The access token is kept there too (a :class:`TokenSlot` bound to
+  the configured refresh token), so a new process reuses it.
 
 Tokens never reach logs, reprs or error messages: errors are built from codes and provider text only.
 """
@@ -19,12 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 
 from calbridge.errors import AuthError, InvalidResponse
 from calbridge.provider import ProviderContext
-from calbridge.toolkit import CachedToken, StaticTokenSource, Token, TokenSource
+from calbridge.toolkit import CachedToken, StaticTokenSource, Token, TokenSlot, TokenSource, binding
 
 from ._client import TokenEndpoints
 from ._config import TenantAuth, TokenAuth, UserAuth
@@ -36,6 +37,7 @@ USER_MARGIN = dt.timedelta(minutes=5)
 SECRET_REFRESH = "feishu.refresh_token"
 SECRET_SOURCE = "feishu.refresh_token.configured_sha256"
 SECRET_ACCESS = "feishu.user_access_token"
+SECRET_TENANT = "feishu.tenant_access_token"
 
 
 def _digest(value: str) -> str:
@@ -46,7 +48,11 @@ class TenantTokens(CachedToken):
     """tenant_access_token for app_id/app_secret, cached until 30 minutes before it expires."""
 
     def __init__(self, ctx: ProviderContext, auth: TenantAuth, endpoints: TokenEndpoints) -> None:
-        super().__init__(self._fetch_tenant, margin=TENANT_MARGIN, clock=ctx.clock, name="feishu tenant_access_token")
+        # Bound to the host too: a Feishu token is no Lark token.
+        slot = TokenSlot(secrets=ctx.secrets, account=ctx.account.name, name=SECRET_TENANT,
+                         binding=binding(endpoints.http.base_url, auth.app_id, auth.app_secret))  # fmt: skip
+        super().__init__(self._fetch_tenant, margin=TENANT_MARGIN, clock=ctx.clock, name="feishu tenant_access_token",
+                         slot=slot)  # fmt: skip
         self._ctx = ctx
         self._auth = auth
         self._endpoints = endpoints
@@ -67,11 +73,15 @@ class UserTokens(CachedToken):
     counts the refresh-token exchanges that succeeded."""
 
     def __init__(self, ctx: ProviderContext, auth: UserAuth, endpoints: TokenEndpoints) -> None:
-        super().__init__(self._fetch_user, margin=USER_MARGIN, clock=ctx.clock, name="feishu user_access_token")
+        # An earlier run's access token saves a refresh, and a rotation; a changed configured refresh
+        # token (the user re-authorised) changes the binding, so its old access token is not used.
+        slot = TokenSlot(secrets=ctx.secrets, account=ctx.account.name, name=SECRET_ACCESS,
+                         binding=binding(auth.refresh_token))  # fmt: skip
+        super().__init__(self._refresh, margin=USER_MARGIN, clock=ctx.clock, name="feishu user_access_token",
+                         slot=slot)  # fmt: skip
         self._ctx = ctx
         self._auth = auth
         self._endpoints = endpoints
-        self._loaded = False
         self.refreshes = 0
 
     def __repr__(self) -> str:
@@ -80,30 +90,6 @@ class UserTokens(CachedToken):
     @property
     def _account(self) -> str:
         return self._ctx.account.name
-
-    async def _fetch_user(self) -> Token:
-        if not self._loaded:  # the first fetch of the process: an earlier run's token may still be good
-            self._loaded = True
-            stored = await self._stored()
-            if stored is not None:
-                return stored
-        return await self._refresh()
-
-    async def _stored(self) -> Token | None:
-        """A still-valid access token from an earlier run (it saves a refresh, and a rotation)."""
-        cached = await self._ctx.secrets.get_secret(self._account, SECRET_ACCESS)
-        if not cached:
-            return None
-        try:
-            data = json.loads(cached)
-            source, token, expires = data["source"], data["token"], dt.datetime.fromisoformat(data["expires"])
-        except (ValueError, KeyError, TypeError):
-            return None
-        if source != _digest(self._auth.refresh_token) or not isinstance(token, str):
-            return None  # the user re-authorised since: the configured refresh token wins
-        if expires - self._ctx.clock() < USER_MARGIN:
-            return None
-        return Token(value=token, expires_at=expires)
 
     async def _refresh(self) -> Token:
         secrets = self._ctx.secrets
@@ -132,9 +118,7 @@ class UserTokens(CachedToken):
                 await secrets.set_secret(self._account, SECRET_SOURCE, source)
             expires = self._ctx.clock() + dt.timedelta(seconds=float(expires_in))
             self.refreshes += 1
-            cache = {"source": source, "token": token, "expires": expires.isoformat()}
-            await secrets.set_secret(self._account, SECRET_ACCESS, json.dumps(cache))
-            return Token(value=token, expires_at=expires)
+            return Token(value=token, expires_at=expires)  # CachedToken stores it in its slot
         assert failure is not None
         raise AuthError(
             f"feishu: cannot refresh the user_access_token ({failure}); re-authorise and configure a new refresh_token",

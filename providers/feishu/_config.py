@@ -9,7 +9,12 @@
 - ``token``: a bearer ``token`` the caller keeps fresh.
 
 Options: ``request_timeout`` (seconds per HTTP attempt, default 60; ``timeout`` is its deprecated
-alias) and ``page_size`` (events per list page, 50–1000, default 1000; for tests and slow links).
+alias), ``page_size`` (events per list page, 50–1000, default 1000; for tests and slow links), and
+for the attendee calls (the list carries no attendees, so a new or changed event costs one):
+``attendees`` (``all``, the default, or ``window``: only for events that touch the sync window, the
+others are stored with ``attendees_omitted``), ``attendee_concurrency`` (requests in flight, default
+10), ``attendee_qps`` and ``attendee_qpm`` (starts per second and per minute, default 50 and 1000:
+Feishu's tier 4, which the calendar event APIs are in, per app and tenant; apis.md 1.D.3).
 """
 
 from __future__ import annotations
@@ -20,12 +25,17 @@ from typing import Any, TypeAlias
 import attrs
 
 from calbridge.config import auth_fields
+from calbridge.errors import ConfigError
 from calbridge.toolkit import request_timeout
 
 FEISHU_BASE_URL = "https://open.feishu.cn"
 LARK_BASE_URL = "https://open.larksuite.com"
 PAGE_SIZE = 1000  # the list API's maximum
 MIN_PAGE_SIZE = 50  # the list API's minimum
+ATTENDEE_CONCURRENCY = 10
+TIER4_QPS = 50  # Feishu tier 4 (calendar event APIs), per API, app and tenant (apis.md 1.D.3)
+TIER4_QPM = 1000
+ATTENDEE_SCOPES = ("all", "window")
 
 
 @attrs.frozen(kw_only=True)
@@ -81,11 +91,39 @@ class FeishuOptions:
 
     request_timeout: float
     page_size: int = PAGE_SIZE
+    attendees: str = "all"  # or "window"
+    attendee_concurrency: int = ATTENDEE_CONCURRENCY
+    attendee_qps: int = TIER4_QPS
+    attendee_qpm: int = TIER4_QPM
+
+
+def _positive(options: Mapping[str, Any], key: str, default: int) -> int:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        number = 0
+    else:
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+    if number < 1:
+        raise ConfigError(f"expected a positive whole number, got {value!r}", where=f"options.{key}")
+    return number
 
 
 def parse_options(options: Mapping[str, Any], *, account: str | None = None) -> FeishuOptions:
-    """Raises: ConfigError: ``request_timeout`` (or ``timeout``) not a positive number.
-    ValueError: ``page_size`` not a whole number (out of range is clamped to 50–1000)."""
+    """Raises: ConfigError: ``request_timeout`` (or ``timeout``) not a positive number, ``attendees``
+    not ``all`` or ``window``, an attendee quota not a positive whole number. ValueError:
+    ``page_size`` not a whole number (out of range is clamped to 50–1000)."""
     page_size = min(max(int(options.get("page_size", PAGE_SIZE)), MIN_PAGE_SIZE), PAGE_SIZE)
-    return FeishuOptions(request_timeout=request_timeout(options, provider="feishu", account=account),
-                         page_size=page_size)  # fmt: skip
+    scope = options.get("attendees", "all")
+    if scope not in ATTENDEE_SCOPES:
+        raise ConfigError(f"expected one of {', '.join(ATTENDEE_SCOPES)}, got {scope!r}", where="options.attendees")
+    return FeishuOptions(
+        request_timeout=request_timeout(options, provider="feishu", account=account),
+        page_size=page_size,
+        attendees=scope,
+        attendee_concurrency=_positive(options, "attendee_concurrency", ATTENDEE_CONCURRENCY),
+        attendee_qps=_positive(options, "attendee_qps", TIER4_QPS),
+        attendee_qpm=_positive(options, "attendee_qpm", TIER4_QPM),
+    )

@@ -134,6 +134,11 @@ def _person(user_id: str | None, name: str | None) -> Person:
     return Person(id=user_id, name=name)
 
 
+def clear_caches() -> None:
+    """Forget the people seen so far (a benchmark's cold start)."""
+    _person.cache_clear()
+
+
 def _location(loc: FLocation | None) -> str | None:
     if loc is None:
         return None

@@ -7,10 +7,10 @@ round ends when ``has_more`` is false and the last non-empty ``sync_token`` is t
 cursor. Pages may be empty while ``has_more`` is true. Each page's cursor holds everything needed
 to resume the round after it.
 
-The list call returns no attendees: they are fetched (attendee list API, paged) for new and
-changed events and reused from the mirror for events whose normalized content is unchanged on a
-full listing. In an incremental round an item whose visible content is unchanged is re-fetched:
-Feishu only reports it because something changed, and attendees/RSVPs are what the list hides.
+The list call returns no attendees: they are fetched (attendee list API, paged) only where they can
+differ from the mirror's copy (see ``_attend`` and docs/design.md, "Feishu attendees"), concurrently
+within the app's quota (``RateLimit``: ``attendee_concurrency`` in flight, ``attendee_qps`` and
+``attendee_qpm`` starts), and with ``attendees: window`` only for events that touch the window.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from calbridge.cursor import Cursor
 from calbridge.errors import InvalidResponse, NotFound, PermissionDenied
 from calbridge.model import Attendee, Calendar, Change, Delete, Event, Kind, Status, Upsert, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext
+from calbridge.toolkit import RateLimit
 
 from ._auth import token_source
 from ._client import FeishuClient, TokenEndpoints
@@ -39,11 +40,21 @@ logger = logging.getLogger(__name__)
 SCHEME = "feishu.events"
 VERSION = 1
 FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
-ATTENDEE_CONCURRENCY = 5
 
 
-def _sans_attendees(event: Event) -> Event:
-    return attrs.evolve(event, attendees=()) if event.attendees else event
+def _listed(event: Event) -> Event:
+    """The event as the list call shows it: without what only the attendee API gives."""
+    if event.attendees or event.attendees_omitted:
+        return attrs.evolve(event, attendees=(), attendees_omitted=False)
+    return event
+
+
+def _touches(event: Event, window: Window) -> bool:
+    """Whether ``event`` may show in ``window``: a series whenever it starts before the window ends
+    (its end is in its RRULE; expansion decides), anything else by its own span."""
+    if event.kind is Kind.SERIES:
+        return event.start.utc() < window.end
+    return window.overlaps(event.start.utc(), event.end.utc())
 
 
 async def _date_stubs(changes: list[Change], view: MirrorView) -> None:
@@ -84,6 +95,9 @@ class FeishuProvider:
         self._owner: str | None = None  # the primary calendar's owner (user_id, open_id by default)
         self._page_size = options.page_size
         self._expander = Expander(self.client, ctx.account.name, self._resolve)
+        self._attendee_scope = options.attendees
+        self.attendee_limit = RateLimit([(options.attendee_qps, 1.0), (options.attendee_qpm, 60.0)],
+                                        concurrency=options.attendee_concurrency)  # fmt: skip
         self.attendee_requests = 0
 
     def __repr__(self) -> str:
@@ -182,7 +196,7 @@ class FeishuProvider:
             changes, quarantined = changes_from(page, account=self._ctx.account.name, calendar_id=calendar_id)
             await _date_stubs(changes, view)
             tentative = {item.event_id for item in page.items if item.status == "tentative"}
-            changes = await self._attend(real_id, changes, view, full=full, me=me, tentative=tentative)
+            changes = await self._attend(real_id, changes, view, full=full, me=me, tentative=tentative, window=window)
             if not has_more:
                 done = {"sync_token": sync_token} if sync_token else {}
                 scope = None
@@ -220,35 +234,54 @@ class FeishuProvider:
         full: bool,
         me: str | None,
         tentative: set[str | None],
+        window: Window,
     ) -> list[Change]:
         """Attendees for the page's events: reused from the mirror or fetched (the list has none);
-        those of a ``tentative`` item get their own answer reset (see ``_convert.unanswered``)."""
-        wanted = [c.event.id for c in changes if isinstance(c, Upsert) and c.event.status.value != "cancelled"]
+        those of a ``tentative`` item get their own answer reset (see ``_convert.unanswered``).
+
+        Feishu events carry no version, etag or update time (apis.md 1.C.1; whether newer API
+        versions add an ``update_time`` is UNCONFIRMED, so nothing relies on one), and an attendee's
+        RSVP changes nothing the list shows. What tells calbridge the attendees may have changed:
+        - an incremental round reports an event only because something changed (an RSVP reports
+          it too, the ``rsvp`` change type of apis.md 1.F), so every reported event is fetched,
+          its visible content changed or not — the safe reading;
+        - a full listing (the first, or after an expired cursor) lists everything: an event the
+          mirror holds with the same visible content keeps the mirror's attendees; a new or changed
+          one is fetched. An RSVP-only change made while the cursor was dead is the one thing this
+          cannot see; it lands with the event's next change (docs/design.md, "Feishu attendees").
+        With ``attendees: window`` an event outside the window is not fetched and is stored with
+        ``attendees_omitted``; it is fetched once it is listed again inside the window.
+        """
+        wanted = [c.event.id for c in changes if isinstance(c, Upsert) and c.event.status is not Status.CANCELLED]
         if not wanted:
             return changes
         stored = await view.get(wanted)
         fetch: list[int] = []
         for i, change in enumerate(changes):
-            if isinstance(change, Delete) or change.event.status.value == "cancelled":
+            if isinstance(change, Delete) or change.event.status is Status.CANCELLED:
                 continue
-            old = stored.get(change.event.id)
-            if full and old is not None and _sans_attendees(old) == change.event:
+            event = change.event
+            inside = self._attendee_scope == "all" or _touches(event, window)
+            old = stored.get(event.id)
+            if full and old is not None and _listed(old) == event and not (old.attendees_omitted and inside):
                 if old.attendees:
                     people = mark_self(old.attendees, me)  # rows stored before ``self`` existed lack it
-                    changes[i] = Upsert(event=attrs.evolve(change.event, attendees=people))
+                    changes[i] = Upsert(event=attrs.evolve(event, attendees=people))
+                elif old.attendees_omitted:
+                    changes[i] = Upsert(event=attrs.evolve(event, attendees_omitted=True))
+            elif not inside:
+                changes[i] = Upsert(event=attrs.evolve(event, attendees_omitted=True))
             else:
                 fetch.append(i)
-        if fetch:
-            sem = asyncio.Semaphore(ATTENDEE_CONCURRENCY)
 
-            async def one(i: int) -> None:
-                change = changes[i]
-                assert isinstance(change, Upsert)
-                async with sem:
-                    found = await self._attendees(real_id, change.event.id, me)
-                if found:
-                    changes[i] = Upsert(event=attrs.evolve(change.event, attendees=found))
+        async def one(i: int) -> None:
+            change = changes[i]
+            assert isinstance(change, Upsert)
+            found = await self._attendees(real_id, change.event.id, me)
+            if found:
+                changes[i] = Upsert(event=attrs.evolve(change.event, attendees=found))
 
+        if fetch:  # concurrently: each request waits for its slot in the quota (``attendee_limit``)
             await asyncio.gather(*(one(i) for i in fetch))
         if tentative:
             for i, change in enumerate(changes):
@@ -266,7 +299,8 @@ class FeishuProvider:
                 params["page_token"] = token
             self.attendee_requests += 1
             try:
-                page = await self.client.attendees(real_id, event_id, params)
+                async with self.attendee_limit.slot():
+                    page = await self.client.attendees(real_id, event_id, params)
             except (NotFound, PermissionDenied) as exc:
                 # Deleted since the list call (the next round says so) or hidden from this identity.
                 logger.info("feishu attendees of %s unavailable: %s", event_id, exc.code)

@@ -2,14 +2,17 @@
 
 google-auth is blocking: refreshes run in ``asyncio.to_thread`` through its ``requests`` transport
 on a session that trusts the account's ``ca_file``; :class:`~calbridge.toolkit.CachedToken` makes
-callers share one refresh and refreshes ahead of expiry. Only the access token leaves this module;
-no repr, log line or error message carries a token or secret.
+callers share one refresh and refreshes ahead of expiry, and keeps the access token in the store's
+secret slot until then (a :class:`~calbridge.toolkit.TokenSlot` bound to the credentials), so the
+next process reuses it instead of asking the token endpoint again. Only the access token leaves
+this module; no repr, log line or error message carries a token or secret.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -20,23 +23,52 @@ import google.oauth2.credentials
 import google.oauth2.service_account
 
 from calbridge.errors import AuthError, TransientError
-from calbridge.toolkit import CachedToken, StaticTokenSource, Token, TokenSource, ca_requests_session
+from calbridge.provider import ProviderContext
+from calbridge.toolkit import (
+    CachedToken,
+    StaticTokenSource,
+    Token,
+    TokenSlot,
+    TokenSource,
+    binding,
+    ca_requests_session,
+)
 
 from ._config import AuthorizedUserAuth, ServiceAccountAuth, TokenAuth
 
 SCOPES = ("https://www.googleapis.com/auth/calendar.readonly",)
 # google-auth's own refresh threshold (``credentials.valid``): refresh this long before expiry.
 REFRESH_MARGIN = dt.timedelta(minutes=3, seconds=45)
+SECRET_ACCESS = "google.access_token"
+
+
+def _bound_to(auth: AuthorizedUserAuth | ServiceAccountAuth) -> str:
+    """What a stored token must have been fetched with: the client and refresh token, or the key
+    file's content (a digest; an unreadable file binds to its path only and fails at the fetch)."""
+    if isinstance(auth, AuthorizedUserAuth):
+        return binding(auth.token_uri, auth.client_id, auth.client_secret, auth.refresh_token)
+    try:
+        key = hashlib.sha256(auth.key_file.read_bytes()).hexdigest()
+    except OSError:
+        key = ""
+    return binding(str(auth.key_file), key, auth.subject or "")
 
 
 class GoogleCredentials:
     """google-auth credentials (authorized user or service account) refreshed off the event loop."""
 
-    def __init__(self, auth: AuthorizedUserAuth | ServiceAccountAuth, *, ca_file: Path | None) -> None:
+    def __init__(
+        self, auth: AuthorizedUserAuth | ServiceAccountAuth, *, ca_file: Path | None, ctx: ProviderContext | None = None
+    ) -> None:
         self._auth = auth
         self._session = ca_requests_session(ca_file)
         self._creds: Any = None
-        self._cache = CachedToken(self._fetch, margin=REFRESH_MARGIN, name=type(auth).__name__)
+        self._clock = ctx.clock if ctx is not None else _utcnow
+        slot = None
+        if ctx is not None:
+            slot = TokenSlot(secrets=ctx.secrets, account=ctx.account.name, name=SECRET_ACCESS, binding=_bound_to(auth))
+        self._cache = CachedToken(self._fetch, margin=REFRESH_MARGIN, clock=self._clock, name=type(auth).__name__,
+                                  slot=slot)  # fmt: skip
 
     refreshable = True
 
@@ -73,7 +105,11 @@ class GoogleCredentials:
             self._creds = self._build()
         self._creds.refresh(google.auth.transport.requests.Request(session=self._session))
         expiry = self._creds.expiry  # naive UTC, as google-auth keeps it; None: no expiry given
-        return Token(value=self._creds.token, expires_at=None if expiry is None else expiry.replace(tzinfo=dt.UTC))
+        if expiry is None:
+            return Token(value=self._creds.token)
+        # google-auth reckons in real time; the cache in the provider's clock (a pinned one in tests).
+        left = expiry.replace(tzinfo=dt.UTC) - _utcnow()
+        return Token(value=self._creds.token, expires_at=self._clock() + left)
 
     async def _fetch(self) -> Token:
         try:
@@ -90,8 +126,13 @@ class GoogleCredentials:
             raise AuthError(f"unusable credentials: {type(exc).__name__}", provider="google") from None
 
 
-def token_source(auth: object, *, ca_file: Path | None) -> TokenSource:
-    """The token source for a parsed google auth config.
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def token_source(auth: object, *, ca_file: Path | None, ctx: ProviderContext | None = None) -> TokenSource:
+    """The token source for a parsed google auth config (with ``ctx``: its token kept in
+    ``ctx.secrets`` across processes).
 
     Raises:
         AuthError: ``auth`` is not a google auth config.
@@ -99,5 +140,5 @@ def token_source(auth: object, *, ca_file: Path | None) -> TokenSource:
     if isinstance(auth, TokenAuth):
         return StaticTokenSource(auth.token)
     if isinstance(auth, AuthorizedUserAuth | ServiceAccountAuth):
-        return GoogleCredentials(auth, ca_file=ca_file)
+        return GoogleCredentials(auth, ca_file=ca_file, ctx=ctx)
     raise AuthError(f"unsupported google auth config {type(auth).__name__}", provider="google")

@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import html
 import re
+import sys
 
 import attrs
 import msgspec
@@ -51,6 +52,7 @@ _VISIBILITY = {
 _CACHE_LIMIT = 20_000
 _people: dict[GPerson, Person] = {}
 _attendee_lists: dict[tuple[GAttendee, ...], tuple[Attendee, ...]] = {}
+_attendee_of: dict[GAttendee, Attendee] = {}
 _TAG = re.compile(r"<[^>]+>")
 _BREAK = re.compile(r"<\s*(br\s*/?|/p|/div|/li)\s*>", re.IGNORECASE)
 
@@ -116,25 +118,42 @@ def _recurrence(lines: tuple[str, ...], all_day: bool, zone_name: str | None) ->
     return canonical_recurrence(lines, all_day=all_day, tz=zone(zone_name) if zone_name else None)
 
 
+def _intern(text: str | None) -> str | None:
+    return None if text is None else sys.intern(text)
+
+
 def _person(p: GPerson) -> Person:
     if len(_people) > _CACHE_LIMIT:
         _people.clear()
-    out = _people[p] = Person(email=p.email, name=p.display_name, id=p.id)
+    out = _people[p] = Person(email=_intern(p.email), name=_intern(p.display_name), id=p.id)
+    return out
+
+
+def _attendee(a: GAttendee) -> Attendee:
+    # One string per person, however many answers and flags they come with (the mirror holds them all).
+    out = _attendee_of[a] = Attendee(
+        email=_intern(a.email), name=_intern(a.display_name), id=a.id,
+        response=_RESPONSES.get(a.response_status or "", Response.NONE),
+        optional=a.optional, organizer=a.organizer, resource=a.resource, is_self=a.self_,
+    )  # fmt: skip
     return out
 
 
 def _attendees(items: tuple[GAttendee, ...]) -> tuple[Attendee, ...]:
-    if len(_attendee_lists) > _CACHE_LIMIT:
-        _attendee_lists.clear()
-    out = _attendee_lists[items] = tuple(
-        Attendee(
-            email=a.email, name=a.display_name, id=a.id,
-            response=_RESPONSES.get(a.response_status or "", Response.NONE),
-            optional=a.optional, organizer=a.organizer, resource=a.resource, is_self=a.self_,
-        )
-        for a in items
-    )  # fmt: skip
+    """Each distinct attendee (person and answer) is built once and shared by every list naming it:
+    lists vary from event to event, the people in them and their answers mostly do not."""
+    if len(_attendee_lists) > _CACHE_LIMIT or len(_attendee_of) > _CACHE_LIMIT:
+        clear_caches()
+    get = _attendee_of.get
+    out = _attendee_lists[items] = tuple([get(a) or _attendee(a) for a in items])
     return out
+
+
+def clear_caches() -> None:
+    """Forget the people seen so far (a benchmark's cold start; the bound on what is kept)."""
+    _people.clear()
+    _attendee_lists.clear()
+    _attendee_of.clear()
 
 
 def _organizer_is_self(attendees: tuple[Attendee, ...]) -> tuple[Attendee, ...]:

@@ -95,7 +95,7 @@ class GoogleProvider:
         self._ctx = ctx
         options = parse_options(ctx.account.options, account=ctx.account.name)
         self._client = GoogleClient(
-            ctx, token_source(ctx.account.auth, ca_file=ctx.account.ca_file),
+            ctx, token_source(ctx.account.auth, ca_file=ctx.account.ca_file, ctx=ctx),
             base_url=ctx.account.base_url or DEFAULT_BASE_URL, request_timeout=options.request_timeout,
         )  # fmt: skip
 

@@ -5,8 +5,9 @@ Auth kinds: ``client_credentials`` (tenant_id, client_id, client_secret, authori
 the account's ``user`` mailbox), ``refresh_token`` (tenant_id, client_id, refresh_token,
 client_secret, authority, scopes; delegated, ``/me``) and ``token`` (token). Options:
 ``request_timeout`` (seconds, default 60; ``timeout`` is its deprecated alias), ``page_size``
-(``odata.maxpagesize``, default 100) and ``max_concurrency`` (requests at once for the mailbox,
-at most and by default 4).
+(``odata.maxpagesize``, a positive integer, default 1000: Graph documents a default of 10 for
+calendarView and no maximum, and a server may send fewer) and ``max_concurrency`` (requests at
+once for the mailbox, at most and by default 4).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from calbridge.toolkit import request_timeout
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 DEFAULT_BASE_URL = "https://graph.microsoft.com/v1.0"
-DEFAULT_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 1000  # asked with Prefer: odata.maxpagesize; Graph's own default is 10
 MAX_MAILBOX_CONCURRENCY = 4  # Outlook's limit per app per mailbox
 
 
@@ -105,10 +106,22 @@ class GraphOptions:
     max_concurrency: int = MAX_MAILBOX_CONCURRENCY  # 1..MAX_MAILBOX_CONCURRENCY
 
 
+def _page_size(options: Mapping[str, Any]) -> int:
+    value = options.get("page_size", DEFAULT_PAGE_SIZE)
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if isinstance(value, bool | float) or size < 1:
+        raise ConfigError(f"expected a positive whole number of items per page, got {value!r}",
+                          where="options.page_size")  # fmt: skip
+    return size
+
+
 def parse_options(options: Mapping[str, Any], *, account: str | None = None) -> GraphOptions:
-    """Raises: ConfigError: ``request_timeout`` not a positive number. ValueError: ``page_size`` or
-    ``max_concurrency`` not an integer."""
-    page_size = int(options.get("page_size", DEFAULT_PAGE_SIZE))
+    """Raises: ConfigError: ``request_timeout`` not a positive number, ``page_size`` not a positive
+    whole number. ValueError: ``max_concurrency`` not an integer."""
+    page_size = _page_size(options)
     concurrency = min(int(options.get("max_concurrency", MAX_MAILBOX_CONCURRENCY)), MAX_MAILBOX_CONCURRENCY)
     return GraphOptions(
         request_timeout=request_timeout(options, provider="graph", account=account),

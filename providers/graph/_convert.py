@@ -15,6 +15,7 @@ import datetime as dt
 import html
 import logging
 import re
+import sys
 from collections.abc import Mapping
 
 from msgspec import UNSET
@@ -82,6 +83,7 @@ CONFIRMED, CANCELLED = Status.CONFIRMED, Status.CANCELLED
 UNKNOWN_SHOW_AS, DEFAULT_VISIBILITY, NO_RESPONSE = ShowAs.UNKNOWN, Visibility.DEFAULT, Response.NONE
 # The same people recur across a mailbox: each distinct attendee list and organizer is built once.
 _attendee_cache: dict[tuple[tuple[GAttendee, ...], str | None], tuple[Attendee, ...]] = {}
+_attendee_of: dict[tuple[GAttendee, str | None], Attendee] = {}
 _person_cache: dict[EmailAddress, tuple[Person | None, str | None]] = {}  # (organizer, its email lowercased)
 _TAGS = re.compile(r"<[^>]*>")
 _BREAKS = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
@@ -107,27 +109,38 @@ def _body(ev: GEvent) -> str | None:
     return body.content
 
 
+def _attendee(a: GAttendee, org: str | None) -> Attendee:
+    address = a.email_address
+    # One string per person, however many answers and roles they come with (the mirror holds them all).
+    email = sys.intern(address.address) if address is not None and address.address else None
+    response = (a.status.response if a.status is not None else None) or "none"
+    kind = a.type or "required"
+    out = _attendee_of[(a, org)] = Attendee(
+        email=email,
+        name=sys.intern(address.name) if address is not None and address.name else None,
+        response=_RESPONSES.get(response) or _RESPONSES.get(response.lower(), NO_RESPONSE),
+        optional=kind == "optional",
+        resource=kind == "resource",
+        organizer=bool(email and org and email.lower() == org),
+    )
+    return out
+
+
 def _attendees(items: tuple[GAttendee, ...], org: str | None) -> tuple[Attendee, ...]:
-    out = []
-    for a in items:
-        address = a.email_address
-        email = (address.address or None) if address is not None else None
-        response = (a.status.response if a.status is not None else None) or "none"
-        kind = a.type or "required"
-        out.append(
-            Attendee(
-                email=email,
-                name=(address.name or None) if address is not None else None,
-                response=_RESPONSES.get(response) or _RESPONSES.get(response.lower(), NO_RESPONSE),
-                optional=kind == "optional",
-                resource=kind == "resource",
-                organizer=bool(email and org and email.lower() == org),
-            )
-        )
-    if len(_attendee_cache) >= _CACHE_LIMIT:
-        _attendee_cache.clear()
-    found = _attendee_cache[(items, org)] = tuple(out)
+    """Each distinct attendee (with the organizer it is judged against) is built once and shared:
+    lists vary from event to event, the people in them and their answers mostly do not."""
+    if len(_attendee_cache) >= _CACHE_LIMIT or len(_attendee_of) >= _CACHE_LIMIT:
+        clear_caches()
+    get = _attendee_of.get
+    found = _attendee_cache[(items, org)] = tuple([get((a, org)) or _attendee(a, org) for a in items])
     return found
+
+
+def clear_caches() -> None:
+    """Forget the people seen so far (a benchmark's cold start; the bound on what is kept)."""
+    _attendee_cache.clear()
+    _attendee_of.clear()
+    _person_cache.clear()
 
 
 def _own_answer(attendees: tuple[Attendee, ...], ev: GEvent, me: str) -> tuple[Attendee, ...]:

@@ -43,6 +43,10 @@ class FeishuAPI(FeishuState):
         code, msg = (190003, "internal service error") if status >= 500 else (190002, "invalid parameters")
         self.inject(status, code, path=API_PATH, msg=msg, count=count)
 
+    def request_paths(self) -> list[str]:
+        """The API paths answered so far (``calbridge.testing.emulator_api.RequestLog``)."""
+        return [r["path"] for r in self.requests(API_PATH)]
+
     def clear_faults(self) -> None:
         with self.lock:
             self.faults.clear()

@@ -64,10 +64,17 @@ class App(TokenRoutes):
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        entry = {"method": request.method, "path": request.path, "query": dict(request.query), "time": time.monotonic(),
+                 "end": None}  # fmt: skip
         with self.s.lock:
-            self.s.log.append(
-                {"method": request.method, "path": request.path, "query": dict(request.query), "time": time.monotonic()}
-            )
+            self.s.log.append(entry)
+        try:
+            return await self._serve(request, handler)
+        finally:
+            with self.s.lock:
+                entry["end"] = time.monotonic()  # with ``time``: how many requests were in flight at once
+
+    async def _serve(self, request: web.Request, handler: Any) -> web.StreamResponse:
         fault = self.s.take_fault(request.path)
         if fault is not None:
             if fault.delay:

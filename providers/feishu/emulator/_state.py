@@ -287,9 +287,14 @@ class FeishuState:
             return None
 
     def requests(self, path_contains: str = "") -> list[dict[str, Any]]:
-        """The request log (method, path, query, time), optionally filtered by path."""
+        """The request log (method, path, query, time, and end once answered), optionally filtered by path."""
         with self.lock:
-            return [r for r in self.log if path_contains in r["path"]]
+            return [dict(r) for r in self.log if path_contains in r["path"]]
+
+    def max_in_flight(self, path_contains: str = "") -> int:
+        """The most matching requests the emulator was serving at one moment (from the log's times)."""
+        spans = [(r["time"], r["end"]) for r in self.requests(path_contains) if r["end"] is not None]
+        return max((sum(1 for s, e in spans if s <= t < e) for t, _ in spans), default=0)
 
     def clear_log(self) -> None:
         with self.lock:

@@ -103,6 +103,11 @@ class GoogleAPI:
     def fail_next(self, status: int, *, count: int = 1, retry_after: float | None = None) -> None:
         self.state.inject(status, times=count, retry_after=retry_after, path_contains="/calendar/v3")
 
+    def request_paths(self) -> list[str]:
+        """The API paths answered so far (``calbridge.testing.emulator_api.RequestLog``)."""
+        with self.state.lock:
+            return [r.path for r in self.state.requests if r.path.startswith("/calendar/v3")]
+
     def clear_faults(self) -> None:
         with self.state.lock:
             self.state.faults.clear()

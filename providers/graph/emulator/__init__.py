@@ -11,13 +11,14 @@ It implements the shared test API (:class:`calbridge.testing.emulator_api.Series
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import secrets
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 from aiohttp import web
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
     from ._scenario import GraphScenario
 
 __all__ = ["GraphEmulator", "LoggedRequest", "build_rule"]
+
+DeltaItem: TypeAlias = tuple[str, EventDef | None, Instance | None]
+"""(id, its current definition and instance) of a delta entry; (id, None, None) for a removal."""
 
 
 @attrs.define(kw_only=True)
@@ -60,6 +64,8 @@ class GraphEmulator(GraphAPI, ServiceMixin):
         self.generation = 1
         self.expiry_status = 410
         self._versions: dict[str, list[tuple[int, EventDef | None]]] = {}
+        self._log: list[tuple[int, str]] = []  # (seq, event id) of every commit, in order
+        self._delta_cache: dict[tuple[Any, ...], list[DeltaItem]] = {}
         self._users: dict[str, dict[str, Any]] = {}
         self._calendars: dict[str, tuple[str, str]] = {}  # id → (user, name)
         self._counter = 0
@@ -293,23 +299,33 @@ class GraphEmulator(GraphAPI, ServiceMixin):
         versions = self._versions.get(eid)
         return versions[-1][1] if versions else None
 
-    def _delta_items(
-        self, state: Mapping[str, Any], *, skeletal: bool, **opts: Any
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """(id, payload) of what a delta page over the token's window reports, sorted by id."""
+    def _delta_items(self, state: Mapping[str, Any]) -> list[DeltaItem]:
+        """What a delta page over the token's window reports, sorted by id, unrendered.
+
+        A pure function of the token's window and ``since`` and of the change log, so it is computed
+        once per change-log position and sliced by every page after it: a page costs what it holds,
+        not the calendar (rendering happens in :meth:`_delta_page`). Call with the lock held.
+        """
         ws, we = self._parse_window(state["ws"], state["we"])
         since, cal = state.get("since"), state["c"]
-        out: dict[str, dict[str, Any]] = {}
-        with self._lock:
-            for eid, versions in self._versions.items():
+        key = (cal, ws, we, since, self.seq)
+        found = self._delta_cache.get(key)
+        if found is not None:
+            return found
+        out: dict[str, DeltaItem] = {}
+        if since is None:
+            for versions in self._versions.values():
+                cur = versions[-1][1]
+                if cur is not None and cur.calendar_id == cal:
+                    for inst in instances(cur, ws, we):
+                        out[inst.id] = (inst.id, cur, inst)
+        else:
+            # Only what changed after ``since``: the change log is in sequence order.
+            changed = dict.fromkeys(eid for _, eid in self._log[bisect.bisect_right(self._log, since, key=_seq) :])
+            for eid in changed:
+                versions = self._versions[eid]
                 cur = versions[-1][1]
                 cur = cur if cur is not None and cur.calendar_id == cal else None
-                if since is None:
-                    for inst in instances(cur, ws, we):
-                        out[inst.id] = render(cur, inst, skeletal=skeletal, **opts)  # type: ignore[arg-type]
-                    continue
-                if versions[-1][0] <= since:
-                    continue
                 old = next((d for s, d in reversed(versions) if s <= since), None)
                 old = old if old is not None and old.calendar_id == cal else None
                 new_map = {i.id: i for i in instances(cur, ws, we)}
@@ -318,13 +334,34 @@ class GraphEmulator(GraphAPI, ServiceMixin):
                     before = old_map.get(iid)
                     assert cur is not None
                     if before is None or old is None or content(old, before) != content(cur, inst):
-                        out[iid] = render(cur, inst, skeletal=skeletal, **opts)
+                        out[iid] = (iid, cur, inst)
                 gone = set(old_map) - set(new_map)
                 if not new_map and (cur is None or cur.recurrence is None):
                     gone.add(eid)  # Graph reports changes outside the window as removals too
                 for iid in gone:
-                    out[iid] = {"@odata.type": "#microsoft.graph.event", "id": iid, "@removed": {"reason": "deleted"}}
-        return sorted(out.items())
+                    out[iid] = (iid, None, None)
+        items = sorted(out.values(), key=lambda item: item[0])
+        if len(self._delta_cache) >= 8:
+            self._delta_cache.pop(next(iter(self._delta_cache)))
+        self._delta_cache[key] = items
+        return items
+
+    def _delta_page(
+        self, state: Mapping[str, Any], size: int, *, skeletal: bool, **opts: Any
+    ) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
+        """The (id, payload) of the page after ``state["after"]`` (at most ``size``) and whether more follow."""
+        with self._lock:
+            items = self._delta_items(state)
+            after = state.get("after")
+            first = 0 if after is None else bisect.bisect_right(items, after, key=lambda item: item[0])
+            page = items[first : first + size]
+            out = [
+                (iid, {"@odata.type": "#microsoft.graph.event", "id": iid, "@removed": {"reason": "deleted"}})
+                if defn is None
+                else (iid, render(defn, inst, skeletal=skeletal, **opts))
+                for iid, defn, inst in page
+            ]
+            return out, first + size < len(items)
 
     def _lookup(self, user: str, calendar: str | None, eid: str) -> tuple[EventDef, Instance | None] | None:
         defn = self._current(eid)
@@ -344,6 +381,10 @@ class GraphEmulator(GraphAPI, ServiceMixin):
             if inst.id == eid:
                 return defn, inst
         return None
+
+
+def _seq(entry: tuple[int, str]) -> int:
+    return entry[0]
 
 
 def _json(value: Any) -> bytes:

@@ -12,6 +12,9 @@ from calbridge.testing.emulator_api import apply_seed, seed_plan
 
 from ._model import resolve_zone
 
+if TYPE_CHECKING:
+    from . import LoggedRequest
+
 Instant = dt.datetime | dt.date
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -39,6 +42,7 @@ class GraphAPI:
     """Mixin for :class:`GraphEmulator`."""
 
     _lock: threading.RLock
+    requests: list[LoggedRequest]
     _failures: list[tuple[int, str, float | None]]
     default_user: str
 
@@ -64,6 +68,11 @@ class GraphAPI:
 
     def expire_cursors(self) -> None:
         self.expire_delta_tokens()
+
+    def request_paths(self) -> list[str]:
+        """The API paths answered so far (``calbridge.testing.emulator_api.RequestLog``)."""
+        with self._lock:
+            return [r.path for r in self.requests if r.path.startswith("/v1.0/")]
 
     def clear_faults(self) -> None:
         with self._lock:

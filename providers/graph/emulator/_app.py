@@ -220,15 +220,11 @@ class GraphApp:
                     "@odata.nextLink": self._link(request, "$skiptoken", encode_token(state)),
                 }
             )
+        size = self._page_size(request)
         try:
-            items = emu._delta_items(state, skeletal=emu.skeletal_occurrences, **self._render_opts(request))
+            page, more = emu._delta_page(state, size, skeletal=emu.skeletal_occurrences, **self._render_opts(request))
         except ValueError as exc:
             return graph_error(400, "ErrorInvalidParameter", str(exc))
-        after = state.get("after")
-        if after is not None:
-            items = [i for i in items if i[0] > after]
-        size = self._page_size(request)
-        page, more = items[:size], len(items) > size
         body: dict[str, Any] = {"@odata.context": "$metadata#Collection(event)", "value": [p for _, p in page]}
         if more:
             state["after"] = page[-1][0]

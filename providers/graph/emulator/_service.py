@@ -42,6 +42,7 @@ class ServiceMixin:
 
     _lock: threading.RLock
     _versions: dict[str, list[tuple[int, EventDef | None]]]
+    _log: list[tuple[int, str]]
     _users: dict[str, dict[str, Any]]
     _counter: int
     seq: int
@@ -55,6 +56,7 @@ class ServiceMixin:
         if defn is not None:
             defn.modified = dt.datetime.now(UTC)
         self._versions.setdefault(eid, []).append((self.seq, None if defn is None else defn.copy()))
+        self._log.append((self.seq, eid))
 
     def _get(self, eid: str) -> EventDef:
         versions = self._versions.get(eid)

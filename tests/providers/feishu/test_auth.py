@@ -9,7 +9,7 @@ import pytest
 from calbridge.errors import AuthError
 from calbridge.testing.context import MemorySecrets
 from calbridge_providers.feishu import TenantAuth, UserAuth
-from calbridge_providers.feishu._auth import SECRET_REFRESH, UserTokens
+from calbridge_providers.feishu._auth import SECRET_REFRESH, SECRET_TENANT, UserTokens
 from calbridge_providers.feishu.emulator import FeishuEmulator
 
 from .conftest import Factory, Mirror, at
@@ -24,6 +24,26 @@ async def test_tenant_token_is_reused(emu: FeishuEmulator, make_provider: Factor
     await mirror.round(provider)
     await mirror.round(provider)
     assert len(emu.requests("tenant_access_token")) == 1
+
+
+async def test_tenant_token_outlives_the_provider_and_a_rejected_one_is_dropped(
+    emu: FeishuEmulator, make_provider: Factory
+) -> None:
+    emu.create_event(summary="x", start=at(1), end=at(1, 1))
+    secrets = MemorySecrets()
+    await Mirror().round(make_provider(secrets=secrets))
+    await Mirror().round(make_provider(secrets=secrets))  # a new process on the same store
+    assert len(emu.requests("tenant_access_token")) == 1
+    stored = secrets.values[("acme-feishu", SECRET_TENANT)]
+    emu.revoke_access_tokens()
+    await Mirror().round(make_provider(secrets=secrets))  # refused once, fetched anew, stored
+    assert len(emu.requests("tenant_access_token")) == 2 and secrets.values[("acme-feishu", SECRET_TENANT)] != stored
+    await Mirror().round(make_provider(secrets=secrets))
+    assert len(emu.requests("tenant_access_token")) == 2
+    # Other credentials (here: another app secret the emulator knows) never take the stored token.
+    emu.apps[APP + "2"] = "second-secret"
+    await Mirror().round(make_provider(secrets=secrets, auth=TenantAuth(app_id=APP + "2", app_secret="second-secret")))
+    assert len(emu.requests("tenant_access_token")) == 3
 
 
 async def test_wrong_app_secret_is_a_clear_auth_error(emu: FeishuEmulator, make_provider: Factory) -> None:

@@ -1,5 +1,6 @@
 """The feishu account's config: ``auth`` kinds parsed with errors naming the key, secrets kept out
-of reprs, and ``options`` (``request_timeout``, with ``timeout`` as a deprecated alias; ``page_size``)."""
+of reprs, and ``options`` (``request_timeout``, with ``timeout`` as a deprecated alias; ``page_size``;
+the attendee scope and quota)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,23 @@ def test_request_timeout_option_and_its_deprecated_alias(caplog: pytest.LogCaptu
 def test_page_size_is_clamped_to_what_the_list_api_takes() -> None:
     assert parse_options({}).page_size == 1000
     assert [parse_options({"page_size": n}).page_size for n in (10, 50, "200", 1000, 5000)] == [50, 50, 200, 1000, 1000]
+
+
+def test_attendee_options_default_to_every_event_within_feishus_tier_4_quota() -> None:
+    parsed = parse_options({})
+    assert (parsed.attendees, parsed.attendee_concurrency, parsed.attendee_qps, parsed.attendee_qpm) == (
+        "all", 10, 50, 1000)  # fmt: skip
+    parsed = parse_options({"attendees": "window", "attendee_concurrency": "3", "attendee_qps": 5, "attendee_qpm": 60})
+    assert (parsed.attendees, parsed.attendee_concurrency, parsed.attendee_qps, parsed.attendee_qpm) == (
+        "window", 3, 5, 60)  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        parse_options({"attendees": "some"})
+    assert info.value.where == "options.attendees" and "all, window" in str(info.value)
+    for key in ("attendee_concurrency", "attendee_qps", "attendee_qpm"):
+        for bad in (0, -1, "many", 2.5, True, None):
+            with pytest.raises(ConfigError) as info:
+                parse_options({key: bad})
+            assert info.value.where == f"options.{key}"
 
 
 @pytest.mark.parametrize("key", ["request_timeout", "timeout"])

@@ -82,3 +82,24 @@ async def test_resume_after_kill_mid_round(emu: FeishuEmulator, server: Threaded
     assert listed[0]["query"].get("sync_token") or listed[0]["query"].get("page_token")
     assert len(listed) == 2  # only the pages not yet committed
     assert set(ids) <= set(await stored(cfg))
+
+
+async def test_a_relisting_through_the_store_reuses_every_stored_attendee_list(
+    emu: FeishuEmulator, server: ThreadedServer, tmp_path: Path
+) -> None:
+    from calbridge_providers.feishu.emulator import person
+
+    ids = [emu.create_event(summary=f"m{i}", start=at(i % 20, 1), end=at(i % 20, 2),
+                            attendees=[person("ou_a", "Ann"), person(f"ou_{i}", f"P{i}")])
+           for i in range(60)]  # fmt: skip
+    cfg = config(emu, server, tmp_path, page_size=50, attendee_qps=1000)
+    assert (await run(cfg)).ok
+    assert len(emu.requests("/attendees")) == 60
+    emu.clear_log()
+    emu.expire_sync_tokens()
+    emu.update_event(ids[5], summary="renamed")
+    report = await run(cfg)
+    assert report.ok and report.calendars[0].expired and report.calendars[0].full
+    assert [r["path"].split("/events/")[1].split("/")[0] for r in emu.requests("/attendees")] == [ids[5]]
+    held = await stored(cfg)
+    assert all(len(held[i].attendees) == 2 for i in ids)

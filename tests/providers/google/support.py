@@ -90,9 +90,10 @@ def fast_retry(attempts: int = 4) -> Retrier:
 def make_provider(
     emu: GoogleEmulator, srv: ThreadedServer, session: aiohttp.ClientSession, *, settings: Settings | None = None,
     auth: dict[str, Any] | None = None, clock: Any = None, options: dict[str, Any] | None = None,
+    secrets: Any = None,
 ) -> Provider:  # fmt: skip
     account = account_for(emu, srv, auth=auth, options=options)
-    ctx = make_context(account, session, settings=settings, retry=fast_retry(), clock=clock)
+    ctx = make_context(account, session, settings=settings, retry=fast_retry(), clock=clock, secrets=secrets)
     return plugin.create(ctx)
 
 

@@ -94,3 +94,28 @@ async def test_tokens_and_secrets_never_appear_in_errors_reprs_or_logs(
         texts.append(repr(plugin.parse_auth(auth, account={}, where="a")))
     texts.append(caplog.text)
     assert not [t for t in texts if canary in t]
+
+
+async def test_the_access_token_outlives_the_provider_and_a_rejected_one_is_dropped(
+    emu: GoogleEmulator, server: ThreadedServer, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    from calbridge.testing.context import MemorySecrets
+    from calbridge_providers.google._auth import SECRET_ACCESS
+
+    secrets = MemorySecrets()
+    emu.state.put_event(CAL, timed("x", dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)))
+    await Mirror().round(make_provider(emu, server, session, secrets=secrets), None)
+    await Mirror().round(make_provider(emu, server, session, secrets=secrets), None)  # a new process
+    assert len(emu.state.token_grants) == 1
+    stored = secrets.values[("acme-google", SECRET_ACCESS)]
+    assert all(token not in stored for token in ("client_secret", emu.state.clients[next(iter(emu.state.clients))][0]))
+    emu.state.revoke_access_tokens()
+    await Mirror().round(make_provider(emu, server, session, secrets=secrets), None)
+    assert len(emu.state.token_grants) == 2 and secrets.values[("acme-google", SECRET_ACCESS)] != stored
+    await Mirror().round(make_provider(emu, server, session, secrets=secrets), None)
+    assert len(emu.state.token_grants) == 2
+    # A service account on the same store does not take the user's token.
+    key = emu.service_account_key(tmp_path / "key.json", token_uri=f"{server.url}/token")
+    sa = make_provider(emu, server, session, secrets=secrets, auth={"kind": "service_account", "key_file": str(key)})
+    await Mirror().round(sa, None)
+    assert len(emu.state.token_grants) == 3

@@ -134,3 +134,20 @@ async def test_an_undecodable_answer_fails_the_round_and_is_not_retried(
             async for _ in provider.sync("primary", None, window=WINDOW, view=MirrorView({})):
                 pass
     assert len(seen) == len(set(seen))  # each asked once: a bad body is not retried
+
+
+async def test_pages_ask_for_1000_items_by_default(harness: Harness) -> None:
+    """Graph's calendarView default is 10 a page: without ``Prefer: odata.maxpagesize`` a 1,200-event
+    calendar would be 120 delta pages; at the default 1000 it is two (page_size configures it)."""
+    emu = harness.emulator
+    for i in range(1200):
+        emu.create_event(f"E{i}", at(2026, 3, 2 + i % 20, 8), at(2026, 3, 2 + i % 20, 9))
+    provider = plugin.create(make_context(account_for(harness.entry), harness.session, secrets=harness.secrets))
+    pages = await harness.sync(provider)
+    delta = [r for r in emu.requests if "/delta" in r.path]
+    assert len(delta) == len(pages) == 2
+    assert all("odata.maxpagesize=1000" in r.headers.get("Prefer", "") for r in delta)
+    assert len(harness.mirror) == 1200
+    emu.requests.clear()
+    await harness.sync(harness.provider(page_size=500), full=True)
+    assert len([r for r in emu.requests if "/delta" in r.path]) == 3

@@ -86,14 +86,16 @@ def test_request_timeout_option_and_its_deprecated_alias(caplog: pytest.LogCaptu
 
 @pytest.mark.parametrize(
     ("options", "page_size", "concurrency"),
-    [({}, 100, 4), ({"page_size": "50", "max_concurrency": 2}, 50, 2), ({"max_concurrency": 9}, 100, 4),
-     ({"max_concurrency": 0}, 100, 1)],
+    [({}, 1000, 4), ({"page_size": "50", "max_concurrency": 2}, 50, 2), ({"max_concurrency": 9}, 1000, 4),
+     ({"max_concurrency": 0}, 1000, 1), ({"page_size": 5000}, 5000, 4)],
 )  # fmt: skip
 def test_page_size_and_max_concurrency(options: dict[str, Any], page_size: int, concurrency: int) -> None:
     parsed = parse_options(options)
     assert (parsed.page_size, parsed.max_concurrency) == (page_size, concurrency)
-    with pytest.raises(ValueError):
-        parse_options({"page_size": "many"})
+    for bad in ("many", 0, -5, 2.5, True, None):
+        with pytest.raises(ConfigError) as info:
+            parse_options({"page_size": bad})
+        assert info.value.where == "options.page_size" and repr(bad) in str(info.value)
 
 
 @pytest.mark.parametrize("key", ["request_timeout", "timeout"])

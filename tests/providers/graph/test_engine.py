@@ -11,8 +11,11 @@ import pytest
 
 from calbridge.config import Config, parse_config
 from calbridge.engine import ChangeBatch, SyncEngine
+from calbridge.planner import reanchor_due
+from calbridge.provider import Capabilities
 from calbridge.registry import default_registry
 from calbridge.retry import RetryPolicy
+from calbridge.state import CalendarState
 from calbridge.store.sqlite import SqliteStore
 from calbridge.testing import tls
 from calbridge.testing.server import ThreadedServer
@@ -46,21 +49,28 @@ async def test_reanchoring_picks_up_an_event_entering_the_window(
     emulator: GraphEmulator, server: ThreadedServer, test_ca: tls.TestCA, tmp_path: Path
 ) -> None:
     cfg = config(emulator, server, test_ca, tmp_path)
+    slack = cfg.settings.slack  # the listing asks for the window plus this much: [Feb 28, Apr 11)
     emulator.create_event("Soon", at(2026, 3, 2, 10), at(2026, 3, 2, 11), time_zone="UTC")
-    emulator.create_event("Far", at(2026, 3, 20, 10), at(2026, 3, 20, 11), time_zone="UTC")  # beyond Mar 12
+    emulator.create_event("Far", at(2026, 4, 11, 10), at(2026, 4, 11, 11), time_zone="UTC")  # just beyond
     report = await run(cfg, T0)
     assert report.ok and report.calendars[0].full
     assert await titles(cfg) == ["Soon"]
     # an hour later: the delta link (frozen to the first window) is used, nothing new
     report = await run(cfg, T0 + dt.timedelta(hours=1))
     assert report.ok and not report.calendars[0].full and await titles(cfg) == ["Soon"]
-    # twelve days later the window has moved: a re-anchored full listing brings "Far" in and sweeps "Soon"
-    report = await run(cfg, T0 + dt.timedelta(days=12))
-    assert report.ok and report.calendars[0].full
+    # Day by day the delta link lasts until the slack is used up (the calendar's own cycle day, within
+    # slack days); that day a re-anchored full listing brings "Far" in and sweeps "Soon".
+    state = CalendarState(account="m365", calendar_id=cfg.accounts[0].calendars[0], full_started=T0)
+    caps = Capabilities(window_bound_cursor=True, sync_yields_occurrences=True)
+    due = next(d for d in range(1, slack.days + 1) if reanchor_due(state, T0 + dt.timedelta(days=d), caps, slack))
+    for d in range(1, due + 1):
+        report = await run(cfg, T0 + dt.timedelta(days=d), allow_mass_delete=True)  # "Soon" is all it held
+        assert report.ok and report.calendars[0].full is (d == due), d
     assert await titles(cfg) == ["Far"]
     delta = [r for r in emulator.requests if "calendarView/delta" in r.path and "startDateTime" in r.url]
     assert len(delta) == 2
-    assert "startDateTime=2026-03-12T00:00:00Z" in delta[-1].url.replace("%3A", ":")
+    day = (T0 + dt.timedelta(days=due - 1)).strftime("%Y-%m-%d")
+    assert f"startDateTime={day}T00:00:00Z" in delta[-1].url.replace("%3A", ":")
 
 
 async def test_resume_after_a_kill_mid_round(
