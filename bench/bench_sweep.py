@@ -1,6 +1,7 @@
 """The store's costs at scale: one delete, a sweep after an expired cursor, a re-listing's pages.
 
-Run ``python bench/bench_sweep.py [--sizes 10000,30000,100000]``. For each mirror size (singles,
+Run ``python bench/bench_sweep.py [--slow | --full | --sizes N,.. --series-sizes N,..]`` (default
+10k and 30k, ``--slow`` adds 100k, ``--full`` the 200-series re-listing at 20k and 200k). For each mirror size (singles,
 plus 1 % series with an exception and 30 expanded occurrences each) it prints: the cost of one
 delete in a page of its own; the sweep of 40 % of the mirror after a full listing that found only
 the other 60 % (the issue's goal: the 40k deletes of a 100k mirror in under 10 s); and the mean
@@ -122,21 +123,26 @@ async def series_relisting(n: int, tmp: Path) -> None:
 
 
 async def run(sizes: list[int], series_sizes: list[int]) -> None:
-    print(f"{'mirror':>8} {'one delete':>13} {'swept':>8} {'sweep':>11} {'first page':>13} {'re-list page':>13}")
     with tempfile.TemporaryDirectory() as tmp:
+        if sizes:
+            head = ("one delete", "swept", "sweep", "first page", "re-list page")
+            print(f"{'mirror':>8} {head[0]:>13} {head[1]:>8} {head[2]:>11} {head[3]:>13} {head[4]:>13}")
         for n in sizes:
             await one_size(n, Path(tmp))
-        print()
         for n in series_sizes:
             await series_relisting(n, Path(tmp))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,30000,100000")
-    parser.add_argument("--series-sizes", default="20000,200000")
+    parser.add_argument("--sizes", help="mirror sizes for the sweep, comma-separated")
+    parser.add_argument("--series-sizes", help="mirror sizes for the 200-series re-listing")
+    parser.add_argument("--slow", action="store_true", help="the sweep up to the issue's 100k")
+    parser.add_argument("--full", action="store_true", help="only the re-listing, up to the issue's 200k")
     args = parser.parse_args()
-    asyncio.run(run([int(s) for s in args.sizes.split(",") if s], [int(s) for s in args.series_sizes.split(",") if s]))
+    sizes = args.sizes or ("" if args.full else "10000,30000,100000" if args.slow else "10000,30000")
+    series = args.series_sizes or ("20000,200000" if args.full else "" if args.slow else "20000")
+    asyncio.run(run([int(s) for s in sizes.split(",") if s], [int(s) for s in series.split(",") if s]))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 run, and the process's peak memory (the issue's goal: the first line within 1 s on a 100k mirror,
 memory that follows the output, not the mirror).
 
-Run ``python bench/bench_events.py [--events 100000]``. Builds a store of that many rows (half
+Run ``python bench/bench_expand.py [--events 100000]``. Builds a store of that many rows (half
 singles, half the occurrences of daily series, all inside the default window), then runs the real
 CLI in a subprocess reading its stdout, as a pipe consumer would, ``--format jsonl`` and ``table``.
 """
