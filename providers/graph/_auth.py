@@ -8,7 +8,9 @@ while the config is checked. Its :class:`msal.SerializableTokenCache` lives in t
 slot, so a token is fetched once per lifetime and a refresh token Microsoft rotates survives the
 process. A configured refresh token wins once it differs from the one the stored cache grew from
 (a hash of it is stored beside the cache). :class:`~calbridge.toolkit.CachedToken` makes callers
-share one acquisition and keeps the token until 5 minutes before it expires, as msal's own cache does.
+share one acquisition and keeps the token until 5 minutes before it expires, as msal's own cache does;
+its :class:`~calbridge.toolkit.TokenSlot` keeps the access token across processes, so a process that
+finds a valid one never builds msal at all (building it costs an OIDC discovery request every time).
 
 msal's HTTP goes through the toolkit's :func:`~calbridge.toolkit.ca_requests_session`: proxy
 settings from the environment, the account's ``ca_file`` in ``verify`` even when
@@ -29,7 +31,7 @@ import requests
 
 from calbridge.errors import AuthError, TransientError
 from calbridge.provider import ProviderContext
-from calbridge.toolkit import CachedToken, StaticTokenSource, Token, TokenSource, ca_requests_session
+from calbridge.toolkit import CachedToken, StaticTokenSource, Token, TokenSlot, TokenSource, binding, ca_requests_session
 
 from ._config import ClientCredentialsAuth, GraphAuth, RefreshTokenAuth, TokenAuth
 
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_SECRET = "graph.msal_cache"
 RT_HASH_SECRET = "graph.refresh_token_sha256"
+ACCESS_SECRET = "graph.access_token"
 _MICROSOFT_HOSTS = frozenset(
     {
         "login.microsoftonline.com", "login.microsoft.com", "login.windows.net", "sts.windows.net",
@@ -81,13 +84,19 @@ class MsalTokenSource:
         self._account = ctx.account.name
         self._app: Any = None
         self._cache: Any = None
-        self._tokens = CachedToken(self._fetch, margin=REFRESH_MARGIN, clock=_utcnow, name=type(auth).__name__)
+        self._rejected: set[str] = set()  # refused tokens, purged from msal's cache once it is loaded
         self.token_requests = 0  # tokens msal fetched from the identity provider (not its cache)
         if isinstance(auth, ClientCredentialsAuth):
             self._scopes = [auth.scope or _graph_scope(ctx.account.base_url)]
+            secret = auth.client_secret
         else:
             root = _graph_scope(ctx.account.base_url)[: -len(".default")]
             self._scopes = list(auth.scopes) or [f"{root}Calendars.Read"]
+            secret = f"{auth.client_secret or ''}\x00{auth.refresh_token}"
+        bound = binding(_authority(auth.authority, auth.tenant_id), auth.client_id, secret, *self._scopes)
+        slot = TokenSlot(secrets=ctx.secrets, account=self._account, name=ACCESS_SECRET, binding=bound)
+        self._tokens = CachedToken(self._fetch, margin=REFRESH_MARGIN, clock=_utcnow, name=type(auth).__name__,
+                                   slot=slot)  # fmt: skip
 
     def __repr__(self) -> str:
         return f"MsalTokenSource({type(self._auth).__name__})"
@@ -105,16 +114,23 @@ class MsalTokenSource:
         """Forget ``rejected`` (Graph refused it), here and in msal's cache, so the next token is a new one."""
         await self._tokens.invalidate(rejected)
         # No await from here on: no acquisition can start (or be running) while msal's cache changes.
+        self._rejected.add(rejected)
+        self._purge_rejected()
+
+    def _purge_rejected(self) -> None:
+        """Drop refused access tokens from msal's cache (a token from the slot may be refused before
+        msal was built; its stored cache still holds that token then)."""
         cache = self._cache
-        if cache is not None:
+        if cache is not None and self._rejected:
             for item in list(cache.search(cache.CredentialType.ACCESS_TOKEN)):
-                if item.get("secret") == rejected:
+                if item.get("secret") in self._rejected:
                     cache.remove_at(item)
 
     async def _fetch(self) -> Token:
         if self._app is None:
             stored = await self._load_cache()
             await asyncio.to_thread(self._build, stored)
+            self._purge_rejected()
         result = await asyncio.to_thread(self._acquire)
         if self._cache.has_state_changed:
             self._cache.has_state_changed = False
