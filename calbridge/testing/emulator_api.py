@@ -17,12 +17,23 @@ built-in ones implement :class:`SeriesEmulatorAPI`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
 
 Instant = dt.datetime | dt.date
+
+
+@attrs.frozen(kw_only=True)
+class Answered:
+    """One request an emulator answered: ``identity`` marks the token (and identity discovery)
+    endpoints, the rest are API requests; ``query`` is the URL's query (which cursor a list carried)."""
+
+    method: str
+    path: str
+    query: Mapping[str, str] = attrs.field(factory=dict)
+    identity: bool = False
 
 
 @runtime_checkable
@@ -31,6 +42,10 @@ class RequestLog(Protocol):
 
     def request_paths(self) -> list[str]:
         """The paths of the API requests answered so far, in order; token endpoints left out."""
+        ...
+
+    def answered(self) -> list[Answered]:
+        """Every request answered so far, in order, token endpoints included (``identity``)."""
         ...
 
 

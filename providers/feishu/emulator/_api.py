@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from calbridge.testing.emulator_api import apply_seed, seed_plan
+from calbridge.testing.emulator_api import Answered, apply_seed, seed_plan
 
 from ._state import FeishuState, _last_day
 
@@ -46,6 +46,11 @@ class FeishuAPI(FeishuState):
     def request_paths(self) -> list[str]:
         """The API paths answered so far (``calbridge.testing.emulator_api.RequestLog``)."""
         return [r["path"] for r in self.requests(API_PATH)]
+
+    def answered(self) -> list[Answered]:
+        """Every request answered so far, the token endpoints included (``RequestLog``)."""
+        return [Answered(method=r["method"], path=r["path"], query=r["query"], identity=API_PATH not in r["path"])
+                for r in self.requests()]  # fmt: skip
 
     def clear_faults(self) -> None:
         with self.lock:

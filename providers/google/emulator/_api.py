@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from calbridge.testing.emulator_api import apply_seed, seed_plan
+from calbridge.testing.emulator_api import Answered, apply_seed, seed_plan
 
 from ._state import GoogleState
 
@@ -107,6 +107,12 @@ class GoogleAPI:
         """The API paths answered so far (``calbridge.testing.emulator_api.RequestLog``)."""
         with self.state.lock:
             return [r.path for r in self.state.requests if r.path.startswith("/calendar/v3")]
+
+    def answered(self) -> list[Answered]:
+        """Every request answered so far, ``/token`` included (``RequestLog``)."""
+        with self.state.lock:
+            return [Answered(method=r.method, path=r.path, query=dict(r.query),
+                             identity=not r.path.startswith("/calendar/v3")) for r in self.state.requests]  # fmt: skip
 
     def clear_faults(self) -> None:
         with self.state.lock:

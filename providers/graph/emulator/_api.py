@@ -7,8 +7,9 @@ import datetime as dt
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 
-from calbridge.testing.emulator_api import apply_seed, seed_plan
+from calbridge.testing.emulator_api import Answered, apply_seed, seed_plan
 
 from ._model import resolve_zone
 
@@ -73,6 +74,14 @@ class GraphAPI:
         """The API paths answered so far (``calbridge.testing.emulator_api.RequestLog``)."""
         with self._lock:
             return [r.path for r in self.requests if r.path.startswith("/v1.0/")]
+
+    def answered(self) -> list[Answered]:
+        """Every request answered so far, the authority's discovery and token endpoints included
+        (``RequestLog``)."""
+        with self._lock:
+            logged = list(self.requests)
+        return [Answered(method=r.method, path=r.path, query=dict(parse_qsl(urlsplit(r.url).query)),
+                         identity=not r.path.startswith("/v1.0/")) for r in logged]  # fmt: skip
 
     def clear_faults(self) -> None:
         with self._lock:
