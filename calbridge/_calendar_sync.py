@@ -17,8 +17,12 @@ from . import planner
 from ._run import CalendarResult
 from .errors import CursorExpired
 from .model import Change, Event, Kind, Window
-from .provider import Provider
+from .provider import Expansion, Provider
 from .store.base import CalendarState, MirrorReader, Store
+
+EXPANSION_BATCH = 2_500
+"""Occurrences per store write: a provider's one-series expansions are written together up to this
+many (1,000 series were 1,000 transactions; a page of the listing holds as many events)."""
 
 logger = logging.getLogger("calbridge.engine")  # the engine's records, whichever module runs them
 Publish = Callable[[Sequence[Change]], Awaitable[None]]
@@ -167,20 +171,40 @@ class CalendarSync:
         if total:
             self._progress("expand", progress)
         for step in plan.steps:
-            async for exp in self._provider.expand(cal, list(step.series_ids), window=step.window, view=self._view):
-                occurrences = [o for o in exp.occurrences if o.kind is Kind.OCCURRENCE]
+            held: list[Expansion] = []  # expansions of one window, written together (one transaction)
+
+            async def flush() -> None:
+                nonlocal done
+                if not held:
+                    return
+                first, series = held[0], [sid for exp in held for sid in exp.series_ids]
+                occurrences = [o for exp in held for o in exp.occurrences if o.kind is Kind.OCCURRENCE]
+                quarantined = [q for exp in held for q in exp.quarantined]
+                held.clear()
                 # What lies past the window is stored hidden; the horizon only counts what was asked.
-                horizon = min(step.horizon, exp.window.end)
+                horizon = min(step.horizon, first.window.end)
                 await self._commit(
                     self._store.replace_occurrences(
-                        acct, cal, exp.series_ids, exp.window, occurrences, shown=window, horizon=horizon
+                        acct, cal, series, first.window, occurrences, shown=window, horizon=horizon
                     )
                 )
-                done = min(done + len(exp.series_ids), total)
+                done = min(done + len(series), total)
                 self._progress("expand", {**progress, "done": done})
-                if exp.quarantined:
-                    await self._store.record_quarantined(acct, cal, exp.quarantined, mark=state.mark)
-                    self.result.quarantined += len(exp.quarantined)
+                if quarantined:
+                    await self._store.record_quarantined(acct, cal, quarantined, mark=state.mark)
+                    self.result.quarantined += len(quarantined)
+
+            size = 0
+            async for exp in self._provider.expand(cal, list(step.series_ids), window=step.window, view=self._view):
+                if held and held[0].window != exp.window:
+                    await flush()
+                    size = 0
+                held.append(exp)
+                size += len(exp.occurrences)
+                if size >= EXPANSION_BATCH:
+                    await flush()
+                    size = 0
+            await flush()
         if plan.prune:  # after the expansions: the occurrences now in the window are shown fresh
             await self._commit(self._store.prune_occurrences(acct, cal, list(plan.live), window))
         if plan.window_moved:

@@ -41,7 +41,7 @@ def split(
     inside: dict[str, tuple[Event, Row]] = {}
     ahead: list[Row] = []
     for i, (event, row) in rows.items():
-        s, e = ts(event.start.utc()), ts(event.end.utc())  # as encode_row stores them
+        s, e = row[6], row[7]  # start_utc, end_utc as encode_row computed them
         if s < end and (e > start or s == start):
             inside[i] = (event, row)
         else:
