@@ -172,43 +172,46 @@ class CalendarSync:
             self._progress("expand", progress)
         for step in plan.steps:
             held: list[Expansion] = []  # expansions of one window, written together (one transaction)
-
-            async def flush() -> None:
-                nonlocal done
-                if not held:
-                    return
-                first, series = held[0], [sid for exp in held for sid in exp.series_ids]
-                occurrences = [o for exp in held for o in exp.occurrences if o.kind is Kind.OCCURRENCE]
-                quarantined = [q for exp in held for q in exp.quarantined]
-                held.clear()
-                # What lies past the window is stored hidden; the horizon only counts what was asked.
-                horizon = min(step.horizon, first.window.end)
-                await self._commit(
-                    self._store.replace_occurrences(
-                        acct, cal, series, first.window, occurrences, shown=window, horizon=horizon
-                    )
-                )
-                done = min(done + len(series), total)
-                self._progress("expand", {**progress, "done": done})
-                if quarantined:
-                    await self._store.record_quarantined(acct, cal, quarantined, mark=state.mark)
-                    self.result.quarantined += len(quarantined)
-
             size = 0
             async for exp in self._provider.expand(cal, list(step.series_ids), window=step.window, view=self._view):
                 if held and held[0].window != exp.window:
-                    await flush()
-                    size = 0
+                    done = await self._write(held, step.horizon, window, state, done, progress)
+                    held, size = [], 0
                 held.append(exp)
                 size += len(exp.occurrences)
                 if size >= EXPANSION_BATCH:
-                    await flush()
-                    size = 0
-            await flush()
+                    done = await self._write(held, step.horizon, window, state, done, progress)
+                    held, size = [], 0
+            if held:
+                done = await self._write(held, step.horizon, window, state, done, progress)
         if plan.prune:  # after the expansions: the occurrences now in the window are shown fresh
             await self._commit(self._store.prune_occurrences(acct, cal, list(plan.live), window))
         if plan.window_moved:
             await self._save(planner.expanded_for(state, window))
+
+    async def _write(
+        self, held: list[Expansion], horizon: dt.datetime, shown: Window, state: CalendarState, done: int,
+        progress: dict[str, Any],
+    ) -> int:  # fmt: skip
+        """Store expansions of one window in one write (their quarantined items after it); returns how
+        many series are done now."""
+        series = [sid for exp in held for sid in exp.series_ids]
+        occurrences = [o for exp in held for o in exp.occurrences if o.kind is Kind.OCCURRENCE]
+        quarantined = [q for exp in held for q in exp.quarantined]
+        exp_window = held[0].window
+        # What lies past the window is stored hidden; the horizon only counts what was asked.
+        await self._commit(
+            self._store.replace_occurrences(
+                self._account, self._calendar, series, exp_window, occurrences, shown=shown,
+                horizon=min(horizon, exp_window.end),
+            )
+        )  # fmt: skip
+        done = min(done + len(series), progress["total"])
+        self._progress("expand", {**progress, "done": done})
+        if quarantined:
+            await self._store.record_quarantined(self._account, self._calendar, quarantined, mark=state.mark)
+            self.result.quarantined += len(quarantined)
+        return done
 
     async def _commit(self, write: Awaitable[list[Change]]) -> list[Change]:
         """Await a store write, count and publish what it changed; a cancellation arriving meanwhile

@@ -90,7 +90,7 @@ def test_a_token_refused_after_it_came_from_the_slot_is_fetched_anew(
 ) -> None:
     """Graph's msal cache (stored with the token) still holds the refused token when a process starts
     from the slot: it is purged before msal is asked, so the identity provider is asked once."""
-    emu, cals, mirror = _mirror(calbridge_emulators, "graph", tmp_path)
+    emu, _, mirror = _mirror(calbridge_emulators, "graph", tmp_path)
     _round(emu, mirror)
     assert not [r for r in _round(emu, mirror) if r.identity]
     emu.revoke_access_tokens()

@@ -272,8 +272,13 @@ def convert_page(
     ones are left out.
     """
     cal_zone = canonical_zone(page.page.time_zone) if page.page.time_zone else None
+    last: list[tuple[GEvent, Event]] = []  # the previous instance and its occurrence (occurrences only)
 
     def change_of(ev: GEvent) -> Change | None:
+        if last:
+            sibling = _sibling(ev, *last[0])
+            if sibling is not None:
+                return Upsert(event=sibling)
         change = convert(ev, provider=provider, account=account, calendar_id=calendar_id, calendar_zone=cal_zone,
                          occurrence=occurrences)  # fmt: skip
         if not occurrences:
@@ -281,6 +286,7 @@ def convert_page(
         if not isinstance(change, Upsert) or change.event.status is Status.CANCELLED:
             return None
         if change.event.kind is Kind.OCCURRENCE:  # built so at once: no second Event (1,000 series: 93k of them)
+            last[:] = [(ev, change.event)]
             return change
         return Upsert(event=attrs.evolve(change.event, kind=Kind.OCCURRENCE))
 
@@ -288,6 +294,41 @@ def convert_page(
     changes, quarantined = page.map_items(change_of)
     return ConvertedPage(changes=changes, quarantined=quarantined, next_page_token=page.page.next_page_token,
                          next_sync_token=page.page.next_sync_token)  # fmt: skip
+
+
+def _utc(instant: dt.datetime) -> dt.datetime:
+    return instant if instant.tzinfo is UTC else instant.astimezone(UTC)
+
+
+def _sibling(ev: GEvent, prev: GEvent, occurrence: Event) -> Event | None:
+    """``ev`` (an events.instances item) as a copy of ``occurrence`` (what ``prev``, the instance
+    before it, became) with its own id, times, link and etag — when every other field and every time
+    zone is the same on the wire, as for most instances of a series; None otherwise (convert it)."""
+    s, e, o, ps, pe, po = ev.start, ev.end, ev.original_start_time, prev.start, prev.end, prev.original_start_time
+    if s is None or e is None or o is None or ps is None or pe is None or po is None:
+        return None
+    times = (s.date_time, e.date_time, o.date_time)
+    if any(t is None or t.tzinfo is None for t in times) or ps.date_time is None or pe.date_time is None:
+        return None  # all-day, naive or partial times take convert's longer path
+    if (s.time_zone, e.time_zone, o.time_zone) != (ps.time_zone, pe.time_zone, po.time_zone) or po.date_time is None:
+        return None
+    same = msgspec.structs.replace(ev, id=prev.id, start=ps, end=pe, original_start_time=po, html_link=prev.html_link,
+                                   etag=prev.etag)  # fmt: skip
+    if same != prev or not ev.id or occurrence.original_start is None:
+        return None
+    st, en, og = (_utc(t) for t in times)  # type: ignore[arg-type]
+    start = When(instant=st, timezone=occurrence.start.timezone)
+    zone_of_slot = occurrence.original_start.timezone
+    original = start if og == st and zone_of_slot == start.timezone else When(instant=og, timezone=zone_of_slot)
+    t = occurrence
+    return Event(
+        provider=t.provider, account=t.account, calendar_id=t.calendar_id, id=ev.id, kind=t.kind, start=start,
+        end=When(instant=en, timezone=t.end.timezone), status=t.status, series_id=t.series_id,
+        original_start=original, title=t.title, description=t.description, location=t.location,
+        recurrence=t.recurrence, organizer=t.organizer, attendees=t.attendees, attendees_omitted=t.attendees_omitted,
+        show_as=t.show_as, visibility=t.visibility, meeting_url=t.meeting_url, html_link=ev.html_link,
+        created=t.created, updated=t.updated, etag=ev.etag, ical_uid=t.ical_uid,
+    )  # fmt: skip
 
 
 def decode_page(

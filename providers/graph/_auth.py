@@ -31,7 +31,15 @@ import requests
 
 from calbridge.errors import AuthError, TransientError
 from calbridge.provider import ProviderContext
-from calbridge.toolkit import CachedToken, StaticTokenSource, Token, TokenSlot, TokenSource, binding, ca_requests_session
+from calbridge.toolkit import (
+    CachedToken,
+    StaticTokenSource,
+    Token,
+    TokenSlot,
+    TokenSource,
+    binding,
+    ca_requests_session,
+)
 
 from ._config import ClientCredentialsAuth, GraphAuth, RefreshTokenAuth, TokenAuth
 
