@@ -98,3 +98,20 @@ def test_a_token_refused_after_it_came_from_the_slot_is_fetched_anew(
     tokens = [r for r in sent if r.identity and r.method == "POST"]
     assert len(tokens) == 1, sent
     assert not [r for r in _round(emu, mirror) if r.identity]  # the new token is the slot's now
+
+
+@pytest.mark.parametrize("name", ["google", "graph", "feishu"])
+def test_a_quiet_round_of_the_primary_calendar_is_one_list_request(
+    name: str, calbridge_emulators: EmulatorPool, tmp_path: Path
+) -> None:
+    """``calendars: [primary]`` (the emulators' default account): Feishu resolves ``primary`` with
+    ``POST calendars/primary`` once, and keeps the real id in its cursor for the rounds after."""
+    served = calbridge_emulators.serve(name)
+    emu = served.emulator
+    assert isinstance(emu, RequestLog) and isinstance(emu, SeriesEmulatorAPI)
+    emu.add_event("in the default calendar", NOW, NOW + dt.timedelta(hours=1))  # the one its account reads
+    mirror = Mirror(BaseHandle(served), tmp_path / f"{name}{next(_n)}", now=NOW)
+    _round(emu, mirror)
+    for _ in range(2):
+        sent = _round(emu, mirror)
+        assert len(sent) == 1 and sent[0].path.endswith(LIST[name][0]) and sent[0].query.get(LIST[name][1]), sent

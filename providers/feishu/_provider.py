@@ -167,6 +167,10 @@ class FeishuProvider:
             CursorExpired: code 190008, or a cursor of another scheme/version.
         """
         state = dict(cursor.require(SCHEME, VERSION)) if cursor is not None else {}
+        if calendar_id == "primary" and self._primary is None and isinstance(state.get("primary"), str):
+            # What an earlier round resolved ``primary`` to, kept in its cursor: a quiet round is then
+            # the one list request, not a POST calendars/primary before it in every process.
+            self._primary, self._owner = state["primary"], state.get("owner") or None
         if cursor is None or (state.get("mid") is None and not state.get("sync_token")):
             floor = self._ctx.settings.history_floor(self._ctx.clock())
             state = {"mid": "full", "anchor": None if floor is None else int(floor.timestamp())}
@@ -176,6 +180,7 @@ class FeishuProvider:
         anchor: int | None = state.get("anchor")
         real_id = await self._resolve(calendar_id)
         me = await self._me()
+        resolved = {"primary": real_id, "owner": self._owner} if calendar_id == "primary" else {}
         page_token: str = state.get("page_token") or ""
         sync_token: str = state.get("sync_token") or ""
         guard = 0
@@ -198,7 +203,7 @@ class FeishuProvider:
             tentative = {item.event_id for item in page.items if item.status == "tentative"}
             changes = await self._attend(real_id, changes, view, full=full, me=me, tentative=tentative, window=window)
             if not has_more:
-                done = {"sync_token": sync_token} if sync_token else {}
+                done = {"sync_token": sync_token, **resolved} if sync_token else {}
                 scope = None
                 if full and anchor is not None:
                     scope = Window(start=dt.datetime.fromtimestamp(anchor, dt.UTC), end=FAR_FUTURE)
@@ -217,7 +222,8 @@ class FeishuProvider:
             if guard > 20:
                 raise InvalidResponse("feishu event list: empty pages without progress", provider="feishu")
             page_token = new_page
-            mid = {"mid": state["mid"], "anchor": anchor, "page_token": page_token, "sync_token": sync_token}
+            mid = {"mid": state["mid"], "anchor": anchor, "page_token": page_token, "sync_token": sync_token,
+                   **resolved}  # fmt: skip
             yield Page(
                 changes=changes,
                 cursor=Cursor(scheme=SCHEME, version=VERSION, state=mid),
