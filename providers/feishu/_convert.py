@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from calbridge.build import new_event, new_upsert, when_at
 from calbridge.errors import MalformedEvent
 from calbridge.model import (
     Attendee,
@@ -37,8 +38,6 @@ from calbridge.model import (
     Upsert,
     Visibility,
     When,
-    new_event,
-    when_at,
 )
 from calbridge.provider import Quarantined
 from calbridge.recurrence import canonical_recurrence
@@ -323,7 +322,7 @@ def change_from(item: FEvent, *, account: str, calendar_id: str) -> Upsert | Del
                     original_start=start,
                 )
             )
-    return Upsert(event=event_from(item, account=account, calendar_id=calendar_id))
+    return new_upsert(event_from(item, account=account, calendar_id=calendar_id))
 
 
 def changes_from(page: EventsPage, *, account: str, calendar_id: str) -> tuple[list[Change], list[Quarantined]]:
