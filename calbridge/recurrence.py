@@ -32,6 +32,11 @@ def _parse_stamp(value: str, tz: ZoneInfo | None) -> dt.datetime | dt.date:
     try:
         if "T" not in value:
             return dt.date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
+        # The usual YYYYMMDDTHHMMSS[Z] by hand: strptime costs ~20 µs a call, once per series.
+        n = len(value)
+        if (n == 15 or (n == 16 and value[15] == "Z")) and value[8] == "T" and (value[:8] + value[9:15]).isdigit():
+            return dt.datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]), int(value[9:11]),
+                               int(value[11:13]), int(value[13:15]), tzinfo=UTC if n == 16 else tz or UTC)  # fmt: skip
         if value.endswith("Z"):
             return dt.datetime.strptime(value[:-1] + "+0000", "%Y%m%dT%H%M%S%z")
         local = dt.datetime.strptime(value + "+0000", "%Y%m%dT%H%M%S%z").replace(tzinfo=None)

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from calbridge.build import new_event, new_upsert, when_at
 from calbridge.errors import MalformedEvent
 from calbridge.model import (
     Attendee,
@@ -213,9 +214,9 @@ def event_from(item: FEvent, *, account: str, calendar_id: str, occurrence: bool
     if s is not None and e is not None and not s.date and not e.date and s.timestamp and e.timestamp:
         try:  # the usual case (both ends timed) inline; _when has the rest and the error messages
             tz = _zone_name(s.timezone)
-            start = When(instant=_fromtimestamp(int(s.timestamp), UTC), timezone=tz)
+            start = when_at(_fromtimestamp(int(s.timestamp), UTC), tz)
             tz = tz if e.timezone == s.timezone else _zone_name(e.timezone)
-            end = When(instant=_fromtimestamp(int(e.timestamp), UTC), timezone=tz)
+            end = when_at(_fromtimestamp(int(e.timestamp), UTC), tz)
         except (ValueError, TypeError, OverflowError):
             start = None
     if start is None or end is None:
@@ -252,29 +253,16 @@ def event_from(item: FEvent, *, account: str, calendar_id: str, occurrence: bool
     attendees = item.attendees
     loc = item.location
     try:
-        return Event(
-            provider=PROVIDER,
-            account=account,
-            calendar_id=calendar_id,
-            id=eid,
-            kind=kind,
-            start=start,
-            end=end,
-            status=_STATUS.get(item.status or "confirmed", CONFIRMED),
-            series_id=series_id,
-            original_start=original,
-            title=item.summary or None,
-            description=item.description or None,
-            location=(loc.name if loc.name and not loc.address else _location(loc)) if loc is not None else None,
-            recurrence=recurrence,
-            organizer=organizer,
-            attendees=attendees_from(attendees) if attendees else (),
-            show_as=_SHOW_AS.get(item.free_busy_status or "", UNKNOWN_SHOW_AS),
-            visibility=_VISIBILITY.get(item.visibility or "", DEFAULT_VISIBILITY),
-            meeting_url=meeting,
-            html_link=item.app_link or None,
-            created=_fromtimestamp(int(created), UTC) if created and created != "0" else None,
-        )
+        return new_event(  # Event's fields in order: provider … ical_uid
+            PROVIDER, account, calendar_id, eid, kind, start, end,
+            _STATUS.get(item.status or "confirmed", CONFIRMED), series_id, original, item.summary or None,
+            item.description or None,
+            (loc.name if loc.name and not loc.address else _location(loc)) if loc is not None else None,
+            recurrence, organizer, attendees_from(attendees) if attendees else (), False,
+            _SHOW_AS.get(item.free_busy_status or "", UNKNOWN_SHOW_AS),
+            _VISIBILITY.get(item.visibility or "", DEFAULT_VISIBILITY), meeting, item.app_link or None,
+            _fromtimestamp(int(created), UTC) if created and created != "0" else None, None, None, None,
+        )  # fmt: skip
     except (ValueError, TypeError) as exc:
         raise MalformedEvent(f"event {eid}: {exc}", event_id=eid) from None
 
@@ -334,7 +322,7 @@ def change_from(item: FEvent, *, account: str, calendar_id: str) -> Upsert | Del
                     original_start=start,
                 )
             )
-    return Upsert(event=event_from(item, account=account, calendar_id=calendar_id))
+    return new_upsert(event_from(item, account=account, calendar_id=calendar_id))
 
 
 def changes_from(page: EventsPage, *, account: str, calendar_id: str) -> tuple[list[Change], list[Quarantined]]:

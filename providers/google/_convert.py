@@ -13,6 +13,7 @@ import sys
 import attrs
 import msgspec
 
+from calbridge.build import new_event, new_upsert, when_at
 from calbridge.errors import MalformedEvent
 from calbridge.model import (
     Attendee,
@@ -61,7 +62,17 @@ def plain_text(value: str | None) -> str | None:
     """Google descriptions may be HTML; the contract wants plain text."""
     if value is None or ("<" not in value and "&" not in value):
         return value
-    return html.unescape(_TAG.sub("", _BREAK.sub("\n", value))).strip()
+    return unescape(_TAG.sub("", _BREAK.sub("\n", value))).strip()
+
+
+def unescape(text: str) -> str:
+    """``html.unescape``, with the usual case (no entity but ``&amp;``) as one ``str.replace``: exactly
+    what unescape gives there, without its regex scan and a Python call per entity."""
+    if "&" not in text:
+        return text
+    if text.count("&") == text.count("&amp;"):
+        return text.replace("&amp;", "&")
+    return html.unescape(text)
 
 
 def _when(value: EventDateTime | None, what: str, fallback_zone: str | None) -> When:
@@ -172,6 +183,13 @@ def convert(
     Raises:
         MalformedEvent: the item cannot be normalized.
     """
+    return _convert(ev, provider, account, calendar_id, calendar_zone, occurrence)
+
+
+def _convert(
+    ev: GEvent, provider: str, account: str, calendar_id: str, calendar_zone: str | None, occurrence: bool = False
+) -> Change:
+    """:func:`convert`, positional (keyword matching costs on every item of a page)."""
     eid = ev.id
     if not eid:
         raise MalformedEvent("event without id")
@@ -200,10 +218,10 @@ def convert(
         if si is not None and ei is not None and si.tzinfo is not None and ei.tzinfo is not None:
             assert s is not None and e is not None
             name = canonical_zone(s.time_zone) if s.time_zone else None
-            start = When(instant=si if si.tzinfo is UTC else si.astimezone(UTC), timezone=name)
+            start = when_at(si if si.tzinfo is UTC else si.astimezone(UTC), name)
             # end.timeZone is optional on the wire: the start's zone stands in for a missing or unknown one
             end_name = name if e.time_zone == s.time_zone else (canonical_zone(e.time_zone) if e.time_zone else None)
-            end = When(instant=ei if ei.tzinfo is UTC else ei.astimezone(UTC), timezone=end_name or name)
+            end = when_at(ei if ei.tzinfo is UTC else ei.astimezone(UTC), end_name or name)
         else:
             start = _when(s, "start", calendar_zone)
             end = _when(e, "end", calendar_zone)
@@ -237,15 +255,11 @@ def convert(
             attendees = _attendee_lists.get(ev.attendees) or _attendees(ev.attendees)
             if org is not None and org.self_:
                 attendees = _organizer_is_self(attendees)
-        return Upsert(event=Event(
-            provider=provider, account=account, calendar_id=calendar_id, id=eid, kind=kind, start=start, end=end,
-            status=status, series_id=series_id, original_start=original_start, title=ev.summary,
-            description=plain_text(ev.description), location=ev.location, recurrence=recurrence,
-            organizer=organizer,
-            attendees=attendees, attendees_omitted=ev.attendees_omitted, show_as=_show_as(ev),
-            visibility=_VISIBILITY.get(ev.visibility or "", Visibility.DEFAULT),
-            meeting_url=_meeting_url(ev), html_link=ev.html_link, created=ev.created, updated=ev.updated,
-            etag=ev.etag, ical_uid=ev.i_cal_u_i_d,
+        return new_upsert(new_event(  # Event's fields in order: provider … ical_uid
+            provider, account, calendar_id, eid, kind, start, end, status, series_id, original_start,
+            ev.summary, plain_text(ev.description), ev.location, recurrence, organizer, attendees,
+            ev.attendees_omitted, _show_as(ev), _VISIBILITY.get(ev.visibility or "", Visibility.DEFAULT),
+            _meeting_url(ev), ev.html_link, ev.created, ev.updated, ev.etag, ev.i_cal_u_i_d,
         ))  # fmt: skip
     except MalformedEvent as exc:
         exc.event_id = eid
@@ -278,9 +292,8 @@ def convert_page(
         if last:
             sibling = _sibling(ev, *last[0])
             if sibling is not None:
-                return Upsert(event=sibling)
-        change = convert(ev, provider=provider, account=account, calendar_id=calendar_id, calendar_zone=cal_zone,
-                         occurrence=occurrences)  # fmt: skip
+                return new_upsert(sibling)
+        change = _convert(ev, provider, account, calendar_id, cal_zone, occurrences)
         if not occurrences:
             return change
         if not isinstance(change, Upsert) or change.event.status is Status.CANCELLED:
@@ -317,17 +330,15 @@ def _sibling(ev: GEvent, prev: GEvent, occurrence: Event) -> Event | None:
     if same != prev or not ev.id or occurrence.original_start is None:
         return None
     st, en, og = (_utc(t) for t in times)  # type: ignore[arg-type]
-    start = When(instant=st, timezone=occurrence.start.timezone)
+    start = when_at(st, occurrence.start.timezone)
     zone_of_slot = occurrence.original_start.timezone
-    original = start if og == st and zone_of_slot == start.timezone else When(instant=og, timezone=zone_of_slot)
+    original = start if og == st and zone_of_slot == start.timezone else when_at(og, zone_of_slot)
     t = occurrence
-    return Event(
-        provider=t.provider, account=t.account, calendar_id=t.calendar_id, id=ev.id, kind=t.kind, start=start,
-        end=When(instant=en, timezone=t.end.timezone), status=t.status, series_id=t.series_id,
-        original_start=original, title=t.title, description=t.description, location=t.location,
-        recurrence=t.recurrence, organizer=t.organizer, attendees=t.attendees, attendees_omitted=t.attendees_omitted,
-        show_as=t.show_as, visibility=t.visibility, meeting_url=t.meeting_url, html_link=ev.html_link,
-        created=t.created, updated=t.updated, etag=ev.etag, ical_uid=t.ical_uid,
+    return new_event(  # Event's fields in order, as _convert builds them
+        t.provider, t.account, t.calendar_id, ev.id, t.kind, start, when_at(en, t.end.timezone), t.status,
+        t.series_id, original, t.title, t.description, t.location, t.recurrence, t.organizer, t.attendees,
+        t.attendees_omitted, t.show_as, t.visibility, t.meeting_url, ev.html_link, t.created, t.updated, ev.etag,
+        t.ical_uid,
     )  # fmt: skip
 
 

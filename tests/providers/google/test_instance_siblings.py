@@ -56,13 +56,13 @@ def test_siblings_equal_instances_converted_alone(monkeypatch: pytest.MonkeyPatc
         _instance(9, start={"dateTime": "2026-01-14T09:00:00", "timeZone": "Europe/Zurich"}),  # naive on the wire
     ]  # fmt: skip
     full: list[str] = []
-    convert = _convert.convert
+    convert = _convert._convert  # what a page's loop calls for an item in full
 
-    def counting(ev: Any, **kw: Any) -> Any:
+    def counting(ev: Any, *args: Any) -> Any:
         full.append(ev.id)
-        return convert(ev, **kw)
+        return convert(ev, *args)
 
-    monkeypatch.setattr(_convert, "convert", counting)
+    monkeypatch.setattr(_convert, "_convert", counting)
     together = _page(items)
     # In full: 0, 3 (edited), 4 (after the edited one), 5 (its slot's zone), 6 (after 5), 7 (cancelled), 9 (naive);
     # 1, 2, 8 (after 6: the cancelled one is no model) and 9 (moved: only its times differ) are siblings.
