@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import yaml
+
 from calbridge.config import load_config
 from calbridge.engine import ChangeBatch, SyncEngine
 from calbridge.model import Delete, Kind, Status, Upsert
@@ -119,3 +121,35 @@ async def test_a_held_sweep_resolved_in_the_same_run_is_not_reported(fake_env: F
     report, _ = await sync(fake_env)
     assert report.ok and report.calendars[0].sweep_held is None
     assert len(await happenings(fake_env)) == 10
+
+
+class _CountingStore(SqliteStore):
+    """The SQLite store, counting its expansion writes (what one write held)."""
+
+    writes: list[int]
+
+    async def replace_occurrences(self, *args: Any, **kw: Any) -> Any:
+        self.writes.append(len(args[2]))
+        return await super().replace_occurrences(*args, **kw)
+
+
+async def test_one_series_expansions_are_written_together_up_to_the_batch(
+    fake_env: FakeEnv, monkeypatch: Any
+) -> None:
+    import calbridge._calendar_sync as calendar_sync
+
+    monkeypatch.setattr(calendar_sync, "EXPANSION_BATCH", 10)  # 12 series of 4 occurrences: 3 per write
+    raw = yaml.safe_load(fake_env.config.read_text())
+    raw["window"]["slack"] = "0d"  # no slack: one expansion step (slack spreads series over steps)
+    fake_env.config.write_text(yaml.safe_dump(raw))
+    for i in range(12):
+        rule = ("RRULE:FREQ=WEEKLY;COUNT=4",)
+        fake_env.server.put(
+            "cal1", fake_event(f"s{i}", start=NOW + dt.timedelta(days=1, hours=i), kind=Kind.SERIES, recurrence=rule)
+        )
+    async with _CountingStore(fake_env.store) as store:
+        store.writes = []
+        async with SyncEngine(load_config(fake_env.config), store, clock=lambda: NOW, retry_policy=FAST) as engine:
+            assert (await engine.sync()).ok
+        assert store.writes == [3, 3, 3, 3]  # series per write, each write reaching the batch of 10 occurrences
+    assert len(await happenings(fake_env)) == 48
