@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import html
 import re
 import sys
 
@@ -32,7 +31,7 @@ from calbridge.model import (
 )  # fmt: skip
 from calbridge.provider import Quarantined
 from calbridge.recurrence import canonical_recurrence
-from calbridge.toolkit import DecodedPage
+from calbridge.toolkit import DecodedPage, unescape
 from calbridge.zones import canonical_zone, zone
 
 from ._wire import EVENTS, EventDateTime, EventsPage, GAttendee, GEvent, GPerson
@@ -63,16 +62,6 @@ def plain_text(value: str | None) -> str | None:
     if value is None or ("<" not in value and "&" not in value):
         return value
     return unescape(_TAG.sub("", _BREAK.sub("\n", value))).strip()
-
-
-def unescape(text: str) -> str:
-    """``html.unescape``, with the usual case (no entity but ``&amp;``) as one ``str.replace``: exactly
-    what unescape gives there, without its regex scan and a Python call per entity."""
-    if "&" not in text:
-        return text
-    if text.count("&") == text.count("&amp;"):
-        return text.replace("&amp;", "&")
-    return html.unescape(text)
 
 
 def _when(value: EventDateTime | None, what: str, fallback_zone: str | None) -> When:

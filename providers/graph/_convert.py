@@ -12,7 +12,6 @@ quarantined with its JSON text and the rest of the page lands (``_changes``).
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 import re
 import sys
@@ -33,6 +32,7 @@ from calbridge.model import (
     Visibility,
     When,
 )  # fmt: skip
+from calbridge.toolkit import unescape
 from calbridge.zones import canonical_zone, zone
 
 from ._recurrence import pattern_to_rrule
@@ -89,16 +89,6 @@ _person_cache: dict[EmailAddress, tuple[Person | None, str | None]] = {}  # (org
 _TAGS = re.compile(r"<[^>]*>")
 _BREAKS = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<(style|script|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-
-
-def unescape(text: str) -> str:
-    """``html.unescape``, with the usual case (no entity but ``&amp;``) as one ``str.replace``: exactly
-    what unescape gives there, without its regex scan and a Python call per entity."""
-    if "&" not in text:
-        return text
-    if text.count("&") == text.count("&amp;"):
-        return text.replace("&amp;", "&")
-    return html.unescape(text)
 
 
 def html_to_text(content: str) -> str:
