@@ -36,6 +36,9 @@ class AccountConfig:
     calendars: tuple[str, ...] | None = attrs.field(default=None, converter=_calendar_ids)
     user: str | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    # Raw: the file's mapping, None (absent) or False (`push: false`). Structured (see structure_auth):
+    # False, None (the plugin cannot push) or the plugin's frozen push settings (secrets inside).
+    push: object = attrs.field(default=None, repr=False)
 
 
 def _calendars(raw: list[str] | str | None, where: str) -> tuple[str, ...] | None:
@@ -57,6 +60,8 @@ def _account(acc: RawAccount, where: str, base_dir: Path) -> AccountConfig:
     if acc.base_url is not None and not re.match(r"^https?://[^/\s]+", acc.base_url):
         raise ConfigError("expected an http(s):// URL", where=f"{where}.base_url")
     kind = acc.auth.get("kind") if isinstance(acc.auth, dict) else None
+    if acc.push is True:
+        raise ConfigError("expected a mapping of push settings, or false", where=f"{where}.push")
     ca = None
     if acc.ca_file:
         ca = Path(acc.ca_file).expanduser()
@@ -71,6 +76,7 @@ def _account(acc: RawAccount, where: str, base_dir: Path) -> AccountConfig:
         calendars=calendars,
         user=acc.user,
         options=acc.options,
+        push=acc.push,
     )
 
 

@@ -28,10 +28,28 @@ def structure_auth(plugin: ProviderPlugin, account: AccountConfig, *, base_dir: 
     Raises:
         ConfigError: from the plugin, naming the key under ``where``.
     """
-    if not isinstance(account.auth, Mapping):
-        return account
     fields = {**attrs.asdict(account, recurse=False), "config_dir": str(base_dir)}
-    return attrs.evolve(account, auth=plugin.parse_auth(account.auth, account=fields, where=where))
+    if isinstance(account.auth, Mapping):
+        account = attrs.evolve(account, auth=plugin.parse_auth(account.auth, account=fields, where=where))
+    return _structure_push(plugin, account, fields=fields, where=where.rsplit(".", 1)[0] + ".push")
+
+
+def _structure_push(
+    plugin: ProviderPlugin, account: AccountConfig, *, fields: dict[str, object], where: str
+) -> AccountConfig:
+    """The account's ``push`` structured by a plugin that can push (``push: false`` stays off; a plugin
+    that cannot push leaves ``None``, and a ``push`` mapping for it is an error naming the place)."""
+    from ..push import push_plugin
+
+    raw = account.push
+    if raw is False or (raw is not None and not isinstance(raw, Mapping)):
+        return account  # off, or already structured
+    pusher = push_plugin(plugin)
+    if pusher is None:
+        if raw is not None:
+            raise ConfigError(f"provider {account.provider!r} cannot push", where=where)
+        return account
+    return attrs.evolve(account, push=pusher.parse_push(raw, account=fields, where=where))
 
 
 def auth_fields(

@@ -28,6 +28,7 @@ class RawAccount:
     calendars: list[str] | str | None = None
     user: str | None = None
     options: dict[str, Any] = attrs.field(factory=dict)
+    push: dict[str, Any] | bool | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -58,6 +59,15 @@ _converter.register_structure_hook(
     list[str] | str | None,
     lambda v, _: None if v is None else (v if isinstance(v, str) else [_strict_str(x, str) for x in _list(v)]),
 )
+
+
+def _push(value: object, _: type) -> dict[str, Any] | bool | None:
+    if value is None or isinstance(value, bool | dict):
+        return value
+    raise ValueError(f"expected a mapping of push settings, or false, got {type(value).__name__}")
+
+
+_converter.register_structure_hook(dict[str, Any] | bool | None, _push)
 
 
 def _path_of(exc: BaseException, path: str = "") -> list[tuple[str, str]]:

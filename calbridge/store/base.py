@@ -31,6 +31,7 @@ import attrs
 
 from ..model import Change, Event, EventKey, Window
 from ..provider import Quarantined, SecretStore
+from ..push import Subscription
 from ..state import CalendarState, PendingSweep, Round
 
 
@@ -216,6 +217,36 @@ class MirrorReader(Protocol):
         ...
 
 
+class SubscriptionStore(Protocol):
+    """Push subscriptions and delivery deduplication, for the service (:mod:`calbridge.service`).
+
+    Rows are keyed by (provider, id); a calendar may briefly hold two (Google renews by a new channel
+    before stopping the old one). Each subscription's ``secret`` lives in the secret slot, encrypted
+    with the slot; rows carry no secret.
+    """
+
+    async def subscription(self, provider: str, subscription_id: str) -> Subscription | None:
+        """The subscription with this id, its secret included, or ``None``."""
+        ...
+
+    async def subscriptions(self, account: str | None = None) -> list[Subscription]:
+        """Every stored subscription (of ``account``), secrets included, by (account, calendar, created)."""
+        ...
+
+    async def save_subscription(self, subscription: Subscription) -> None:
+        """Insert or replace the row with this (provider, id), and its secret."""
+        ...
+
+    async def delete_subscription(self, provider: str, subscription_id: str) -> None:
+        """Forget it (and its secret); an unknown id is not an error."""
+        ...
+
+    async def first_delivery(self, key: str, *, now: dt.datetime, keep: dt.timedelta) -> bool:
+        """Record a delivery key (Feishu ``header.event_id``); ``True`` the first time within ``keep``
+        (older keys are forgotten), ``False`` for a duplicate. Atomic across processes."""
+        ...
+
+
 class Store(StateStore, PageCommitter, MirrorReader, SecretStore, Protocol):
     """The mirror: every role, plus the right to sync into it. All methods are coroutines; a SQLite
     store runs its I/O off the event loop."""
@@ -242,4 +273,5 @@ __all__ = [
     "SecretStore",
     "StateStore",
     "Store",
+    "SubscriptionStore",
 ]
