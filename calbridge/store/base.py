@@ -55,6 +55,7 @@ class CalendarStatus:
     sweep_held: bool
     round: Round | None = None
     sweep_pending: bool = False
+    push: str | None = None  # set by the service: "pushed until …" or "polled: <why>"
 
 
 @attrs.frozen(kw_only=True)
@@ -239,6 +240,10 @@ class SubscriptionStore(Protocol):
 
     async def delete_subscription(self, provider: str, subscription_id: str) -> None:
         """Forget it (and its secret); an unknown id is not an error."""
+        ...
+
+    async def set_push_state(self, account: str, calendar_id: str, state: str | None) -> None:
+        """What ``status`` shows as the calendar's push: ``pushed until …`` or ``polled: <why>``."""
         ...
 
     async def first_delivery(self, key: str, *, now: dt.datetime, keep: dt.timedelta) -> bool:
