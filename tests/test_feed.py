@@ -136,6 +136,9 @@ def test_a_consumer_catches_up_after_rounds_it_missed_then_follows(
     first = _lines(config, "--consumer", "c1")
     assert [x["event"]["title"] for x in first] == ["E000", "E001", "E002"]
     assert _lines(config, "--consumer", "c1") == []  # run twice: nothing the second time
+    assert [x["event"]["title"] for x in _lines(config, "--limit", "2")] == ["E000", "E001"]
+    assert len(_lines(config, "--account", "a")) == 3
+    assert "unknown account" in _cli(config, "changes", "--account", "nobody", code=2).stderr
     ids = sorted(_store_rows(config), key=lambda i: _store_rows(config)[i]["title"])
     handle.update(ids[0], title="one")  # three rounds while c1 is down
     _cli(config, "sync")

@@ -28,6 +28,8 @@ async def run(args: argparse.Namespace, config: Config) -> int:
         raise StoreError("--after: expected a sequence number >= 0")
     if args.limit is not None and args.limit < 1:
         raise StoreError("--limit: expected at least 1")
+    if args.account:
+        config.account(args.account)  # an unknown name is a usage error (exit 2), as for `events`
     path = config.store_path
     if not path.exists():
         print(f"calbridge: no store at {path} yet; run `calbridge sync` first", file=sys.stderr)
