@@ -106,7 +106,10 @@ def set_offset(conn: sqlite3.Connection, name: str, seq: int) -> None:
 
 def prune(conn: sqlite3.Connection, before: int, limit: int) -> int:
     """Drop at most ``limit`` of the oldest entries committed before ``before`` (Unix seconds); returns
-    how many went. Small batches keep each transaction short, off the writers' path."""
+    how many went. Small batches keep each transaction short, off the writers' path; with nothing that
+    old (the usual case) no write transaction is opened at all."""
+    if conn.execute("SELECT 1 FROM feed WHERE committed < ? LIMIT 1", (before,)).fetchone() is None:
+        return 0
     with transaction(conn):
         rows = conn.execute(
             "SELECT seq FROM feed WHERE seq <= (SELECT max(seq) FROM (SELECT seq FROM feed WHERE committed < ?"
