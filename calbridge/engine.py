@@ -61,6 +61,7 @@ class SyncEngine:
         sweep_ratio: float = 0.5,
         sweep_batch: int = 1000,
         progress: ProgressHook | None = None,
+        feed_keep: dt.timedelta = dt.timedelta(days=30),
     ) -> None:
         self.config = config
         self.store = store
@@ -77,6 +78,7 @@ class SyncEngine:
         self._sweep_ratio = sweep_ratio
         self._sweep_batch = sweep_batch
         self._progress = progress
+        self._feed_keep = feed_keep
         self._providers: dict[str, Provider] = {}
         self._listeners: list[Listener] = []
         self._queues: list[asyncio.Queue[ChangeBatch | None]] = []
@@ -198,11 +200,26 @@ class SyncEngine:
         """
         accounts = [self.config.account(account)] if account else list(self.config.accounts)
         report = SyncReport(started=self._clock())
-        async with self.store.sync_lock(wait=lock_wait), asyncio.TaskGroup() as tg:
-            for acc in accounts:
-                tg.create_task(self._sync_account(acc, full, report))
+        async with self.store.sync_lock(wait=lock_wait):
+            async with asyncio.TaskGroup() as tg:
+                for acc in accounts:
+                    tg.create_task(self._sync_account(acc, full, report))
+            await self.prune_feed()
         report.finished = self._clock()
         return report
+
+    async def prune_feed(self, *, batches: int = 20, batch: int = 1000) -> int:
+        """Drop feed entries older than ``feed_keep``, a small transaction at a time (a few per run, so a
+        long backlog is worked off over runs, never in one long write); returns how many went."""
+        # Entries carry the commit's wall time, not the engine's (injectable) clock.
+        before = dt.datetime.now(dt.UTC) - self._feed_keep
+        total = 0
+        for _ in range(batches):
+            n = await self.store.prune_changes(before, limit=batch)
+            total += n
+            if n < batch:
+                break
+        return total
 
     async def _sync_account(self, account: AccountConfig, full: bool, report: SyncReport) -> None:
         try:

@@ -69,6 +69,17 @@ class StoreBusy(StoreError):
     """Another process is syncing into the same store."""
 
 
+class FeedBehind(StoreError):
+    """A change-feed read starts below what retention kept: reading on would skip changes silently."""
+
+    def __init__(self, *, after: int, oldest: int) -> None:
+        self.after, self.oldest = after, oldest
+        super().__init__(
+            f"changes after {after} are no longer kept (the oldest kept is {oldest});"
+            " start again with --after 0 and rebuild from a full read"
+        )
+
+
 class ProviderError(CalbridgeError):
     """A provider call failed; ``status`` is the HTTP status and ``code`` the provider's error code."""
 

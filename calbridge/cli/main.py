@@ -21,7 +21,7 @@ from ..errors import CalbridgeError, ConfigError, MissingDependency, StoreBusy, 
 from ..export import parse_instant
 from ..model import Window
 from ..registry import default_registry
-from . import _output
+from . import _changes, _output
 
 if TYPE_CHECKING:
     from ..store.base import MirrorReader
@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("calendars", parents=[common], help="the calendars each account can see (network)")
     sub.add_parser("status", parents=[common], help="per calendar: last sync, last error, counts")
     sub.add_parser("check-config", parents=[common], help="validate the config and its plugins (no network)")
+
+    _changes.add_parser(sub, common)
 
     m = sub.add_parser("emulate", parents=[common], help="serve the provider emulators on loopback")
     m.add_argument("--port", type=int, default=0, help="first port (default: any free ports)")
@@ -256,6 +258,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from . import _emulate
 
         return _emulate.run(args)
+    if args.command == "changes":
+        return asyncio.run(_changes.run(args, _config(args, resolve_auth=False)))
     handler = {"sync": cmd_sync, "events": cmd_events, "status": cmd_status, "calendars": cmd_calendars}
     return asyncio.run(handler[args.command](args))
 
@@ -286,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"calbridge: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        if args.command == "changes":  # `changes --follow` ends with ^C: a clean stop
+            return 0
         print("calbridge: interrupted; committed pages are kept and the next sync resumes", file=sys.stderr)
         return 130
 

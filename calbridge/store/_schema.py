@@ -83,6 +83,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX events_start_all ON events (start_utc)",
         "CREATE INDEX occurrences_start_all ON occurrences (start_utc)",
     ),
+    (
+        # The change feed (``_feed``): every published change, numbered in its write's transaction;
+        # ``event`` is the exported event of an upsert, or what a delete removed (NULL when unknown).
+        "CREATE TABLE feed (seq INTEGER PRIMARY KEY AUTOINCREMENT, committed INTEGER NOT NULL,"
+        " account TEXT NOT NULL, calendar_id TEXT NOT NULL, id TEXT NOT NULL, op TEXT NOT NULL,"
+        " created INTEGER, event TEXT)",
+        "CREATE INDEX feed_committed ON feed (committed)",
+        "CREATE TABLE feed_consumers (name TEXT PRIMARY KEY, offset INTEGER NOT NULL, updated INTEGER NOT NULL)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -183,6 +192,7 @@ def _state_from_json(account: str, calendar_id: str, text: str) -> CalendarState
 
 Row = tuple[str, str, str, str, str | None, str, int, int, int | None, int, str]
 HASH = 9  # the position of ``hash`` in a Row
+JSON = 10  # the position of the stored JSON in a Row
 
 COLS = "account, calendar_id, id, kind, series_id, status, start_utc, end_utc, orig_utc, hash, json"
 _SET = ", ".join(f"{c} = excluded.{c}" for c in COLS.split(", ")[3:])

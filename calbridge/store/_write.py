@@ -20,7 +20,7 @@ from ..errors import StoreError
 from ..model import UTC, Change, Event, EventKey, Kind, Upsert, Window
 from ..provider import Quarantined
 from ..state import CalendarState, PendingSweep
-from . import _ahead, _schema, _visible
+from . import _ahead, _feed, _schema, _visible
 
 _P = ParamSpec("_P")
 _SLOTTED = (Kind.EXCEPTION, Kind.OCCURRENCE)
@@ -141,10 +141,13 @@ def commit_page(
         known = {i: e for i, e in final.items() if e is not None}
         diff = _visible.Diff(conn, acct, cal, ids, _page_slots(changes), known=known, table="events")
         run: dict[str, tuple[Upsert, _schema.Row]] = {}
+        texts: dict[str, str] = {}  # each upserted id's stored JSON, for the feed
         for change in changes:
             if isinstance(change, Upsert):
                 run.pop(change.event.id, None)  # the last upsert of an id wins, in its position
-                run[change.event.id] = (change, _schema.encode_row(change.event))
+                row = _schema.encode_row(change.event)
+                run[change.event.id] = (change, row)
+                texts[change.event.id] = str(row[_schema.JSON])
                 seen.append(change.event.id)
                 continue
             if run:  # a delete may cascade onto an exception upserted earlier in the page
@@ -157,6 +160,7 @@ def commit_page(
         # Without a delete nothing took an upserted row away: the rows written need not be read again.
         written = None if deleted else {i: (r[9], r[4], r[8]) for i, (_, r) in run.items()}  # hash, series, orig
         out = diff.changes(order=final, written=written)
+        _feed.append(conn, acct, cal, out, texts)
         if seen and _has_quarantine(conn, acct, cal):
             conn.execute(
                 "DELETE FROM quarantine WHERE account = ? AND calendar_id = ? AND qkey IN"
@@ -232,7 +236,9 @@ def sweep_batch(conn: sqlite3.Connection, state: CalendarState, sweep: PendingSw
                 "DELETE FROM quarantine WHERE account = ? AND calendar_id = ? AND mark < ?", (acct, cal, sweep.mark)
             )
         _schema.save_state(conn, state)
-        return diff.changes(order=ids)
+        out = diff.changes(order=ids)
+        _feed.append(conn, acct, cal, out)
+        return out
 
 
 def replace_occurrences(
@@ -276,7 +282,9 @@ def replace_occurrences(
             "DELETE FROM dirty_series WHERE account = ? AND calendar_id = ? AND series_id = ?",
             [(account, calendar_id, sid) for sid in series_ids],
         )
-        return diff.changes(order=[*known, *(g[2] for g in gone)])
+        out = diff.changes(order=[*known, *(g[2] for g in gone)])
+        _feed.append(conn, account, calendar_id, out, {i: str(row[_schema.JSON]) for i, (_, row) in new.items()})
+        return out
 
 
 def prune_occurrences(
@@ -297,7 +305,9 @@ def prune_occurrences(
             " AND series_id NOT IN (SELECT value FROM json_each(?))",
             (account, calendar_id, json.dumps(list(live))),
         )
-        return diff.changes(order=[*gone, *shown])
+        out = diff.changes(order=[*gone, *shown])
+        _feed.append(conn, account, calendar_id, out)
+        return out
 
 
 def _prunable(

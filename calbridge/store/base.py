@@ -29,6 +29,7 @@ from typing import Protocol
 
 import attrs
 
+from ..feed import FeedStore
 from ..model import Change, Event, EventKey, Window
 from ..provider import Quarantined, SecretStore
 from ..push import Subscription
@@ -252,7 +253,7 @@ class SubscriptionStore(Protocol):
         ...
 
 
-class Store(StateStore, PageCommitter, MirrorReader, SecretStore, Protocol):
+class Store(StateStore, PageCommitter, MirrorReader, SecretStore, FeedStore, Protocol):
     """The mirror: every role, plus the right to sync into it. All methods are coroutines; a SQLite
     store runs its I/O off the event loop."""
 
@@ -270,6 +271,7 @@ class Store(StateStore, PageCommitter, MirrorReader, SecretStore, Protocol):
 __all__ = [
     "CalendarState",
     "CalendarStatus",
+    "FeedStore",
     "MirrorReader",
     "PageCommitter",
     "PendingSweep",

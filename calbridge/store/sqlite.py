@@ -24,9 +24,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, Self, TypeVar
 
 from ..errors import StoreBusy, StoreError
+from ..feed import FeedEntry
 from ..model import Change, Event, EventKey, Window
 from ..provider import Quarantined
-from . import _ahead, _read, _schema, _write
+from . import _ahead, _feed, _read, _schema, _write
 from ._worker import Worker
 from .base import CalendarState, CalendarStatus, PendingSweep, RoundStart, Store
 
@@ -361,6 +362,28 @@ class SqliteStore:
     async def set_secret(self, account: str, name: str, value: str) -> None:
         """Store (replace) a secret."""
         await self._run(_write.transactional(_schema.set_secret), account, name, value)
+
+    # -- the change feed (calbridge.feed.FeedStore) -------------------------------------------
+
+    async def read_changes(self, after: int, limit: int, *, account: str | None = None) -> list[FeedEntry]:
+        """Up to ``limit`` feed entries after ``after``, in order (one snapshot)."""
+        return await self._run(_feed.read, after, limit, account)
+
+    async def last_change(self) -> int:
+        """The highest committed sequence number (0 when none)."""
+        return await self._run(_feed.last)
+
+    async def consumer_offset(self, name: str) -> int | None:
+        """Consumer ``name``'s acknowledged offset, ``None`` when new."""
+        return await self._run(_feed.get_offset, name)
+
+    async def set_consumer_offset(self, name: str, seq: int) -> None:
+        """Store consumer ``name``'s offset."""
+        await self._run(_feed.set_offset, name, seq)
+
+    async def prune_changes(self, before: dt.datetime, *, limit: int = 1000) -> int:
+        """Drop at most ``limit`` of the oldest entries committed before ``before``."""
+        return await self._run(_feed.prune, int(before.timestamp()), limit)
 
 
 if TYPE_CHECKING:  # mypy checks here that the class implements every role (StateStore, PageCommitter, ...)
