@@ -10,7 +10,7 @@ executes these decisions; the store applies the row rules (:func:`sweep_target`,
 :func:`stale_after_upsert`, :func:`stale_after_delete`) inside its transactions and decides
 nothing itself.
 
-Modules by rule: ``_rounds``, ``_sweeps``, ``_expansion``.
+Modules by rule: ``_rounds``, ``_limits`` (a round's bounds), ``_sweeps``, ``_expansion``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ._expansion import (
     stale_after_upsert,
     window_moved,
 )
+from ._limits import RoundLimits, Runaway, cursor_oversized, on_runaway, runaway
 from ._rounds import (
     REANCHOR_EVERY,
     REANCHOR_STAGGER,
@@ -47,6 +48,11 @@ from ._rounds import (
 from ._sweeps import SweepPolicy, SweepTarget, hold_sweep, sweep_done, sweep_target
 
 __all__ = [
+    "RoundLimits",
+    "Runaway",
+    "cursor_oversized",
+    "on_runaway",
+    "runaway",
     "REANCHOR_EVERY",
     "REANCHOR_STAGGER",
     "ExpansionPlan",
