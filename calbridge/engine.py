@@ -261,8 +261,9 @@ class SyncEngine:
             clock=self._clock,
             window=self.config.settings.window,
             slack=self.config.settings.slack,
-            limits=RoundLimits(pages=settings.round_pages, deadline=settings.round_deadline,
-                               cursor_bytes=settings.token_bytes),  # fmt: skip
+            limits=RoundLimits(
+                pages=settings.round_pages, deadline=settings.round_deadline, cursor_bytes=settings.token_bytes
+            ),
             sweep=sweep,
             publish=publish,
             progress=progress,

@@ -166,5 +166,3 @@ def on_page(state: CalendarState, page: Page) -> CalendarState:
         sweep = PendingSweep(mark=state.mark, scope=page.sweep_scope)
     pages = 0 if page.last else state.pages + 1
     return attrs.evolve(state, cursor=page.cursor, round=None if page.last else kind, sweep=sweep, pages=pages)
-
-
