@@ -177,8 +177,8 @@ def test_limits_config_section() -> None:
     from calbridge.config._settings import settings_from_file
     from calbridge.errors import ConfigError
 
-    s = settings_from_file(past="1d", future="1d", history=None,
-                           limits={"round_pages": 5, "round_deadline": "10m", "body_bytes": "1MiB", "token_bytes": 100})  # fmt: skip
+    limits = {"round_pages": 5, "round_deadline": "10m", "body_bytes": "1MiB", "token_bytes": 100}
+    s = settings_from_file(past="1d", future="1d", history=None, limits=limits)
     assert (s.round_pages, s.round_deadline, s.body_bytes, s.token_bytes) == (5, dt.timedelta(minutes=10), 2**20, 100)
     for bad in ({"round_pages": 0}, {"body_bytes": "lots"}, {"pagez": 1}):
         with pytest.raises(ConfigError):
