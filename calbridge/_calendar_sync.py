@@ -137,7 +137,7 @@ class CalendarSync:
 
     async def _pages(self, state: CalendarState, window: Window) -> CalendarState:
         self.result.full = self.result.full or planner.phase(state) is planner.Phase.LISTING
-        seen = set() if state.cursor is None else {state.cursor.dumps()}
+        seen = set() if state.cursor is None else {planner.cursor_key(state.cursor.dumps())}
         began = time.monotonic()
         async for page in self._provider.sync(self._calendar, state.cursor, window=window, view=self._view):
             before, state = state, planner.on_page(state, page)
@@ -167,9 +167,10 @@ class CalendarSync:
             raise CursorExpired(f"{where}: the server's page token or link is over {self._limits.cursor_bytes} bytes; "
                                 "not kept", code="oversized")  # fmt: skip
         elapsed = dt.timedelta(seconds=time.monotonic() - began)
-        why = planner.runaway(state, cursor, last=last, seen=seen, elapsed=elapsed, limits=self._limits)
+        key = planner.cursor_key(cursor)
+        why = planner.runaway(state, key, last=last, seen=seen, elapsed=elapsed, limits=self._limits)
         if why is None:
-            seen.add(cursor)
+            seen.add(key)
             return
         dropped = planner.on_runaway(before, self._clock(), why)
         if dropped is not None:

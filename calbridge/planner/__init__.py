@@ -26,7 +26,7 @@ from ._expansion import (
     stale_after_upsert,
     window_moved,
 )
-from ._limits import RoundLimits, Runaway, cursor_oversized, on_runaway, runaway
+from ._limits import RoundLimits, Runaway, cursor_key, cursor_oversized, on_runaway, runaway
 from ._rounds import (
     REANCHOR_EVERY,
     REANCHOR_STAGGER,
@@ -61,6 +61,7 @@ __all__ = [
     "SweepPolicy",
     "SweepTarget",
     "begin_full",
+    "cursor_key",
     "cursor_oversized",
     "expanded_for",
     "expansion_idle",

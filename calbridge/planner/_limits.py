@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 
 import attrs
 
@@ -34,14 +35,20 @@ class RoundLimits:
     cursor_bytes: int = DEFAULT_CURSOR_BYTES
 
 
+def cursor_key(cursor: str) -> str:
+    """What a round remembers of a cursor it passed (its stored JSON ``cursor``): a digest, 64
+    characters whatever the cursor's size."""
+    return hashlib.sha256(cursor.encode()).hexdigest()
+
+
 def runaway(
-    state: CalendarState, cursor: str, *, last: bool, seen: set[str], elapsed: dt.timedelta, limits: RoundLimits
+    state: CalendarState, key: str, *, last: bool, seen: set[str], elapsed: dt.timedelta, limits: RoundLimits
 ) -> Runaway | None:
-    """What is wrong with the page that left ``state`` (its cursor's JSON ``cursor``), if anything:
-    ``seen`` holds the cursors the round resumed from or passed in this run."""
+    """What is wrong with the page that left ``state`` (its cursor's :func:`cursor_key` ``key``), if
+    anything: ``seen`` holds the keys of the cursors the round resumed from or passed in this run."""
     if last:
         return None
-    if cursor in seen:
+    if key in seen:
         return Runaway.REPEAT
     if state.pages >= limits.pages:
         return Runaway.PAGES
