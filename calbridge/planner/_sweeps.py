@@ -51,3 +51,5 @@ def hold_sweep(state: CalendarState, candidates: int, total: int) -> CalendarSta
 def sweep_done(state: CalendarState) -> CalendarState:
     """Every batch is committed: nothing is owed any more."""
     return attrs.evolve(state, sweep=None)
+
+
