@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from . import planner
 from ._run import CalendarResult
-from .errors import CursorExpired
+from .errors import CursorExpired, RateLimited, RunawayPaging
 from .model import Change, Event, Kind, Window
 from .provider import Expansion, Provider
 from .store.base import CalendarState, MirrorReader, Store
@@ -23,6 +24,14 @@ from .store.base import CalendarState, MirrorReader, Store
 EXPANSION_BATCH = 2_500
 """Occurrences per store write: a provider's one-series expansions are written together up to this
 many (1,000 series were 1,000 transactions; a page of the listing holds as many events)."""
+
+_RUNAWAY = {
+    planner.Runaway.PAGES: "the round reached its limit of {limits.pages} pages; it starts over next run",
+    planner.Runaway.DEADLINE: "the round ran past its deadline of {limits.deadline} after {pages} pages; "
+    "it resumes next run",
+    planner.Runaway.REPEAT: "the server repeated a page link or token after {pages} pages; the round starts over "
+    "next run",
+}
 
 logger = logging.getLogger("calbridge.engine")  # the engine's records, whichever module runs them
 Publish = Callable[[Sequence[Change]], Awaitable[None]]
@@ -55,6 +64,7 @@ class CalendarSync:
         window: Callable[[dt.datetime], Window],
         sweep: planner.SweepPolicy,
         slack: dt.timedelta = dt.timedelta(0),
+        limits: planner.RoundLimits | None = None,
         publish: Publish,
         progress: Progress,
     ) -> None:
@@ -63,12 +73,20 @@ class CalendarSync:
         self._view = _View(store, self._account, self._calendar)
         self._clock, self._window, self._policy, self._slack = clock, window, sweep, slack
         self._publish, self._progress = publish, progress
+        self._limits = limits or planner.RoundLimits()
         self.owes_last = False  # it published, or finished a killed run's work
         self._saved: CalendarState | None = None  # the state the store holds, as far as this run knows
         self._unsaved: CalendarState | None = None
         self._wrote = False  # a page or a sweep batch was committed (series may have been flagged)
 
     async def run(self, *, full: bool) -> None:
+        try:
+            await self._run(full=full)
+        except RateLimited as exc:
+            self.result.retry_at = exc.retry_at
+            raise
+
+    async def _run(self, *, full: bool) -> None:
         start = await self._store.round_start(self._account, self._calendar)
         state = start.state or CalendarState(account=self._account, calendar_id=self._calendar)
         self._saved = start.state
@@ -119,8 +137,11 @@ class CalendarSync:
 
     async def _pages(self, state: CalendarState, window: Window) -> CalendarState:
         self.result.full = self.result.full or planner.phase(state) is planner.Phase.LISTING
+        seen = set() if state.cursor is None else {planner.cursor_key(state.cursor.dumps())}
+        began = time.monotonic()
         async for page in self._provider.sync(self._calendar, state.cursor, window=window, view=self._view):
-            state = planner.on_page(state, page)
+            before, state = state, planner.on_page(state, page)
+            await self._bound(before, state, page.cursor.dumps(), page.last, seen, began)
             self.result.pages += 1
             self.result.quarantined += len(page.quarantined)
             if page.changes or page.quarantined:
@@ -136,6 +157,25 @@ class CalendarSync:
             if page.last:
                 break
         return state
+
+    async def _bound(
+        self, before: CalendarState, state: CalendarState, cursor: str, last: bool, seen: set[str], began: float
+    ) -> None:
+        """Stop a round that runs away, or whose cursor is too large to keep, before its page is committed."""
+        where = f"{self._account}/{self._calendar}"
+        if planner.cursor_oversized(cursor, self._limits):
+            raise CursorExpired(f"{where}: the server's page token or link is over {self._limits.cursor_bytes} bytes; "
+                                "not kept", code="oversized")  # fmt: skip
+        elapsed = dt.timedelta(seconds=time.monotonic() - began)
+        key = planner.cursor_key(cursor)
+        why = planner.runaway(state, key, last=last, seen=seen, elapsed=elapsed, limits=self._limits)
+        if why is None:
+            seen.add(key)
+            return
+        dropped = planner.on_runaway(before, self._clock(), why)
+        if dropped is not None:
+            await self._save(dropped)
+        raise RunawayPaging(f"{where}: {_RUNAWAY[why].format(limits=self._limits, pages=state.pages)}", reason=why)
 
     async def _sweep(self, state: CalendarState) -> CalendarState:
         sweep = state.sweep

@@ -40,6 +40,7 @@ class CalendarResult:
     occurrences_deleted: int = 0
     quarantined: int = 0
     sweep_held: tuple[int, int] | None = None
+    retry_at: dt.datetime | None = None  # rate-limited for longer than the retry budget: try again from then
 
     @property
     def ok(self) -> bool:

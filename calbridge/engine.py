@@ -31,7 +31,7 @@ from ._run import CalendarResult, ChangeBatch, SyncReport
 from .config import AccountConfig, Config, structure_auth
 from .errors import CalbridgeError
 from .model import Calendar, Change, Delete
-from .planner import SweepPolicy
+from .planner import RoundLimits, SweepPolicy
 from .provider import Provider, ProviderContext
 from .registry import Registry, default_registry
 from .retry import Retrier, RetryPolicy
@@ -269,6 +269,7 @@ class SyncEngine:
         def progress(kind: str, info: dict[str, Any]) -> None:
             self._report(account.name, kind, info)
 
+        settings = self.config.settings
         sweep = SweepPolicy(ratio=self._sweep_ratio, allow_mass_delete=self.allow_mass_delete, batch=self._sweep_batch)
         return CalendarSync(
             store=self.store,
@@ -277,6 +278,9 @@ class SyncEngine:
             clock=self._clock,
             window=self.config.settings.window,
             slack=self.config.settings.slack,
+            limits=RoundLimits(
+                pages=settings.round_pages, deadline=settings.round_deadline, cursor_bytes=settings.token_bytes
+            ),
             sweep=sweep,
             publish=publish,
             progress=progress,

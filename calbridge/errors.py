@@ -14,11 +14,12 @@
     │   ├── PermissionDenied
     │   ├── NotFound
     │   ├── CursorExpired                         sync token / delta link gone → full resync
-    │   ├── RateLimited                           retry_after: float | None
+    │   ├── RateLimited                           retry_after: float | None, retry_at: datetime | None
     │   ├── TransientError                        5xx, reset connections
     │   │   └── ProviderTimeout(TransientError, TimeoutError)
     │   ├── InvalidRequest                        the provider rejected the request itself
-    │   └── InvalidResponse                       a page or link that cannot be used
+    │   ├── InvalidResponse                       a page or link that cannot be used
+    │   └── RunawayPaging                         a round over its page limit or deadline, or repeating
     └── MalformedEvent                            one payload that cannot be normalized (quarantined)
 
 Messages never carry tokens or secrets: providers build them from status codes, error codes and
@@ -26,6 +27,8 @@ provider messages only.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 
 class CalbridgeError(Exception):
@@ -118,18 +121,24 @@ class CursorExpired(ProviderError):
 
 
 class RateLimited(ProviderError):
-    """The provider asked us to slow down; ``retry_after`` is its wait in seconds when it gave one."""
+    """The provider asked us to slow down; ``retry_after`` is its wait in seconds when it gave one.
+
+    ``retry_at`` (an aware UTC datetime) is set when the retry policy gave up on a wait longer than its
+    budget: the calendar may be tried again from then (``CalendarResult.retry_at``).
+    """
 
     def __init__(
         self,
         message: str,
         *,
         retry_after: float | None = None,
+        retry_at: dt.datetime | None = None,
         provider: str | None = None,
         status: int | None = None,
         code: str | None = None,
     ) -> None:
         self.retry_after = retry_after
+        self.retry_at = retry_at
         super().__init__(message, provider=provider, status=status, code=code)
 
 
@@ -147,6 +156,15 @@ class InvalidRequest(ProviderError):
 
 class InvalidResponse(ProviderError):
     """The provider answered something calbridge cannot use (a malformed page or link)."""
+
+
+class RunawayPaging(ProviderError):
+    """A round that does not end: over its page limit, past its deadline, or a page link or token seen
+    before in the round. ``reason`` is ``"pages"``, ``"deadline"`` or ``"repeat"``."""
+
+    def __init__(self, message: str, *, reason: str, provider: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message, provider=provider, code=reason)
 
 
 class MalformedEvent(CalbridgeError):

@@ -48,6 +48,7 @@ class CalendarState:
       with it, and the sweep removes rows of older generations.
     - ``full_started``: when the last full listing began (re-anchoring window-bound cursors).
     - ``expanded``: the window the stored occurrences were last expanded for.
+    - ``pages``: the pages the round in progress has committed, over every run (its page limit).
     """
 
     account: str
@@ -58,3 +59,4 @@ class CalendarState:
     sweep: PendingSweep | None = None
     full_started: dt.datetime | None = None
     expanded: Window | None = None
+    pages: int = 0

@@ -52,8 +52,9 @@ def parse_config(
     _raw.check_shapes(data)
     raw = _raw.structure(expand_document(data, env, auth=resolve_auth))
     settings = settings_from_file(
-        past=raw.window.past, future=raw.window.future, history=raw.history, slack=raw.window.slack
-    )
+        past=raw.window.past, future=raw.window.future, history=raw.history, slack=raw.window.slack,
+        limits=raw.limits,
+    )  # fmt: skip
     accounts = parse_accounts(raw.accounts, base_dir=base_dir, registry=registry, resolve_auth=resolve_auth)
     return Config(
         store_path=_store_path(raw.store, base_dir),

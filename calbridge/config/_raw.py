@@ -36,6 +36,7 @@ class RawConfig:
     store: str = "sqlite:///calbridge.db"
     window: RawWindow = attrs.field(factory=RawWindow)
     history: str | None = None
+    limits: dict[str, Any] = attrs.field(factory=dict)
     accounts: list[RawAccount] = attrs.field(factory=list)
 
 
@@ -101,6 +102,8 @@ def check_shapes(data: dict[Any, Any]) -> None:
         for key in ("auth", "options"):
             if key in acc and not isinstance(acc[key], dict):
                 raise ConfigError("expected a mapping", where=f"accounts[{i}].{key}")
+    if "limits" in data and not isinstance(data["limits"], dict):
+        raise ConfigError("expected a mapping of limits", where="limits")
     if "window" in data and not isinstance(data["window"], dict):
         raise ConfigError("expected a mapping with past and future", where="window")
 

@@ -10,7 +10,7 @@ executes these decisions; the store applies the row rules (:func:`sweep_target`,
 :func:`stale_after_upsert`, :func:`stale_after_delete`) inside its transactions and decides
 nothing itself.
 
-Modules by rule: ``_rounds``, ``_sweeps``, ``_expansion``.
+Modules by rule: ``_rounds``, ``_limits`` (a round's bounds), ``_sweeps``, ``_expansion``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ._expansion import (
     stale_after_upsert,
     window_moved,
 )
+from ._limits import RoundLimits, Runaway, cursor_key, cursor_oversized, on_runaway, runaway
 from ._rounds import (
     REANCHOR_EVERY,
     REANCHOR_STAGGER,
@@ -53,22 +54,28 @@ __all__ = [
     "ExpansionStep",
     "FullBecause",
     "Phase",
+    "RoundLimits",
     "RoundPlan",
+    "Runaway",
     "Start",
     "SweepPolicy",
     "SweepTarget",
     "begin_full",
+    "cursor_key",
+    "cursor_oversized",
     "expanded_for",
     "expansion_idle",
     "hold_sweep",
     "on_cursor_expired",
     "on_page",
+    "on_runaway",
     "owes_last_batch",
     "phase",
     "plan_expansion",
     "plan_round",
     "reanchor_due",
     "refresh_margin",
+    "runaway",
     "stale_after_delete",
     "stale_after_upsert",
     "sweep_after",

@@ -147,7 +147,7 @@ def _full_because(
 
 def begin_full(state: CalendarState, now: dt.datetime) -> CalendarState:
     """A full listing from nothing under a new mark; a sweep still held is kept until it ends."""
-    return attrs.evolve(state, cursor=None, round=Round.FULL, mark=state.mark + 1, full_started=now)
+    return attrs.evolve(state, cursor=None, round=Round.FULL, mark=state.mark + 1, full_started=now, pages=0)
 
 
 def on_cursor_expired(state: CalendarState, now: dt.datetime) -> CalendarState:
@@ -159,9 +159,10 @@ def on_cursor_expired(state: CalendarState, now: dt.datetime) -> CalendarState:
 def on_page(state: CalendarState, page: Page) -> CalendarState:
     """The state committed with ``page``: its cursor resumes after it. The last page ends the round
     (its cursor is the durable one) and, ending a full listing, owes the sweep of older marks within
-    the scope the listing could see."""
+    the scope the listing could see. A page inside the round counts towards its page limit."""
     kind = state.round or Round.INCREMENTAL
     sweep = state.sweep
     if page.last and kind is Round.FULL:
         sweep = PendingSweep(mark=state.mark, scope=page.sweep_scope)
-    return attrs.evolve(state, cursor=page.cursor, round=None if page.last else kind, sweep=sweep)
+    pages = 0 if page.last else state.pages + 1
+    return attrs.evolve(state, cursor=page.cursor, round=None if page.last else kind, sweep=sweep, pages=pages)

@@ -155,6 +155,7 @@ def state_to_json(state: CalendarState) -> str:
         },
         "full_started": None if state.full_started is None else state.full_started.isoformat(),
         "expanded": _window_to(state.expanded),
+        "pages": state.pages,
     }
     return json.dumps(data, separators=(",", ":"))
 
@@ -187,6 +188,7 @@ def _state_from_json(account: str, calendar_id: str, text: str) -> CalendarState
         ),
         full_started=None if d.get("full_started") is None else dt.datetime.fromisoformat(d["full_started"]),
         expanded=_window_from(d.get("expanded")),
+        pages=int(d.get("pages", 0)),  # absent in states saved before the page limit
     )
 
 

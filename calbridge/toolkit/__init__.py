@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 from .headers import reset_seconds, retry_after_seconds
-from .http import ErrorTable, HttpClient, Response, origin, same_origin
+from .http import ErrorTable, HttpClient, Response, has_userinfo, origin, resuming, same_origin
 from .limits import RateLimit
 from .options import DEFAULT_REQUEST_TIMEOUT, request_timeout
 from .pages import PAYLOAD_LIMIT, DecodedPage, PageDecoder
@@ -47,9 +47,11 @@ __all__ = [
     "binding",
     "ca_requests_session",
     "error_by_status",
+    "has_userinfo",
     "origin",
     "request_timeout",
     "reset_seconds",
+    "resuming",
     "retry_after_seconds",
     "same_origin",
     "unescape",

@@ -5,14 +5,18 @@ A provider builds one from its :class:`~calbridge.provider.ProviderContext`, its
 :meth:`HttpClient.request`. Each call:
 
 1. resolves a path against ``base_url``, and refuses an absolute link (a nextLink taken from a
-   response) on another origin with :class:`~calbridge.errors.InvalidResponse`: the bearer token is
-   only ever sent to ``base_url``'s origin; redirects are not followed unless asked;
+   response) on another origin, with credentials in it (``https://user:pw@host``) or longer than the
+   token cap (``settings.token_bytes``) with :class:`~calbridge.errors.InvalidResponse`: the bearer
+   token is only ever sent to ``base_url``'s origin; redirects are not followed unless asked;
 2. runs under ``ctx.retry.call`` (rate limits wait their ``retry_after``, transient failures back off),
    each attempt under the optional semaphore and a deadline of ``timeout`` seconds
    (:class:`~calbridge.errors.ProviderTimeout`), on the engine's session with the account's TLS
    (``ctx.ssl``); a dropped connection is a :class:`~calbridge.errors.TransientError`;
-3. hands *every* response, success or not, to the error table, which returns the typed error or None
-   (so a table may fail an HTTP 200 whose body says it failed, as Feishu's ``code`` does);
+3. reads the body up to ``settings.body_bytes`` after decompression (a gzip bomb included) and stops
+   there: a larger answer is an :class:`~calbridge.errors.InvalidResponse`; hands *every* response,
+   success or not, to the error table, which returns the typed error or None (so a table may fail an
+   HTTP 200 whose body says it failed, as Feishu's ``code`` does); JSON nested too deeply for the
+   parser (``RecursionError``) in the table or the decoder is an InvalidResponse too;
 4. on :class:`~calbridge.errors.TokenExpired` invalidates the rejected token and sends once more
    with a fresh one; a second rejection, or a token source that cannot refresh, is an
    :class:`~calbridge.errors.AuthError`.
@@ -32,14 +36,23 @@ import aiohttp
 import attrs
 import msgspec
 
-from ..errors import AuthError, InvalidResponse, ProviderError, ProviderTimeout, TokenExpired, TransientError
+from ..errors import (
+    AuthError,
+    CursorExpired,
+    InvalidRequest,
+    InvalidResponse,
+    ProviderError,
+    ProviderTimeout,
+    TokenExpired,
+    TransientError,
+)
 from .options import DEFAULT_REQUEST_TIMEOUT
 from .tokens import TokenSource
 
 if TYPE_CHECKING:
     from ..provider import ProviderContext
 
-__all__ = ["ErrorTable", "HttpClient", "Response", "origin", "same_origin"]
+__all__ = ["ErrorTable", "HttpClient", "Response", "has_userinfo", "origin", "resuming", "same_origin"]
 
 T = TypeVar("T")
 _NO_SESSION_TIMEOUT = aiohttp.ClientTimeout(total=None)
@@ -70,6 +83,24 @@ may pass; anything else is not retried.
 """
 
 
+def resuming(table: ErrorTable) -> ErrorTable:
+    """``table`` for a request that resumes from a cursor (a page token, a link): a 400 is the server
+    refusing the cursor (a token too long for a URL, one it no longer parses), a
+    :class:`~calbridge.errors.CursorExpired`, so the round lists in full instead of failing forever."""
+
+    def judge(response: Response, what: str) -> ProviderError | None:
+        failure = table(response, what)
+        # Only a plain "bad request": a rejected token (TokenExpired) or a rate limit keep their meaning.
+        if response.status == 400 and (failure is None or type(failure) is InvalidRequest):
+            code = None if failure is None else failure.code
+            provider = None if failure is None else failure.provider
+            return CursorExpired(f"{what}: the server refused the resume cursor (HTTP 400)", provider=provider,
+                                 status=400, code=code)  # fmt: skip
+        return failure
+
+    return judge
+
+
 def origin(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) with the default port filled in; hosts compare case-insensitively."""
     parts = urlsplit(url)
@@ -82,7 +113,15 @@ def origin(url: str) -> tuple[str, str, int]:
 
 
 def same_origin(a: str, b: str) -> bool:
-    return origin(a) == origin(b)
+    """Same scheme, host and port, and neither carries credentials (``user:pw@``), which ``origin``
+    ignores and aiohttp refuses next to an Authorization header."""
+    return origin(a) == origin(b) and not has_userinfo(a) and not has_userinfo(b)
+
+
+def has_userinfo(url: str) -> bool:
+    """Whether ``url`` names a user or password before its host."""
+    parts = urlsplit(url)
+    return parts.username is not None or parts.password is not None
 
 
 def _absolute(url: str) -> bool:
@@ -122,23 +161,31 @@ class HttpClient:
         self._headers = dict(headers or {})
         self._scheme = auth_scheme
         self._ssl: Any = ctx.ssl if ctx.ssl is not None else True
+        self.max_body = ctx.settings.body_bytes
+        self.max_link = ctx.settings.token_bytes
         self.sent = 0
 
     def __repr__(self) -> str:
         return f"HttpClient({self.provider}, {self.base_url!r})"
 
     def same_origin(self, url: str) -> bool:
-        """Whether ``url`` is on ``base_url``'s origin (where the token may go)."""
-        return origin(url) == self.origin
+        """Whether ``url`` is on ``base_url``'s origin (where the token may go), without credentials."""
+        return origin(url) == self.origin and not has_userinfo(url)
 
     def url(self, url_or_path: str, *, what: str = "request") -> str:
         """``base_url`` + a path, or an absolute URL once it passed the origin check.
 
         Raises:
-            InvalidResponse: an absolute URL on another origin.
+            InvalidResponse: an absolute URL on another origin, with credentials, or over the token cap.
         """
         if not _absolute(url_or_path):
             return self.base_url + (url_or_path if url_or_path.startswith("/") else "/" + url_or_path)
+        if len(url_or_path) > self.max_link:
+            raise InvalidResponse(f"{self.provider} {what}: refusing a link over {self.max_link} bytes",
+                                  provider=self.provider)  # fmt: skip
+        if has_userinfo(url_or_path):
+            raise InvalidResponse(f"{self.provider} {what}: refusing a link with credentials in it",
+                                  provider=self.provider)  # fmt: skip
         if not self.same_origin(url_or_path):
             # Never let a link taken from a response carry the bearer token to another host.
             raise InvalidResponse(
@@ -170,7 +217,8 @@ class HttpClient:
         attempt (for a call made inside another call's attempt, such as a token fetch).
 
         Raises:
-            InvalidResponse: ``url`` on another origin. AuthError: the token refused twice (or once,
+            InvalidResponse: ``url`` on another origin (or with credentials, or over the token cap), an
+            answer over the body cap or nested too deeply. AuthError: the token refused twice (or once,
             when the source cannot refresh). ProviderTimeout, TransientError, RateLimited: after the
             retry policy gave up. Whatever else the error table answers.
         """
@@ -214,10 +262,14 @@ class HttpClient:
                 sent.append(token)
                 extra["Authorization"] = f"{self._scheme} {token}" if self._scheme else token
             response = await self._send(method, target, label, params, json, extra, allow_redirects)
-            failure = table(response, label)
-            if failure is not None:
-                raise failure
-            return parse(response)
+            try:
+                failure = table(response, label)
+                if failure is not None:
+                    raise failure
+                return parse(response)
+            except RecursionError:
+                raise InvalidResponse(f"{label}: answer nested too deeply to decode", provider=self.provider,
+                                      status=response.status) from None  # fmt: skip
 
         async def run() -> T:
             return await (self._ctx.retry.call(attempt, what=label) if retry else attempt())
@@ -297,7 +349,7 @@ class HttpClient:
         self.sent += 1
         try:
             async with asyncio.timeout(self.timeout):
-                return await self._exchange(method, url, params, json, headers, allow_redirects)
+                return await self._exchange(method, url, label, params, json, headers, allow_redirects)
         except TimeoutError:
             raise ProviderTimeout(f"{label}: no answer within {self.timeout:g}s", provider=self.provider) from None
         except aiohttp.ClientError as exc:
@@ -307,6 +359,7 @@ class HttpClient:
         self,
         method: str,
         url: str,
+        label: str,
         params: Mapping[str, str] | None,
         json: Any,
         headers: Mapping[str, str],
@@ -316,8 +369,25 @@ class HttpClient:
             method, url, params=params, json=json, headers=headers, ssl=self._ssl, allow_redirects=allow_redirects,
             timeout=_NO_SESSION_TIMEOUT,  # the deadline above governs, whatever the session's default
         ) as resp:  # fmt: skip
-            body = await resp.read()
+            body = await self._read(resp, label)
             return Response(status=resp.status, headers=resp.headers, body=body)
+
+    async def _read(self, resp: aiohttp.ClientResponse, label: str) -> bytes:
+        """The body, decompressed, read chunk by chunk and abandoned past ``max_body`` (aiohttp inflates
+        at most a buffer's worth per chunk, so a gzip bomb is never inflated whole)."""
+        limit = self.max_body
+        if resp.content_length is not None and resp.content_length > limit and not resp.headers.get("Content-Encoding"):
+            raise self._too_large(label, resp.status)
+        body = bytearray()
+        async for chunk in resp.content.iter_any():
+            if len(body) + len(chunk) > limit:
+                raise self._too_large(label, resp.status)
+            body += chunk
+        return bytes(body)
+
+    def _too_large(self, label: str, status: int) -> InvalidResponse:
+        return InvalidResponse(f"{label}: answer over {self.max_body} bytes; not read", provider=self.provider,
+                               status=status)  # fmt: skip
 
 
 def _identity(response: Response) -> Response:

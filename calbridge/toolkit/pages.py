@@ -9,10 +9,13 @@ JSON (a twin of the page Struct, derived once), decodes the items one by one and
 the ones that do not fit, each with its id (read leniently) and its own JSON text, while the rest of
 the page lands. An item that decoded but then fails normalization is quarantined by the provider
 with :meth:`DecodedPage.quarantine`, whose payload lookup decodes the page again only then (rare).
+JSON nested deeper than the parser's recursion limit, even inside a skipped field, is a
+``msgspec.DecodeError`` like any other undecodable body, never a ``RecursionError``.
 """
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Callable
@@ -30,6 +33,22 @@ PAYLOAD_LIMIT = 100_000  # characters of an item's JSON text kept with its quara
 P = TypeVar("P")
 I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _shallow(fn: F) -> F:
+    """``fn`` with a ``RecursionError`` from a deeply nested body raised as ``msgspec.DecodeError``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RecursionError:
+            raise msgspec.DecodeError("JSON nested too deeply") from None
+
+    return typing.cast(F, wrapper)
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -221,11 +240,12 @@ class PageDecoder(Generic[P, I]):
         self._id = msgspec.json.Decoder(id_only)
         self._limit = payload_limit
 
+    @_shallow
     def decode(self, body: bytes) -> DecodedPage[P, I]:
         """``body`` → its items that fit and the quarantine of those that do not.
 
         Raises:
-            msgspec.DecodeError: not JSON. msgspec.ValidationError: the page itself is off-shape
+            msgspec.DecodeError: not JSON (or nested too deeply). msgspec.ValidationError: the page itself is off-shape
             (not an object, the list not a list, a page-level field of the wrong type).
         """
         try:
@@ -255,6 +275,7 @@ class PageDecoder(Generic[P, I]):
         return DecodedPage(self, body, page, items, quarantined=quarantined, failed_at=failed_at, positions=positions,
                            raw=raw_items)  # fmt: skip
 
+    @_shallow
     def decode_item(self, body: bytes) -> I:
         """One item on its own (a ``GET /events/{id}`` body).
 
@@ -264,6 +285,7 @@ class PageDecoder(Generic[P, I]):
         item: I = self._item.decode(body)
         return item
 
+    @_shallow
     def raw_items(self, body: bytes) -> list[msgspec.Raw]:
         """Each item's JSON text, undecoded."""
         return _get(self._raw_page.decode(body), self._path) or []
@@ -272,7 +294,7 @@ class PageDecoder(Generic[P, I]):
         """The item's id when it is a non-empty string, else None (never raises)."""
         try:
             value = getattr(self._id.decode(raw), "id", None)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return None
         return value if isinstance(value, str) and value else None
 

@@ -44,6 +44,7 @@ from calbridge.toolkit import (
     TokenSource,
     error_by_status,
     reset_seconds,
+    resuming,
 )
 
 from ._wire import ATTENDEES, EVENTS, AttendeesPage, EventsPage
@@ -167,6 +168,9 @@ def error_for(response: Response, what: str) -> ProviderError | None:
     return failure(response.status, _json(response.body), response.headers.get(RESET_HEADER), what)
 
 
+_resuming = resuming(error_for)
+
+
 def decode(response: Response, what: str, *, flat: bool = False) -> dict[str, Any]:
     """``data`` of a successful envelope (``{}`` when it is missing or not an object; the whole body
     when ``flat``: the token endpoints).
@@ -226,8 +230,10 @@ class FeishuClient:
     async def _page(
         self, decoder: PageDecoder[E, I], path: str, params: Mapping[str, str], what: str
     ) -> DecodedPage[E, I]:
+        # A page_token or sync_token the server answers 400 to is dead: list in full (not fail forever).
+        table = _resuming if "page_token" in params or "sync_token" in params else error_for
         return await self.http.request_parsed("GET", path, lambda r: decode_page(decoder, r, f"feishu {what}"),
-                                              params=params, what=what)  # fmt: skip
+                                              params=params, what=what, errors=table)  # fmt: skip
 
     async def calendar_list(self, params: Mapping[str, str]) -> dict[str, Any]:
         """One page of the calendar list (``data``: ``calendar_list``, ``has_more``, ``page_token``)."""

@@ -20,7 +20,15 @@ from calbridge.errors import (
     RateLimited,
 )  # fmt: skip
 from calbridge.provider import ProviderContext
-from calbridge.toolkit import DecodedPage, HttpClient, Response, TokenSource, error_by_status, retry_after_seconds
+from calbridge.toolkit import (
+    DecodedPage,
+    HttpClient,
+    Response,
+    TokenSource,
+    error_by_status,
+    resuming,
+    retry_after_seconds,
+)
 
 from ._wire import EVENTS, CalendarList, EventsPage, GEvent, decode_calendar_list
 
@@ -59,6 +67,7 @@ def error_for(response: Response, what: str, *, cursor: bool = True) -> Provider
 
 
 _without_cursor = functools.partial(error_for, cursor=False)
+_resuming = resuming(error_for)
 
 
 def path_segment(value: str) -> str:
@@ -81,10 +90,13 @@ class GoogleClient:
                                                params=params, what=what)  # fmt: skip
 
     async def events(self, calendar_id: str, params: Mapping[str, str]) -> DecodedPage[EventsPage, GEvent]:
-        """One events.list page (a 410: :class:`CursorExpired`)."""
+        """One events.list page (a 410, or a 400 to the pageToken of a round in progress:
+        :class:`CursorExpired`)."""
         what = f"events.list {calendar_id}"
+        # A pageToken the server cannot take back (1 MB: "URL too long") would fail every later sync.
+        table = _resuming if "pageToken" in params else error_for
         return await self.http.request_decoded("GET", f"/calendars/{path_segment(calendar_id)}/events", EVENTS.decode,
-                                               params=params, what=what)  # fmt: skip
+                                               params=params, what=what, errors=table)  # fmt: skip
 
     async def instances(
         self, calendar_id: str, series_id: str, params: Mapping[str, str]

@@ -28,7 +28,15 @@ from calbridge.errors import (
 )  # fmt: skip
 from calbridge.model import Window
 from calbridge.provider import ProviderContext
-from calbridge.toolkit import DecodedPage, HttpClient, Response, TokenSource, error_by_status, retry_after_seconds
+from calbridge.toolkit import (
+    DecodedPage,
+    HttpClient,
+    Response,
+    TokenSource,
+    error_by_status,
+    resuming,
+    retry_after_seconds,
+)
 
 from ._wire import EVENTS, CalendarList, EventsPage, GEvent, decode_calendar_list
 
@@ -66,6 +74,9 @@ def error_for(response: Response, what: str) -> ProviderError | None:
     if status == 429 or (status in (503, 504) and wait is not None):
         return RateLimited(text, retry_after=wait, **kw)
     return error_by_status(status, text, provider="graph", code=code)
+
+
+_resuming = resuming(error_for)
 
 
 def _stamp(value: dt.datetime) -> str:
@@ -127,8 +138,10 @@ class GraphClient:
         return await self.http.request_decoded("GET", url, decode_calendar_list, what="list calendars")
 
     async def events(self, url: str, *, what: str) -> DecodedPage[EventsPage, GEvent]:
-        """One calendarView delta or instances page (CursorExpired: the delta link is dead)."""
-        return await self.http.request_decoded("GET", url, EVENTS.decode, what=what)
+        """One calendarView delta or instances page (CursorExpired: the delta link is dead, or a link
+        taken from a page is answered 400)."""
+        table = _resuming if "://" in url else error_for
+        return await self.http.request_decoded("GET", url, EVENTS.decode, what=what, errors=table)
 
     async def event(self, event_id: str, *, what: str) -> bytes:
         """``GET /events/{id}``, undecoded (the caller decides what an off-shape one means).
