@@ -50,7 +50,7 @@ def patterned(spec: EventSpec) -> dict[str, Any]:
             that is not the end of a day in the series zone...).
     """
     line = spec.recurrence[0]
-    parts = dict(p.split("=", 1) for p in line[len("RRULE:") :].split(";"))
+    parts = dict(p.split("=", 1) for p in line[len("RRULE:"):].split(";"))
     freq = parts.pop("FREQ")
     pattern: dict[str, Any] = {"interval": int(parts.pop("INTERVAL", "1"))}
     byday = [_ordinal_day(v) for v in parts.pop("BYDAY", "").split(",") if v]
