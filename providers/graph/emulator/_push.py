@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from ._delivery import Deliverer, Delivery, Outgoing, PushSettings
-from ._model import EventDef
+from ._model import EventDef, change_key
 from ._subscriptions import (
     DEFAULT_MAX_LIFETIME,
     LIFECYCLE_EVENTS,
@@ -84,7 +84,7 @@ class PushMixin:
         if current is None or not self._subscriptions:
             return
         change = "created" if old is None else "deleted" if new is None else "updated"
-        etag = None if new is None else f'W/"EZ9r3czxY0m2jz8c45cz{new.version:08d}"'
+        etag = None if new is None else f'W/"{change_key(new)}"'
         for sub in self._live().values():
             if sub.calendar_id != current.calendar_id or change not in sub.change_types:
                 continue

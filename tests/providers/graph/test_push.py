@@ -176,7 +176,10 @@ async def test_the_emulator_refuses_an_expiry_beyond_its_maximum(harness: Harnes
     assert harness.emulator.subscriptions() == []
 
 
-async def test_create_update_delete_are_delivered_and_verified(harness: Harness, receiver: Receiver) -> None:
+async def test_create_update_delete_are_delivered_and_verified(
+    harness: Harness, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     emu = harness.emulator
     sub = await subscribe(harness, receiver)
     eid = emu.create_event("Lunch", at(2026, 3, 2, 12), at(2026, 3, 2, 13))
@@ -194,6 +197,7 @@ async def test_create_update_delete_are_delivered_and_verified(harness: Harness,
     assert items[0]["resourceData"]["id"] == eid and items[0]["resourceData"]["@odata.type"] == "#Microsoft.Graph.Event"
     assert items[1]["resourceData"]["@odata.etag"] != items[0]["resourceData"]["@odata.etag"]
     assert parse_instant(items[0]["subscriptionExpirationDateTime"]) == sub.expires
+    assert SECRET not in caplog.text
 
 
 async def test_only_the_subscribed_calendar_is_notified(harness: Harness, receiver: Receiver) -> None:
