@@ -50,8 +50,10 @@ class Receiver:
     url: str = ""
     answers: list[tuple[str, int, tuple[Notice, ...]]] = attrs.field(factory=list)
     handshake: Callable[[str], web.Response] | None = None  # replaces the verifier's handshake answer
-    fail_with: list[int] = attrs.field(factory=list)  # statuses for the next notification posts
+    fail_with: list[int] = attrs.field(factory=list)  # statuses for the next notifications (0: no answer)
     handshake_delay: float = 0.0
+    hold: asyncio.Event | None = None  # notifications wait for it
+    held: int = 0
     changed: asyncio.Event = attrs.field(factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -61,8 +63,15 @@ class Receiver:
             await asyncio.sleep(self.handshake_delay)
             if self.handshake is not None:
                 return self.handshake(query["validationToken"])
-        if "validationToken" not in query and self.fail_with:
-            return web.Response(status=self.fail_with.pop(0))
+        elif self.fail_with:
+            status = self.fail_with.pop(0)
+            if status == 0:
+                await asyncio.sleep(1.0)  # past the emulator's push.timeout in the test
+            return web.Response(status=status or 202)
+        elif self.hold is not None:
+            self.held += 1
+            self.changed.set()
+            await self.hold.wait()
         push = PushRequest(
             endpoint=endpoint, query=query, headers={k.lower(): v for k, v in request.headers.items()},
             body=await request.read(),
@@ -295,6 +304,29 @@ async def test_a_5xx_is_redelivered(harness: Harness, receiver: Receiver) -> Non
     emu.create_event("Lunch", at(2026, 3, 2, 12), at(2026, 3, 2, 13))
     assert await receiver.wait(1) == [Notice(kind=NoticeKind.CHANGE, subscription_id=sub.id)]
     assert [(d.attempt, d.status) for d in await delivered(emu, "change", 3)] == [(1, 503), (2, 500), (3, 202)]
+
+
+async def test_no_answer_is_redelivered(harness: Harness, receiver: Receiver) -> None:
+    emu = harness.emulator
+    emu.push.timeout, emu.push.retry_delay = 0.3, 0.05
+    sub = await subscribe(harness, receiver)
+    receiver.fail_with = [0]
+    emu.create_event("Lunch", at(2026, 3, 2, 12), at(2026, 3, 2, 13))
+    assert await receiver.wait(1) == [Notice(kind=NoticeKind.CHANGE, subscription_id=sub.id)]
+    logged = await delivered(emu, "change", 2)
+    assert [(d.attempt, d.status, d.error) for d in logged] == [(1, None, "TimeoutError"), (2, 202, None)]
+
+
+async def test_a_held_delivery_does_not_hold_up_the_api(harness: Harness, receiver: Receiver) -> None:
+    emu = harness.emulator
+    sub = await subscribe(harness, receiver)
+    receiver.hold = asyncio.Event()
+    emu.create_event("Lunch", at(2026, 3, 2, 12), at(2026, 3, 2, 13))
+    await receiver.until(lambda: receiver.held == 1)
+    await harness.sync()
+    assert receiver.held == 1 and receiver.answers == [] and len(harness.mirror) == 1
+    receiver.hold.set()
+    assert await receiver.wait(1) == [Notice(kind=NoticeKind.CHANGE, subscription_id=sub.id)]
 
 
 async def test_renew_extends_and_expiry_stops_deliveries(harness: Harness, receiver: Receiver) -> None:
