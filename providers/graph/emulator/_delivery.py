@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import quote
 
@@ -65,6 +66,15 @@ class PushSettings:
     validation_timeout: float = 10.0  # and the handshake's within 10 s
 
 
+def retryable(status: int | None) -> bool:
+    """Whether a delivery answered ``status`` (None: no answer) is sent again.
+
+    Graph retries any non-2xx for up to 4 h (apis.md 2.F); the emulator a few times, on a 5xx or no
+    answer only, so a refused (4xx) delivery is not sent again.
+    """
+    return status is None or status >= 500
+
+
 class Deliverer:
     """Sends what :meth:`enqueue` is given from the loop it was started on; logs into ``log``."""
 
@@ -100,7 +110,7 @@ class Deliverer:
         loop.call_soon_threadsafe(queue.put_nowait, outgoing)
         return True
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -164,9 +174,7 @@ class Deliverer:
             except (TimeoutError, aiohttp.ClientError) as exc:
                 entry.error = type(exc).__name__
             self._record(entry)
-            # Graph retries any non-2xx for up to 4 h (apis.md 2.F); the emulator a few times, on 5xx
-            # or no answer only, so a refused (4xx) delivery is not sent again.
-            if entry.status is not None and entry.status < 500:
+            if not retryable(entry.status):
                 return
             if attempt <= self.settings.retries:
                 await asyncio.sleep(delay)
