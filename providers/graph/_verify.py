@@ -48,8 +48,9 @@ def parse_push(raw: Mapping[str, Any] | None, *, where: str) -> GraphPushSetting
         return GraphPushSettings()
     if not isinstance(raw, Mapping):
         raise ConfigError("expected a mapping", where=where)
-    for key in raw:
-        raise ConfigError("unknown key (graph push takes no settings)", where=f"{where}.{key}")
+    unknown = next(iter(raw), None)
+    if unknown is not None:
+        raise ConfigError("unknown key (graph push takes no settings)", where=f"{where}.{unknown}")
     return GraphPushSettings()
 
 

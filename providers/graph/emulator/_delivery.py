@@ -105,9 +105,12 @@ class Deliverer:
     def enqueue(self, outgoing: Outgoing) -> bool:
         """Queue an item from any thread; False when the emulator is not being served."""
         loop, queue = self._loop, self._queue
-        if loop is None or queue is None or loop.is_closed():
+        if loop is None or queue is None:
             return False
-        loop.call_soon_threadsafe(queue.put_nowait, outgoing)
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, outgoing)
+        except RuntimeError:  # the loop closed meanwhile: the emulator stopped serving
+            return False
         return True
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
