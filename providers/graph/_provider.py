@@ -30,6 +30,7 @@ from ._changes import changes_from, master_ids
 from ._client import GraphClient
 from ._config import DEFAULT_BASE_URL, ClientCredentialsAuth, RefreshTokenAuth, TokenAuth, parse_options
 from ._convert import convert_event
+from ._push import GraphPush
 from ._times import series_zone_of
 from ._wire import EventsPage, GEvent, decode_event
 
@@ -39,8 +40,8 @@ SCHEME = "graph.delta"
 VERSION = 1
 
 
-class GraphProvider:
-    """One configured Graph account (one mailbox)."""
+class GraphProvider(GraphPush):
+    """One configured Graph account (one mailbox); it can push (``_push``)."""
 
     capabilities = Capabilities(sync_yields_occurrences=True, window_bound_cursor=True)
 

@@ -6,6 +6,8 @@ its mailbox from any thread through the Python API (``create_event``, ``update_e
 fractional Retry-After, 503...), ``delay``, ``expire_delta_tokens``, ``empty_first_page``,
 ``skeletal_occurrences``, ``ignore_timezone_preference``, ``link_origin`` (emit links to another
 host), and ``requests`` (a log of every request: method, url, headers, whether it was authorized).
+Subscriptions push for real (``_push``: ``subscriptions()``, ``deliveries()``, ``lifecycle_event``,
+``max_subscription_lifetime``, ``push`` settings).
 It implements the shared test API (:class:`calbridge.testing.emulator_api.SeriesEmulatorAPI`).
 """
 
@@ -26,6 +28,7 @@ from aiohttp import web
 from ._api import GraphAPI
 from ._app import GraphApp, _b64
 from ._model import UTC, EventDef, Instance, build_rule, content, instances, render
+from ._push import PushMixin
 from ._service import ServiceMixin
 
 if TYPE_CHECKING:
@@ -51,7 +54,7 @@ class LoggedRequest:
     end: float | None = None
 
 
-class GraphEmulator(GraphAPI, ServiceMixin):
+class GraphEmulator(GraphAPI, ServiceMixin, PushMixin):
     """One tenant with mailboxes, calendars and events; thread-safe (one lock)."""
 
     name = "graph"
@@ -81,6 +84,7 @@ class GraphEmulator(GraphAPI, ServiceMixin):
         self.ignore_timezone_preference = False
         self.link_origin: str | None = None
         self.default_user = self.add_user("alice@contoso.example", display_name="Alice Example")
+        self._init_push()
 
     # -- serving -----------------------------------------------------------------------------
 

@@ -66,10 +66,13 @@ class GraphApp:
         self.emu = emu
 
     def build(self) -> web.Application:
+        from ._push_routes import SubscriptionRoutes  # it imports graph_error from here
+
         app = web.Application(middlewares=[self._middleware])
         r = app.router
         r.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self.oidc)
         r.add_post("/{tenant}/oauth2/v2.0/token", self.token)
+        SubscriptionRoutes(self.emu).add_to(app)
         r.add_get("/v1.0/{tail:.*}", self.graph)
         return app
 

@@ -107,6 +107,11 @@ class Instance:
     overrides: tuple[tuple[str, Any], ...] = ()
 
 
+def change_key(defn: EventDef) -> str:
+    """The event's ``changeKey`` (``@odata.etag`` is ``W/"{changeKey}"``): bumped by every change."""
+    return f"EZ9r3czxY0m2jz8c45cz{defn.version:08d}"
+
+
 def build_rule(defn: EventDef) -> du.rrule:
     """dateutil's rule for a series, in naive wall time of the series zone."""
     assert defn.recurrence is not None
@@ -268,7 +273,7 @@ def render(
         out["seriesMasterId"] = defn.id
     out["start"] = _dtz(s, defn, prefer_tz)
     out["end"] = _dtz(e, defn, prefer_tz)
-    change = f"EZ9r3czxY0m2jz8c45cz{defn.version:08d}"
+    change = change_key(defn)
     if skeletal and etype == "occurrence":
         out["@odata.etag"] = f'W/"{change}"'  # the delta's skeletal occurrences keep their etag
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._model import UTC, EventDef, build_rule, instances, resolve_zone, slot_id
 
@@ -51,7 +51,13 @@ class ServiceMixin:
     def _calendar_for(self, calendar: str, user: str | None) -> str:
         raise NotImplementedError
 
+    if TYPE_CHECKING:  # PushMixin's: queue the change notifications of a commit
+
+        def _notify(self, eid: str, old: EventDef | None, new: EventDef | None) -> None: ...
+
     def _commit(self, eid: str, defn: EventDef | None) -> None:
+        previous = self._versions.get(eid)
+        self._notify(eid, previous[-1][1] if previous else None, defn)
         self.seq += 1
         if defn is not None:
             defn.modified = dt.datetime.now(UTC)
