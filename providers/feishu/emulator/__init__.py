@@ -110,7 +110,6 @@ class FeishuEmulator(FeishuAPI):
             "deleted 'Team offsite'",
         ]
 
-
     def load_scenario(self, scenario: Scenario, calendar_id: str | None = None) -> FeishuScenario:
         """Write a conformance scenario into a calendar of its own (see ``_scenario``)."""
         from ._scenario import load
