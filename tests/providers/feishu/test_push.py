@@ -338,11 +338,14 @@ async def test_every_account_of_the_app_is_named(
     mine = [account(emu, server, name=n, push=settings()) for n in ("alice", "bob")]
     theirs = account(emu, server, name="carol", push=settings(), app_id=OTHER_APP)
     receiver.accounts = [PushAccount(name=a.name, settings=a.push) for a in (*mine, theirs)]
+    # A `kind: token` account names no app: its verification token alone matches it.
+    bearer = plugin.parse_push(settings(), account={"auth": {"kind": "token", "token": "u-x"}}, where="push")
+    receiver.accounts.append(PushAccount(name="dave", settings=bearer))
     await configured(emu, receiver.url)
     await subscribed(mine[0], session)
     emu.create_event(summary="x", start=at(1), end=at(1, 1))
     await eventually(lambda: len(receiver.notices) == 1)
-    assert receiver.notices[0].accounts == ("alice", "bob")
+    assert receiver.notices[0].accounts == ("alice", "bob", "dave")
 
 
 async def test_a_tenant_account_is_polled_and_its_subscription_refused(
