@@ -148,7 +148,7 @@ async def test_create_update_delete_arrive_verified(
     eid = emu.create_event(summary="Standup", start=at(1), end=at(1, 1))
     emu.update_event(eid, summary="Standup (moved)")
     emu.delete_event(eid)
-    await eventually(lambda: len(receiver.notices) == 3)
+    await eventually(lambda: len(receiver.notices) == 3 and emu.push.pending() == 0)  # answered and logged
 
     log = emu.push.deliveries()
     assert sorted((d.change_type, d.status, d.encrypted, d.calendar_event_id) for d in log) == [
@@ -285,7 +285,7 @@ async def test_duplicates_carry_the_same_dedup_key(
     emu.push.grey_release = False  # many tenants get only calendar_id and user_id_list (F6)
     await subscribed(acc, session)
     emu.create_event(summary="x", start=at(1), end=at(1, 1))
-    await eventually(lambda: len(receiver.notices) == 2)
+    await eventually(lambda: len(receiver.notices) == 2 and emu.push.pending() == 0)
     first, again = receiver.notices
     assert first == again and first.dedup_key and first.calendar_id == emu.primary_id
     assert [d.copy for d in emu.push.deliveries()] == [0, 1]
