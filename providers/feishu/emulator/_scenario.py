@@ -65,7 +65,7 @@ def _fields(spec: EventSpec) -> dict[str, Any]:
 
 
 def _rule(spec: EventSpec) -> str:
-    return spec.recurrence[0][len("RRULE:") :] if spec.rrule else ""
+    return spec.recurrence[0][len("RRULE:"):] if spec.rrule else ""
 
 
 class FeishuScenario(ScenarioLoader):
