@@ -33,6 +33,7 @@ from ._client import FeishuClient, TokenEndpoints
 from ._config import FEISHU_BASE_URL, UserAuth, parse_options
 from ._convert import all_day_slot, attendees_from, changes_from, mark_self, unanswered
 from ._expand import Expander
+from ._push import FeishuPushing
 from ._wire import FAttendee, attendees_data, events_data
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,8 @@ async def _date_stubs(changes: list[Change], view: MirrorView) -> None:
             changes[i] = Upsert(event=fresh)
 
 
-class FeishuProvider:
-    """One configured Feishu or Lark account."""
+class FeishuProvider(FeishuPushing):
+    """One configured Feishu or Lark account (push: ``_push``)."""
 
     capabilities = Capabilities(calendar_expansion=True)
 

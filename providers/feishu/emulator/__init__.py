@@ -7,7 +7,9 @@ Serves the token endpoints (tenant, and user with rotating single-use refresh to
 attendee list, ``instances`` (open interval, ≤ 2 years, paged) and ``instance_view`` (193103 from
 40 days, 193104 from 1000 instances). Faults: :meth:`rate_limit` (429 + ``x-ogw-ratelimit-reset``),
 :meth:`inject` (any status/code), :meth:`slow`; :attr:`empty_pages` makes the next list answers
-empty with ``has_more`` true. Every request is logged (:meth:`requests`).
+empty with ``has_more`` true. Every request is logged (:meth:`requests`). Push: ``emu.push``
+(:class:`~._push.PushHub`): the apps' console settings with the url_verification challenge, the
+calendar event subscription endpoints, and ``changed_v4`` deliveries over HTTP (see README).
 
 Usage::
 
@@ -109,7 +111,6 @@ class FeishuEmulator(FeishuAPI):
             "cancelled the stand-up in three days",
             "deleted 'Team offsite'",
         ]
-
 
     def load_scenario(self, scenario: Scenario, calendar_id: str | None = None) -> FeishuScenario:
         """Write a conformance scenario into a calendar of its own (see ``_scenario``)."""

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ._recur import Wire, occurrences, span, start_seconds
 from ._state import Cal
+from ._subscribe import SubscriptionRoutes
 from ._tokens import TokenRoutes, fail
 
 CAL = "/open-apis/calendar/v4/calendars"
@@ -56,10 +57,15 @@ class App(TokenRoutes):
         r.add_get(CAL, self.calendar_list)
         r.add_get(CAL + "/{cal}/events", self.events)
         r.add_get(CAL + "/{cal}/events/instance_view", self.instance_view)
+        subscriptions = SubscriptionRoutes(self.s)
+        r.add_post(CAL + "/{cal}/events/subscription", subscriptions.subscribe)
+        r.add_post(CAL + "/{cal}/events/unsubscription", subscriptions.unsubscribe)
         r.add_get(CAL + "/{cal}/events/{eid}", self.event_get)
         r.add_get(CAL + "/{cal}/events/{eid}/attendees", self.attendees)
         r.add_get(CAL + "/{cal}/events/{eid}/instances", self.instances)
         r.add_route("*", "/{tail:.*}", self.unknown)
+        app.on_startup.append(self.s.push.start)  # deliveries go out from the serving loop
+        app.on_cleanup.append(self.s.push.stop)
         return app
 
     @web.middleware

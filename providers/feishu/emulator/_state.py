@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from ._push import PushHub
 from ._recur import Wire, span, time_info
 
 UTC = dt.UTC
@@ -57,6 +58,7 @@ class FeishuState:
         self.apps: dict[str, str] = {"cli_calbridge_demo": "demo-app-secret"}
         self.tenant_tokens: dict[str, tuple[str, float]] = {}  # token → (app_id, expires_at)
         self.user_tokens: dict[str, float] = {}  # access token → expires_at
+        self.user_apps: dict[str, str] = {}  # access token → the app_id it was issued to
         self.refresh_tokens: dict[str, tuple[str, bool]] = {}  # refresh token → (app_id, alive)
         self.revoked: set[str] = set()
         self.tenant_errors_http200 = True
@@ -72,6 +74,7 @@ class FeishuState:
         self.primary_id = "feishu.cn_primary_app@group.calendar.feishu.cn"
         self.user_open_id = "ou_user"  # the user behind every user_access_token (one user per emulator)
         self.add_calendar(self.primary_id, summary="App calendar", type="primary")
+        self.push = PushHub(self)  # event subscriptions and deliveries (``_push``)
 
     # -- calendars and events ---------------------------------------------------------------
 
@@ -83,9 +86,13 @@ class FeishuState:
     def _cal(self, calendar_id: str | None) -> Cal:
         return self.calendars[calendar_id or self.primary_id]
 
-    def _touch(self, cal: Cal, event_id: str) -> None:
+    def _touch(self, cal: Cal, event_id: str, change: str | None = None) -> None:
+        """Log a change of ``event_id`` (its ``change_type`` for push: ``change``, else from the log)."""
+        if change is None:
+            change = "delete" if event_id in cal.dead else "update" if event_id in cal.seqs else "create"
         self.seq += 1
         cal.seqs[event_id] = self.seq
+        self.push.changed(cal.id, event_id, change)
 
     def create_event(
         self,
@@ -158,7 +165,7 @@ class FeishuState:
             for a in cal.attendees.get(event_id, []):
                 if a.get("user_id") == user_id:
                     a["rsvp_status"] = rsvp
-            self._touch(cal, event_id)
+            self._touch(cal, event_id, "rsvp")
 
     def delete_event(self, event_id: str, *, calendar: str | None = None) -> None:
         """Delete a single or a whole series (its exceptions go too)."""
@@ -205,7 +212,7 @@ class FeishuState:
             cal = self._cal(calendar)
             exc = self._exception(cal, series_id, original_start)
             exc["status"] = "cancelled"
-            self._touch(cal, exc["event_id"])
+            self._touch(cal, exc["event_id"], "delete")  # the occurrence leaves the calendar
             return str(exc["event_id"])
 
     def move_occurrence(
@@ -224,7 +231,7 @@ class FeishuState:
             exc = self._exception(cal, series_id, original_start)
             tz = exc["start_time"].get("timezone") or "UTC"
             exc.update(start_time=_info(start, tz), end_time=_info(_last_day(end), tz), **fields)
-            self._touch(cal, exc["event_id"])
+            self._touch(cal, exc["event_id"], "update")
             return str(exc["event_id"])
 
     def live(self, cal: Cal) -> list[Wire]:

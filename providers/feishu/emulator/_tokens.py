@@ -107,6 +107,7 @@ class TokenRoutes:
             self.s.refresh_tokens[new_refresh] = (entry[0], True)
             access = "eyJ" + base64.urlsafe_b64encode(os.urandom(24)).decode()
             self.s.user_tokens[access] = time.time() + 7200
+            self.s.user_apps[access] = entry[0]
         return web.json_response(
             {
                 "code": 0,
