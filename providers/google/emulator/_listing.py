@@ -25,7 +25,6 @@ FORBIDDEN_WITH_SYNC = ("timeMin", "timeMax", "updatedMin", "orderBy", "q", "iCal
                        "privateExtendedProperty", "sharedExtendedProperty")  # fmt: skip
 
 
-
 def _bool(q: Mapping[str, str], name: str, default: bool) -> bool:
     value = q.get(name)
     return default if value is None else value.lower() == "true"
