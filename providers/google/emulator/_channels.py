@@ -86,6 +86,44 @@ def _address_error(address: object) -> Result | None:
     return error(400, "push.webhookUrlNotHttps", "WebHook callback must be HTTPS: " + address)
 
 
+@attrs.frozen(kw_only=True)
+class WatchRequest:
+    """A Channel body that passed the checks, its expiration already capped."""
+
+    id: str
+    address: str
+    expiration: int  # Unix ms
+    token: str | None = attrs.field(default=None, repr=False)
+
+
+def parse_watch(body: object, *, now: int, max_lifetime: float) -> WatchRequest | Result:
+    """The events.watch body checked (apis.md 3.F), or the 400 it answers. The expiration asked for
+    is capped at ``max_lifetime`` seconds from ``now`` (ms); none asked: the cap."""
+    if not isinstance(body, Mapping):
+        return error(400, "parseError", "Parse Error")
+    cid, kind, token = body.get("id"), body.get("type"), body.get("token")
+    if not isinstance(cid, str) or not cid:
+        return error(400, "required", "Required", location="id")
+    if len(cid) > MAX_ID:
+        return error(400, "invalid", "Channel id must be at most 64 characters", location="id")
+    if kind not in TYPES:
+        return error(400, "invalid", "Invalid channel type", location="type")
+    bad = _address_error(body.get("address"))
+    if bad is not None:
+        return bad
+    if token is not None and not isinstance(token, str):
+        return error(400, "invalid", "Invalid token", location="token")
+    longest = now + int(max_lifetime * 1000)
+    asked = body.get("expiration")
+    try:
+        expiration = longest if asked in (None, "") else min(int(str(asked)), longest)
+    except ValueError:
+        return error(400, "invalid", "Invalid expiration", location="expiration")
+    if expiration <= now:
+        return error(400, "invalid", "Expiration must be in the future", location="expiration")
+    return WatchRequest(id=cid, address=str(body["address"]), expiration=expiration, token=token)
+
+
 class Channels:
     """Every channel opened on this emulator, the delivery log and the delivery settings."""
 
@@ -108,46 +146,25 @@ class Channels:
 
     def open(self, calendar_id: str, asked_as: str, body: object, *, base_url: str) -> tuple[Result, Channel | None]:
         """events.watch: the answer, and the channel when one was opened."""
-        if not isinstance(body, Mapping):
-            return error(400, "parseError", "Parse Error"), None
-        cid, kind = body.get("id"), body.get("type")
-        if not isinstance(cid, str) or not cid:
-            return error(400, "required", "Required", location="id"), None
-        if len(cid) > MAX_ID:
-            return error(400, "invalid", "Channel id must be at most 64 characters", location="id"), None
-        if kind not in TYPES:
-            return error(400, "invalid", "Invalid channel type", location="type"), None
-        bad = _address_error(body.get("address"))
-        if bad is not None:
-            return bad, None
-        token = body.get("token")
-        if token is not None and not isinstance(token, str):
-            return error(400, "invalid", "Invalid token", location="token"), None
-        now = now_ms()
-        longest = now + int(self.max_lifetime * 1000)
-        asked = body.get("expiration")
-        try:
-            expiration = longest if asked in (None, "") else min(int(str(asked)), longest)
-        except ValueError:
-            return error(400, "invalid", "Invalid expiration", location="expiration"), None
-        if expiration <= now:
-            return error(400, "invalid", "Expiration must be in the future", location="expiration"), None
+        asked = parse_watch(body, now=now_ms(), max_lifetime=self.max_lifetime)
+        if not isinstance(asked, WatchRequest):
+            return asked, None
         with self.lock:
-            if cid in self._channels:
-                return error(400, "channelIdNotUnique", f"Channel id {cid} not unique"), None
+            if asked.id in self._channels:
+                return error(400, "channelIdNotUnique", f"Channel id {asked.id} not unique"), None
             resource = self._resources.setdefault(calendar_id, secrets.token_urlsafe(18))
             channel = Channel(
-                id=cid, resource_id=resource, calendar_id=calendar_id, address=str(body["address"]),
+                id=asked.id, resource_id=resource, calendar_id=calendar_id, address=asked.address,
                 resource_uri=f"{base_url}/calendar/v3/calendars/{quote(asked_as, safe='@')}/events?alt=json",
-                expiration=expiration, token=token,
+                expiration=asked.expiration, token=asked.token,
             )  # fmt: skip
-            self._channels[cid] = channel
+            self._channels[asked.id] = channel
         answer: dict[str, Any] = {
-            "kind": "api#channel", "id": cid, "resourceId": resource, "resourceUri": channel.resource_uri,
-            "expiration": str(expiration),
+            "kind": "api#channel", "id": asked.id, "resourceId": resource, "resourceUri": channel.resource_uri,
+            "expiration": str(asked.expiration),
         }  # fmt: skip
-        if token is not None:
-            answer["token"] = token
+        if asked.token is not None:
+            answer["token"] = asked.token
         return (200, answer), channel
 
     def stop(self, body: object) -> Result | None:

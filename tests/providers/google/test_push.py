@@ -37,7 +37,9 @@ from calbridge.push import (
 from calbridge.registry import default_registry
 from calbridge.testing.server import ThreadedServer
 from calbridge_providers.google import GooglePushSettings, plugin
+from calbridge_providers.google._push import WatchAnswer, granted_until
 from calbridge_providers.google.emulator import Delivery, GoogleEmulator
+from calbridge_providers.google.emulator._channels import WatchRequest, parse_watch
 
 from .support import CAL, timed
 
@@ -327,3 +329,48 @@ def test_push_settings_are_empty_and_a_key_is_named_where_it_is(tmp_path: Path) 
     with pytest.raises(ConfigError) as info:
         parse_config(config({"verification_token": "v"}), base_dir=tmp_path, env={}, registry=default_registry)
     assert info.value.where == "accounts[1].push.verification_token"
+
+
+async def test_a_renewal_whose_old_channel_will_not_stop_keeps_the_new_one(
+    emu: GoogleEmulator, provider: Provider, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = await subscribe(provider, receiver)
+    emu.state.inject(503, times=10, path_contains="/channels/stop")
+    caplog.set_level(logging.WARNING)
+    new = await pusher(provider).renew(old, public_url=receiver.url, secret=SECRET,
+                                       expires=dt.datetime.now(dt.UTC) + HOUR)  # fmt: skip
+    assert sorted(c.id for c in emu.state.push.channels(CAL)) == sorted([old.id, new.id])  # the old one runs out
+    assert old.id in caplog.text and "not stopped" in caplog.text and SECRET not in caplog.text
+
+
+def test_an_answer_without_expiration_is_taken_to_end_within_the_hour() -> None:
+    now = dt.datetime(2026, 12, 3, 12, tzinfo=dt.UTC)
+    asked = now + dt.timedelta(days=7)
+    assert granted_until(WatchAnswer(id="c", resource_id="r", expiration=None), asked=asked, now=now) == now + HOUR
+    soon = now + dt.timedelta(minutes=5)
+    assert granted_until(WatchAnswer(id="c", resource_id="r", expiration="x"), asked=soon, now=now) == soon
+    stated = WatchAnswer(id="c", resource_id="r", expiration=str(int((now + HOUR * 2).timestamp() * 1000)))
+    assert granted_until(stated, asked=asked, now=now) == now + HOUR * 2
+
+
+def test_the_emulator_checks_the_channel_body() -> None:
+    now = 1_800_000_000_000
+    ok = {"id": "c1", "type": "webhook", "address": "https://hooks.example.com/push/google", "token": "tok-9z"}
+    capped = parse_watch({**ok, "expiration": now + 10**9}, now=now, max_lifetime=60)
+    assert isinstance(capped, WatchRequest) and capped.expiration == now + 60_000 and "tok-9z" not in repr(capped)
+    unasked = parse_watch(ok, now=now, max_lifetime=60)
+    assert isinstance(unasked, WatchRequest) and unasked.expiration == now + 60_000
+    refused = [
+        ({**ok, "type": "email"}, "invalid"),
+        ({**ok, "id": "x" * 65}, "invalid"),
+        ({**ok, "id": ""}, "required"),
+        ({**ok, "address": "http://hooks.example.com/push/google"}, "push.webhookUrlNotHttps"),
+        ({**ok, "expiration": now - 1}, "invalid"),
+        ({**ok, "expiration": "soon"}, "invalid"),
+        ([], "parseError"),
+    ]
+    for body, reason in refused:
+        answer = parse_watch(body, now=now, max_lifetime=60)
+        assert isinstance(answer, tuple) and answer[0] == 400, body
+        assert answer[1]["error"]["errors"][0]["reason"] == reason, body
+    assert isinstance(parse_watch({**ok, "address": "http://localhost:8080/p"}, now=now, max_lifetime=60), WatchRequest)
