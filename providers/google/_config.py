@@ -2,7 +2,7 @@
 
 Auth kinds: ``authorized_user`` (client_id, client_secret, refresh_token, token_uri),
 ``service_account`` (key_file, subject) and ``token`` (token). Options: ``request_timeout``
-(seconds, default 60; ``timeout`` is its deprecated alias).
+(seconds, default 60; ``timeout`` is its deprecated alias). ``push``: no settings (an empty mapping).
 """
 
 from __future__ import annotations
@@ -87,3 +87,25 @@ class GoogleOptions:
 def parse_options(options: Mapping[str, Any], *, account: str | None = None) -> GoogleOptions:
     """Raises: ConfigError: an option of the wrong type."""
     return GoogleOptions(request_timeout=request_timeout(options, provider="google", account=account))
+
+
+@attrs.frozen(kw_only=True)
+class GooglePushSettings:
+    """The google account's ``push`` settings: none. A channel's secret is its token, chosen per
+    channel when it is created, so nothing is configured."""
+
+
+def parse_push(raw: Mapping[str, Any] | None, *, where: str) -> GooglePushSettings:
+    """Structure an account's ``push`` mapping (``None``: the key is absent).
+
+    Raises:
+        ConfigError: any key, e.g. ``accounts[0].push.verification_token: unknown key``.
+    """
+    if raw is None:
+        return GooglePushSettings()
+    if not isinstance(raw, Mapping):
+        raise ConfigError("expected a mapping of push settings, or false", where=where)
+    if raw:
+        key = sorted(str(k) for k in raw)[0]
+        raise ConfigError("unknown key (google takes no push settings)", where=f"{where}.{key}")
+    return GooglePushSettings()

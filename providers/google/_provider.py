@@ -1,5 +1,5 @@
-"""The google :class:`~calbridge.provider.Provider`: calendarList discovery, events.list sync rounds and
-events.instances expansion.
+"""The google :class:`~calbridge.provider.Provider`: calendarList discovery, events.list sync rounds,
+events.instances expansion, and push channels (``_push``).
 
 Cursor scheme ``google.events`` v1; its state holds ``syncToken`` (``None`` on a full listing),
 ``pageToken`` (set mid-round) and ``timeMin`` (the full listing's history floor), so a stored
@@ -25,6 +25,7 @@ from ._auth import token_source
 from ._client import GoogleClient
 from ._config import DEFAULT_BASE_URL, parse_options
 from ._convert import ConvertedPage, convert_page
+from ._push import GooglePush
 from ._wire import EventsPage, GEvent
 
 SCHEME = "google.events"
@@ -86,8 +87,8 @@ async def _describe_stubs(page: ConvertedPage, view: MirrorView) -> None:
             page.changes[i] = Upsert(event=fresh)
 
 
-class GoogleProvider:
-    """One configured google account."""
+class GoogleProvider(GooglePush):
+    """One configured google account (push: :class:`~._push.GooglePush`)."""
 
     capabilities = Capabilities()
 

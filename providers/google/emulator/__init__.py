@@ -11,6 +11,8 @@ calendars, with a thread-safe Python API to change them while it serves.
         emu.state.inject(429, retry_after=1)       # the next API request is rate limited
         emu.state.expire_sync_tokens()             # the next incremental listing gets 410
         emu.state.requests                         # what it answered, with timestamps
+        emu.state.push.max_lifetime = 3.0          # events.watch channels live 3 s at most
+        emu.state.push.deliveries()                # the sync/exists messages sent and their answers
 
 Implements :class:`calbridge.emulation.EmulatorApp` and the shared test API
 (:class:`calbridge.testing.emulator_api.SeriesEmulatorAPI`: ``add_event``, ``cancel_occurrence``...).
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._api import GoogleAPI
 from ._app import make_app
+from ._channels import Channel, Channels, Delivery
 from ._demo import changes, seed
 from ._state import GoogleState, RequestRecord
 
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
 
     from ._scenario import GoogleScenario
 
-__all__ = ["GoogleEmulator", "GoogleState", "RequestRecord"]
+__all__ = ["Channel", "Channels", "Delivery", "GoogleEmulator", "GoogleState", "RequestRecord"]
 
 CLIENT_ID = "calbridge-emulator.apps.googleusercontent.com"
 CLIENT_SECRET = "emulator-client-secret"

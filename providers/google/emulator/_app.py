@@ -1,10 +1,9 @@
-"""The emulator's aiohttp application: Calendar v3 routes, the OAuth token endpoint, a request log,
-injected faults and bearer-token checks."""
+"""The emulator's aiohttp application: Calendar v3 routes (push ones from ``_push``), the OAuth token
+endpoint, a request log, injected faults and bearer-token checks."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,17 +12,15 @@ import google.auth.exceptions
 import google.auth.jwt
 from aiohttp import web
 
-from ._listing import error, list_calendars, list_events, list_instances
+from ._answers import error
+from ._answers import json_response as _json
+from ._listing import list_calendars, list_events, list_instances
+from ._push import add_push
 from ._state import GoogleState, RequestRecord
 
 API = "/calendar/v3"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json",
-                        headers=headers)  # fmt: skip
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -100,6 +97,7 @@ def make_app(state: GoogleState) -> web.Application:
 
     app = web.Application(middlewares=[gate])
     app.router.add_post("/token", token)
+    add_push(app, state)  # before events/{eid}: events.watch and channels.stop
     app.router.add_get(f"{API}/users/me/calendarList", calendar_list)
     app.router.add_get(f"{API}/calendars/{{cal}}/events", events)
     app.router.add_get(f"{API}/calendars/{{cal}}/events/{{eid}}/instances", instances)

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from ._answers import Result, error
 from ._expand import instances, occurrences, parse_rfc3339
 from ._state import CalendarData, GoogleState, decode_token, encode_token
 
@@ -22,15 +23,6 @@ MAX_RESULTS = 2500
 # these are refused outright next to a syncToken.
 FORBIDDEN_WITH_SYNC = ("timeMin", "timeMax", "updatedMin", "orderBy", "q", "iCalUID",
                        "privateExtendedProperty", "sharedExtendedProperty")  # fmt: skip
-
-Result = tuple[int, dict[str, Any]]
-
-
-def error(status: int, reason: str, message: str, *, domain: str = "global", location: str | None = None) -> Result:
-    err: dict[str, Any] = {"domain": domain, "reason": reason, "message": message}
-    if location:
-        err.update(locationType="parameter", location=location)
-    return status, {"error": {"errors": [err], "code": status, "message": message}}
 
 
 def _bool(q: Mapping[str, str], name: str, default: bool) -> bool:

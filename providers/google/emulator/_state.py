@@ -1,4 +1,5 @@
-"""The emulator's in-memory data: calendars, events, a change log, tokens, faults and a request log.
+"""The emulator's in-memory data: calendars, events, a change log, tokens, faults, a request log and
+the push channels (``push``, see ``_channels``).
 
 Every public method takes the one lock, so tests and the demo can change data from another thread
 while the aiohttp app serves. A change bumps the calendar's sequence number and stamps the event
@@ -20,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from ._channels import Channels
 from ._expand import series_zone, slot_key
 
 UTC = dt.UTC
@@ -96,6 +98,7 @@ class GoogleState:
         self.requests: list[RequestRecord] = []
         self.faults: list[Fault] = []
         self.expires_in = 3600
+        self.push = Channels()  # events.watch channels and their delivery log
         self._ids = itertools.count(1)
 
     # -- calendars and events --------------------------------------------------------------
@@ -126,6 +129,7 @@ class GoogleState:
         cal.seq += 1
         cal.stamps[event_id] = cal.seq
         cal.log.append((cal.seq, event_id))
+        self.push.changed(cal.id)
 
     def new_id(self) -> str:
         return f"ev{next(self._ids):06d}{secrets.token_hex(3)}"
