@@ -249,6 +249,9 @@ class SyncEngine:
     ) -> None:
         sem = self._per_account.setdefault(account.name, asyncio.Semaphore(self._per_account_n))
         async with sem, self._global:
+            if stopping is not None and stopping():  # stopped while it waited for its turn: not started
+                result.stopped = True
+                return
             started = self._clock()
             run: CalendarSync | None = None
             try:
