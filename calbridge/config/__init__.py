@@ -9,7 +9,8 @@ is then the working directory unless given.
 One module per job: ``_model`` (:class:`Config`), ``_settings`` (window and history),
 ``_service`` (the ``service`` and ``feed`` sections), ``_accounts`` (the ``accounts`` entries),
 ``_auth`` (plugins' ``auth``: the key check they run and the one place ``parse_auth`` is called),
-``_raw`` (the file's shape for cattrs, and its errors as places), ``_vars`` (``${VAR}``), ``_load`` (a document or a file → :class:`Config`).
+``_raw`` (the file's shape for cattrs, and its errors as places), ``_vars`` (``${VAR}``),
+``_load`` (a document or a file → :class:`Config`).
 """
 
 from __future__ import annotations
