@@ -37,8 +37,9 @@ def test_notices_before_the_round_starts_give_one_round() -> None:
     slot = s.finished(s.started(s.first(NOW)), OK, NOW, 0.5, POLICY)
     later = NOW + dt.timedelta(seconds=5)
     for i in range(30):
-        slot = s.triggered(slot, later + dt.timedelta(milliseconds=i))
-    assert slot.due == later and s.due_now(slot, later)
+        slot = s.triggered(slot, later + dt.timedelta(milliseconds=7 * i), POLICY)
+    assert slot.due == later + s.SETTLE  # the burst settles: one round reads it all
+    assert not s.due_now(slot, later) and s.due_now(slot, later + s.SETTLE)
     slot = s.started(slot)
     assert not s.due_now(slot, later) and not slot.pending
     slot = s.finished(slot, OK, later + dt.timedelta(seconds=1), 0.5, POLICY)
@@ -48,7 +49,7 @@ def test_notices_before_the_round_starts_give_one_round() -> None:
 def test_notices_during_a_round_give_exactly_one_more() -> None:
     slot = s.started(s.first(NOW))
     for _ in range(5):
-        slot = s.triggered(slot, NOW)
+        slot = s.triggered(slot, NOW, POLICY)
     assert slot.pending and not s.due_now(slot, NOW)  # not while it runs
     end = NOW + dt.timedelta(seconds=3)
     slot = s.finished(slot, OK, end, 0.5, POLICY)
@@ -84,7 +85,7 @@ def test_a_failing_calendar_counts_failures_and_a_success_resets_them() -> None:
 
 def test_a_notice_does_not_cut_a_backoff_short() -> None:
     slot = s.finished(s.started(s.first(NOW)), FAILED, NOW, 0.0, POLICY)
-    assert s.triggered(slot, NOW + dt.timedelta(seconds=1)).due == slot.due
+    assert s.triggered(slot, NOW + dt.timedelta(seconds=1), POLICY).due == slot.due
 
 
 def test_a_rate_limited_calendar_is_retried_when_the_provider_said() -> None:

@@ -16,6 +16,9 @@ import attrs
 BACKOFF_BASE = dt.timedelta(seconds=30)
 BACKOFF_CAP = dt.timedelta(hours=1)
 MIN_RETRY = dt.timedelta(seconds=1)
+SETTLE = dt.timedelta(milliseconds=250)
+"""A notice's round starts this long after it, so a burst of notices (a change often sends several)
+is read by one round; well inside the second push latency may take."""
 JITTER = 0.2
 """Jitter takes up to this share off a period, never adds: calendars spread, and each is synced at
 least every ``poll`` (a backoff at most every cap)."""
@@ -29,6 +32,7 @@ class Policy:
     base: dt.timedelta = BACKOFF_BASE
     cap: dt.timedelta = BACKOFF_CAP
     jitter: float = JITTER
+    settle: dt.timedelta = SETTLE
 
 
 @attrs.frozen(kw_only=True)
@@ -77,14 +81,14 @@ def first(now: dt.datetime) -> Slot:
     return Slot(due=now)
 
 
-def triggered(slot: Slot, now: dt.datetime) -> Slot:
-    """A push notice: due now, or one more round after the one running. Any number of notices
-    before the round starts give that one round; a calendar backing off keeps its backoff."""
+def triggered(slot: Slot, now: dt.datetime, policy: Policy) -> Slot:
+    """A push notice: due once the burst settles, or one more round after the one running. Any number
+    of notices before the round starts give that one round; a calendar backing off keeps its backoff."""
     if slot.running:
         return attrs.evolve(slot, pending=True)
     if slot.backing_off:
         return slot
-    return attrs.evolve(slot, due=min(slot.due, now))
+    return attrs.evolve(slot, due=min(slot.due, now + policy.settle))
 
 
 def started(slot: Slot) -> Slot:

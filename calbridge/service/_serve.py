@@ -98,9 +98,9 @@ class Site:
         Raises:
             ListenError: the address cannot be bound; one line, naming the address.
         """
-        runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(self._app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self._listen.host, self._listen.port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, self._listen.host, self._listen.port)
         try:
             await site.start()
         except OSError as exc:

@@ -52,7 +52,8 @@ class Service:
     ``clock`` is the engine's (what the window is read against); the schedule runs on ``wall``, the
     real time. With ``serve_http=False`` nothing is bound: mount :attr:`app` in your own aiohttp
     server. ``subscriptions`` replaces the installed subscription manager; ``on_round`` is called with
-    each finished round's result. Starts no thread and installs no signal handler.
+    each finished round's result; ``policy`` replaces the schedule's periods (``poll`` from the config,
+    the backoff's). Starts no thread and installs no signal handler.
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class Service:
         unsubscribe: bool = False,
         lock_wait: float | None = None,
         on_round: Callable[[CalendarResult], Any] | None = None,
+        policy: schedule.Policy | None = None,
     ) -> None:
         self.config, self.store = config, store
         self._registry = registry or default_registry
@@ -85,7 +87,7 @@ class Service:
         self._serve_http, self._unsubscribe, self._lock_wait = serve_http, unsubscribe, lock_wait
         self._on_round = on_round
         self._subs = subscriptions
-        self._policy = schedule.Policy(poll=config.service.poll)
+        self._policy = policy or schedule.Policy(poll=config.service.poll)
         self._slots: dict[Key, schedule.Slot] = {}
         self._rounds: dict[Key, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -270,7 +272,7 @@ class Service:
         if trigger.kind is NoticeKind.REMOVED and self._subs is not None:
             self._spawn(self._recreate(key))
             return
-        self._slots[key] = schedule.triggered(self._slots[key], self._wall())
+        self._slots[key] = schedule.triggered(self._slots[key], self._wall(), self._policy)
         self._wake.set()
 
     async def _recreate(self, key: Key) -> None:
