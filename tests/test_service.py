@@ -48,8 +48,7 @@ class Gate:
             self.listings += 1
             if self.hold_after is not None and self.listings > self.hold_after:
                 self.held.set()
-                while not self.release.is_set():
-                    await asyncio.sleep(0.02)
+                await asyncio.to_thread(self.release.wait)
             if self.delay:
                 await asyncio.sleep(self.delay)
         return await handler(request)
@@ -125,6 +124,11 @@ class Rounds:
                 await self.changed.wait()
 
 
+def pinned(config: Config, store: SqliteStore, rounds: Rounds, **kw: Any) -> Service:
+    """A service whose engine reads the window at ``NOW``, reporting its rounds to ``rounds``."""
+    return Service(config, store, clock=lambda: NOW, on_round=rounds, **kw)
+
+
 async def running(service: Service) -> asyncio.Task[None]:
     task = asyncio.create_task(service.serve())
     await asyncio.sleep(0)
@@ -134,7 +138,7 @@ async def running(service: Service) -> asyncio.Task[None]:
 async def test_rounds_happen_every_poll_and_healthz_answers(google: Served, tmp_path: Path) -> None:
     config = make_config(tmp_path, [calendar(google, "a"), calendar(google, "b")], poll="1s")
     rounds = Rounds()
-    async with SqliteStore(config.store_path) as store, Service(config, store, clock=lambda: NOW, on_round=rounds) as svc:
+    async with SqliteStore(config.store_path) as store, pinned(config, store, rounds) as svc:
         task = await running(svc)
         async with aiohttp.ClientSession() as http:
             resp = await http.get(f"http://127.0.0.1:{svc.port}/healthz")
@@ -157,7 +161,7 @@ async def test_a_trigger_during_a_round_gives_exactly_one_more_round(
     cal = account["calendars"][0]
     config = make_config(tmp_path, [account], poll="1h")
     rounds = Rounds()
-    async with SqliteStore(config.store_path) as store, Service(config, store, clock=lambda: NOW, on_round=rounds) as svc:
+    async with SqliteStore(config.store_path) as store, pinned(config, store, rounds) as svc:
         task = await running(svc)
         await rounds.wait_for("a", 1)
         gate.delay = 1.0
@@ -173,14 +177,12 @@ async def test_a_trigger_during_a_round_gives_exactly_one_more_round(
     assert len(rounds.of("a")) == 3
 
 
-async def test_thirty_triggers_within_200ms_give_at_most_two_rounds(
-    google: Served, gate: Gate, tmp_path: Path
-) -> None:
+async def test_thirty_triggers_within_200ms_give_at_most_two_rounds(google: Served, gate: Gate, tmp_path: Path) -> None:
     account = calendar(google, "a")
     cal = account["calendars"][0]
     config = make_config(tmp_path, [account], poll="1h")
     rounds = Rounds()
-    async with SqliteStore(config.store_path) as store, Service(config, store, clock=lambda: NOW, on_round=rounds) as svc:
+    async with SqliteStore(config.store_path) as store, pinned(config, store, rounds) as svc:
         task = await running(svc)
         await rounds.wait_for("a", 1)
         gate.delay = 0.1
@@ -202,15 +204,14 @@ async def test_a_revoked_calendar_backs_off_while_the_others_stay_fresh(google: 
     config = make_config(tmp_path, [calendar(google, "good"), bad], poll="1s")
     rounds = Rounds()
     policy = Policy(poll=dt.timedelta(seconds=1), base=dt.timedelta(seconds=0.4))
-    async with SqliteStore(config.store_path) as store:
-        async with Service(config, store, clock=lambda: NOW, on_round=rounds, policy=policy) as svc:
-            task = await running(svc)
-            await rounds.wait_for("bad", 3)
-            await rounds.wait_for("good", 4)
-            assert not task.done()  # the service never exits because of one calendar
-            status = {r.account: r for r in await store.status()}
-            svc.stop()
-            await asyncio.wait_for(task, 10)
+    async with SqliteStore(config.store_path) as store, pinned(config, store, rounds, policy=policy) as svc:
+        task = await running(svc)
+        await rounds.wait_for("bad", 3)
+        await rounds.wait_for("good", 4)
+        assert not task.done()  # the service never exits because of one calendar
+        status = {r.account: r for r in await store.status()}
+        svc.stop()
+        await asyncio.wait_for(task, 10)
     failures = rounds.of("bad")
     assert all(r.error is not None and "AuthError" in r.error for r in failures)
     assert all(r.error is None for r in rounds.of("good"))

@@ -50,9 +50,11 @@ def _logging(verbose: bool) -> None:
         logging.getLogger("calbridge").addHandler(errors)
 
 
-async def _serve(service: Service) -> None:
+async def _serve(service: Service, worker: str) -> None:
     loop = asyncio.get_running_loop()
     async with service:
+        where = "" if service.port is None else f", listening on {service.listen_host}:{service.port}"
+        logging.getLogger("calbridge.service").info("calbridge run: worker %s%s", worker, where)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, service.stop)
         try:
@@ -71,7 +73,6 @@ async def cmd_run(args: argparse.Namespace, config: Config, clock: Callable[[], 
     listen: Listen | None = parse_listen(args.listen, "--listen") if args.listen else None
     worker = args.worker or f"{socket.gethostname()}:{os.getpid()}"
     _logging(bool(getattr(args, "verbose", False)))
-    logging.getLogger("calbridge.service").info("calbridge run: worker %s", worker)
 
     def service(store: SqliteStore, lock_wait: float | None) -> Service:
         return Service(
@@ -87,10 +88,10 @@ async def cmd_run(args: argparse.Namespace, config: Config, clock: Callable[[], 
     async with SqliteStore(config.store_path) as store:
         try:
             try:
-                await _serve(service(store, 0))
+                await _serve(service(store, 0), worker)
             except StoreBusy as exc:
                 print(f"calbridge: {exc}; waiting for it to finish…", file=sys.stderr)
-                await _serve(service(store, None))
+                await _serve(service(store, None), worker)
         except ListenError as exc:
             print(f"calbridge: {exc}", file=sys.stderr)
             return 1

@@ -8,7 +8,6 @@ installed; without it the app serves ``/healthz`` alone and every calendar is po
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,7 +19,6 @@ from ..registry import Registry
 from ..store.base import Store
 from ._triggers import Trigger
 
-logger = logging.getLogger("calbridge.service")
 RECEIVER_MODULE = "calbridge.service._receiver"
 
 
@@ -111,7 +109,6 @@ class Site:
             if isinstance(address, tuple) and len(address) >= 2:
                 self.port = int(address[1])
                 break
-        logger.info("listening on %s", Listen(host=self._listen.host, port=self.port))
 
     async def close(self) -> None:
         if self._runner is not None:

@@ -146,6 +146,11 @@ class Service:
         """The port bound (``listen`` may ask for 0), ``None`` with ``serve_http=False``."""
         return None if self._site is None else self._site.port
 
+    @property
+    def listen_host(self) -> str:
+        """The host served (``service.listen``, or the ``listen`` given)."""
+        return self._listen.host
+
     def draining(self) -> bool:
         """True once :meth:`stop` was called: ``/healthz`` answers 503."""
         return self._stopping
