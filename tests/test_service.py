@@ -264,3 +264,61 @@ async def test_a_drain_stops_between_pages_and_the_next_round_resumes(
         assert report.ok, report
         titles = [e.title for e in await store.query()]
     assert sorted(titles) == [f"a {i}" for i in range(8)]
+
+
+class Recorder:
+    """A subscription manager that records what the service asks of it (the seam s2-recv fills)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.renewal: dt.datetime | None = None
+
+    async def ensure(self, account: Any, calendar_id: str) -> None:
+        self.calls.append(("ensure", account.name, calendar_id))
+
+    def next_renewal(self) -> dt.datetime | None:
+        return self.renewal
+
+    async def renew_due(self) -> None:
+        self.calls.append(("renew_due",))
+        self.renewal = None
+
+    async def recreate(self, account_name: str, calendar_id: str) -> None:
+        self.calls.append(("recreate", account_name, calendar_id))
+
+    async def reauthorize(self, subscription_id: str) -> None:
+        self.calls.append(("reauthorize", subscription_id))
+
+    async def unsubscribe_all(self) -> None:
+        self.calls.append(("unsubscribe_all",))
+
+
+async def test_notices_are_routed_by_kind_and_subscriptions_kept(google: Served, tmp_path: Path) -> None:
+    from calbridge.push import NoticeKind
+
+    account = calendar(google, "a")
+    cal = account["calendars"][0]
+    config = make_config(tmp_path, [account], poll="1h", public_url="https://hooks.example/cb")
+    rounds, subs = Rounds(), Recorder()
+    subs.renewal = dt.datetime.now(dt.UTC)  # one due now
+    async with (
+        SqliteStore(config.store_path) as store,
+        pinned(config, store, rounds, subscriptions=subs, unsubscribe=True) as svc,
+    ):
+        task = await running(svc)
+        await rounds.wait_for("a", 1)
+        for kind in (NoticeKind.SYNC, NoticeKind.REAUTHORIZE):
+            svc.trigger(Trigger(account="a", calendar_id=cal, kind=kind, subscription_id="sub-1"))
+        await asyncio.sleep(1.5)
+        assert len(rounds.of("a")) == 1  # neither asks for a round
+        svc.trigger(Trigger(account="a", calendar_id=cal, kind=NoticeKind.REMOVED, subscription_id="sub-1"))
+        await rounds.wait_for("a", 2)
+        svc.trigger(Trigger(account="a", calendar_id=cal, kind=NoticeKind.MISSED, subscription_id="sub-1"))
+        await rounds.wait_for("a", 3)
+        svc.trigger(Trigger(account="nobody", calendar_id=cal))  # unknown: nothing, no error
+        svc.stop()
+        await asyncio.wait_for(task, 10)
+    assert subs.calls[0] == ("ensure", "a", cal)
+    assert ("renew_due",) in subs.calls and ("reauthorize", "sub-1") in subs.calls
+    assert ("recreate", "a", cal) in subs.calls
+    assert subs.calls[-1] == ("unsubscribe_all",)
