@@ -222,7 +222,7 @@ def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None, 
     """The status table; ``syncing`` is the pid of a sync holding the store now, if any; ``polled`` is
     what the push column says of a calendar the service recorded nothing for (no ``public_url``)."""
     table = Table(header_style="bold")
-    columns = ("calendar", "last success", "last error", "events", "occurrences", "quarantined", "backoff", "push")
+    columns = ("calendar", "last success", "last error", "backoff", "push", "events", "occurrences", "quarantined")
     for col in columns:
         table.add_column(col, overflow="fold")
     for r in rows:
@@ -235,11 +235,11 @@ def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None, 
             f"{r.account}/{r.calendar_id}",
             _last_success(r, syncing),
             err,
+            _backoff(r),
+            r.push or polled or "",
             str(r.events),
             str(r.occurrences),
             str(r.quarantined),
-            _backoff(r),
-            r.push or polled or "",
         )
     _console().print(table)
 
