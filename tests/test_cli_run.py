@@ -195,20 +195,22 @@ def test_one_log_line_per_round_and_status_says_polled(feishu: Served, tmp_path:
 
 def test_a_second_run_waits_for_the_first(feishu: Served, tmp_path: Path) -> None:
     config = write_config(tmp_path, [calendar(feishu, "a", 2)], poll="1h")
-    first = Run(config)
-    second: Run | None = None
+    waiting = re.compile(r"^calbridge: .*is using .*waiting for it to finish")
+    runs = [Run(config)]
     try:
-        first.wait_for(ROUND)
-        second = Run(config)
-        second.wait_for(re.compile(r"^calbridge: .*waiting for it to finish"))
-        assert not any(ROUND.match(line) for line in second.lines)
-        assert first.stop(timeout=25) == 0
-        second.wait_for(ROUND)  # it took over once the first stopped
-        assert second.stop(timeout=25) == 0
+        runs[0].wait_for(ROUND)
+        runs.append(Run(config))
+        runs[1].wait_for(waiting)
+        assert runs[1].stop(timeout=10) == 0  # a stop while it waits is a clean stop
+        assert not any(ROUND.match(line) for line in runs[1].lines)
+        runs.append(Run(config))
+        runs[2].wait_for(waiting)
+        assert runs[0].stop(timeout=25) == 0
+        runs[2].wait_for(ROUND)  # it took over once the first stopped
+        assert runs[2].stop(timeout=25) == 0
     finally:
-        first.kill()
-        if second is not None:
-            second.kill()
+        for run in runs:
+            run.kill()
 
 
 def test_a_listen_address_in_use_exits_1_with_one_line(feishu: Served, tmp_path: Path) -> None:

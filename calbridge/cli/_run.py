@@ -51,17 +51,32 @@ def _logging(verbose: bool) -> None:
 
 
 async def _serve(service: Service, worker: str) -> None:
+    """Serve until SIGTERM/SIGINT; a signal while it still waits for the store's lock ends the wait."""
     loop = asyncio.get_running_loop()
-    async with service:
-        where = "" if service.port is None else f", listening on {service.listen_host}:{service.port}"
-        logging.getLogger("calbridge.service").info("calbridge run: worker %s%s", worker, where)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, service.stop)
+    entering = asyncio.ensure_future(service.__aenter__())
+
+    def on_signal() -> None:
+        service.stop()
+        entering.cancel()  # a no-op once it has entered
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    try:
         try:
+            await entering
+        except asyncio.CancelledError:
+            if entering.cancelled():
+                return  # stopped before it started: a clean stop
+            raise
+        try:
+            where = "" if service.port is None else f", listening on {service.listen_host}:{service.port}"
+            logging.getLogger("calbridge.service").info("calbridge run: worker %s%s", worker, where)
             await service.serve()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+            await service.__aexit__(None, None, None)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
 async def cmd_run(args: argparse.Namespace, config: Config, clock: Callable[[], dt.datetime]) -> int:
