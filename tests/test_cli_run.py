@@ -248,3 +248,25 @@ def test_a_bad_service_section_exits_2_naming_the_place(
 def test_a_bad_listen_flag_exits_2(feishu: Served, tmp_path: Path) -> None:
     proc = cli(write_config(tmp_path, [calendar(feishu, "a", 1)]), "run", "--listen", "8765")
     assert proc.returncode == 2 and "--listen: expected host:port" in proc.stderr
+
+
+def test_a_revoked_account_fails_and_backs_off_while_the_other_stays_fresh(feishu: Served, tmp_path: Path) -> None:
+    bad = calendar(feishu, "bad", 1)
+    bad["auth"]["app_secret"] = "revoked-secret-CANARY"
+    config = write_config(tmp_path, [calendar(feishu, "good", 1), bad], poll="1s")
+    failed = re.compile(
+        r"^bad/\S+: (full|incremental) round FAILED: AuthError: .*; failure 1, next attempt \S+Z \(in \d+s\)$"
+    )
+    run = Run(config)
+    try:
+        run.wait_for(failed)
+        run.wait_for(re.compile(r"^good/\S+: incremental round, "), 3)  # fresh meanwhile
+        assert run.proc.poll() is None
+        status = cli(config, "status")  # while it runs: the store is shared with readers
+        assert run.stop(timeout=25) == 0
+    finally:
+        run.kill()
+    assert len([line for line in run.lines if line.startswith("bad/")]) == 1  # backing off: 30 s
+    row = next(line for line in status.stdout.splitlines() if "bad/" in line)
+    assert "1 failure, next attempt" in row
+    assert "revoked-secret-CANARY" not in "\n".join(run.lines) + status.stdout + status.stderr

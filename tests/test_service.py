@@ -20,6 +20,7 @@ from calbridge._run import CalendarResult
 from calbridge.config import Config, parse_config
 from calbridge.engine import SyncEngine
 from calbridge.registry import default_registry
+from calbridge.retry import RetryPolicy
 from calbridge.service import Policy, Service, Trigger
 from calbridge.store.sqlite import SqliteStore
 from calbridge.testing.kit import Served
@@ -322,3 +323,19 @@ async def test_notices_are_routed_by_kind_and_subscriptions_kept(google: Served,
     assert ("renew_due",) in subs.calls and ("reauthorize", "sub-1") in subs.calls
     assert ("recreate", "a", cal) in subs.calls
     assert subs.calls[-1] == ("unsubscribe_all",)
+
+
+async def test_a_rate_limited_round_says_when_it_may_retry(google: Served, tmp_path: Path) -> None:
+    account = calendar(google, "a")
+    config = make_config(tmp_path, [account])
+    google.emulator.fail_next(429, count=50, retry_after=1)  # type: ignore[attr-defined]
+    try:
+        async with (
+            SqliteStore(config.store_path) as store,
+            SyncEngine(config, store, clock=lambda: NOW, retry_policy=RetryPolicy(attempts=2)) as engine,
+        ):
+            result = await engine.sync_calendar("a", account["calendars"][0])
+    finally:
+        google.emulator.clear_faults()  # type: ignore[attr-defined]
+    assert result.error is not None and "RateLimited" in result.error
+    assert result.retry_at == NOW + dt.timedelta(seconds=1)
