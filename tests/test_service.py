@@ -339,3 +339,17 @@ async def test_a_rate_limited_round_says_when_it_may_retry(google: Served, tmp_p
         google.emulator.clear_faults()  # type: ignore[attr-defined]
     assert result.error is not None and "RateLimited" in result.error
     assert result.retry_at == NOW + dt.timedelta(seconds=1)
+
+
+async def test_calendars_all_takes_on_every_calendar_the_account_sees(google: Served, tmp_path: Path) -> None:
+    first = calendar(google, "a")
+    second = calendar(google, "a")
+    wanted = {first.pop("calendars")[0], second["calendars"][0]}  # calendars: all
+    config = make_config(tmp_path, [first], poll="1h")
+    rounds = Rounds()
+    async with SqliteStore(config.store_path) as store, pinned(config, store, rounds) as svc:
+        task = await running(svc)
+        await rounds.wait_for("a", 2)
+        svc.stop()
+        await asyncio.wait_for(task, 10)
+    assert {r.calendar_id for r in rounds.of("a")} == wanted

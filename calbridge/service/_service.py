@@ -112,11 +112,13 @@ class Service:
             self._app = receiver_app(
                 verifiers=verifiers, accounts=accounts, store=self.store, trigger=self.trigger, draining=self.draining
             )
+            self._take_on()
             if self._serve_http:
                 self._site = Site(self._app, self._listen)
                 await self._site.start()
                 stack.push_async_callback(self._site.close)
         except BaseException:
+            await self._cancel(self._background)
             await stack.aclose()
             raise
         return self
@@ -169,8 +171,9 @@ class Service:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    async def serve(self) -> None:
-        """Run until :meth:`stop`, then drain (at most ``service.drain``) and return."""
+    def _take_on(self) -> None:
+        """Every configured calendar due now (and each account's list, for ``calendars: all``), so a
+        notice that arrives before :meth:`serve` finds its calendar."""
         now = self._wall()
         for account in self._accounts:
             if account.calendars is None:
@@ -178,6 +181,9 @@ class Service:
             else:
                 for calendar_id in account.calendars:
                     self._add_calendar(account, calendar_id, now)
+
+    async def serve(self) -> None:
+        """Run until :meth:`stop`, then drain (at most ``service.drain``) and return."""
         if self._subs is not None:
             self._spawn(self._renewals())
         while not self._stopping:
