@@ -174,6 +174,28 @@ def test_sigterm_while_a_page_is_held_exits_0_within_drain_and_sync_finishes_exa
     assert secret not in "\n".join(run.lines) + sync.stdout + sync.stderr
 
 
+def test_sigterm_while_a_page_is_on_its_way_commits_it_and_requests_no_further_page(
+    feishu: Served, gate: Gate, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, [calendar(feishu, "a", 130)], poll="1h", drain="10s")
+    gate.hold_after, gate.hold_for = 1, 2.0  # the second page takes two seconds
+    run = Run(config)
+    try:
+        assert gate.held.wait(60), run.lines
+        run.proc.send_signal(signal.SIGTERM)
+        code = run.proc.wait(timeout=50)
+    finally:
+        run.kill()
+    assert code == 0, run.lines
+    assert gate.listings == 2  # no third page was asked for
+    assert len(titles(config)) == 100  # the page on its way was committed
+    stopped = [line for line in run.lines if "round stopped after 2 pages" in line]
+    assert len(stopped) == 1, run.lines
+    sync = cli(config, "sync")
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    assert sorted(titles(config)) == [f"a {i:03d}" for i in range(130)]
+
+
 def test_one_log_line_per_round_and_status_says_polled(feishu: Served, tmp_path: Path) -> None:
     config = write_config(tmp_path, [calendar(feishu, "a", 3), calendar(feishu, "b", 2)], poll="1s")
     run = Run(config)

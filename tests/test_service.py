@@ -32,11 +32,13 @@ NOW = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 
 class Gate:
     """An emulator middleware over its listing requests (paths ending in ``/events``): ``delay``
-    slows each; ``hold_after`` holds every one past that many until :attr:`release` is set."""
+    slows each; ``hold_after`` holds every one past that many until :attr:`release` is set (or for
+    ``hold_for`` seconds)."""
 
     def __init__(self) -> None:
         self.delay = 0.0
         self.hold_after: int | None = None
+        self.hold_for: float | None = None
         self.listings = 0
         self.held = threading.Event()
         self.release = threading.Event()
@@ -49,7 +51,7 @@ class Gate:
             self.listings += 1
             if self.hold_after is not None and self.listings > self.hold_after:
                 self.held.set()
-                await asyncio.to_thread(self.release.wait)
+                await asyncio.to_thread(self.release.wait, self.hold_for)
             if self.delay:
                 await asyncio.sleep(self.delay)
         return await handler(request)
