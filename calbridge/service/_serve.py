@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..config import Config, Listen
+from ..config import Config, Listen, structure_auth
 from ..push import PushAccount, PushVerifier, push_plugin
 from ..registry import Registry
 from ..store.base import Store
@@ -31,9 +31,12 @@ def push_accounts(config: Config, registry: Registry) -> tuple[dict[str, PushVer
     for account in config.accounts:
         if account.push is None or account.push is False:
             continue
-        pusher = push_plugin(registry.get(account.provider))
+        plugin = registry.get(account.provider)
+        pusher = push_plugin(plugin)
         if pusher is None:
             continue
+        if isinstance(account.auth, Mapping):  # built in code: its plugin structures auth and push now
+            account = structure_auth(plugin, account, base_dir=config.base_dir, where=f"{account.name}.auth")
         verifier = by_plugin.get(account.provider)
         if verifier is None:
             verifier = by_plugin[account.provider] = pusher.push_verifier()
