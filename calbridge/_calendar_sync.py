@@ -38,6 +38,10 @@ Publish = Callable[[Sequence[Change]], Awaitable[None]]
 Progress = Callable[[str, dict[str, Any]], None]
 
 
+class RoundStopped(Exception):
+    """A stop was asked between pages: what was committed stays, and the next round resumes from it."""
+
+
 class _View:
     """MirrorView over one calendar of the store."""
 
@@ -67,6 +71,7 @@ class CalendarSync:
         limits: planner.RoundLimits | None = None,
         publish: Publish,
         progress: Progress,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._store, self._provider, self.result = store, provider, result
         self._account, self._calendar = result.account, result.calendar_id
@@ -74,6 +79,7 @@ class CalendarSync:
         self._clock, self._window, self._policy, self._slack = clock, window, sweep, slack
         self._publish, self._progress = publish, progress
         self._limits = limits or planner.RoundLimits()
+        self._stopping = stopping
         self.owes_last = False  # it published, or finished a killed run's work
         self._saved: CalendarState | None = None  # the state the store holds, as far as this run knows
         self._unsaved: CalendarState | None = None
@@ -156,6 +162,8 @@ class CalendarSync:
             self._progress("page", {"calendar": self._calendar, "result": self.result})
             if page.last:
                 break
+            if self._stopping():  # the service drains: request no further page
+                raise RoundStopped
         return state
 
     async def _bound(
@@ -211,6 +219,8 @@ class CalendarSync:
         if total:
             self._progress("expand", progress)
         for step in plan.steps:
+            if self._stopping():  # each step's writes are their own transactions; the rest stay flagged
+                raise RoundStopped
             held: list[Expansion] = []  # expansions of one window, written together (one transaction)
             size = 0
             async for exp in self._provider.expand(cal, list(step.series_ids), window=step.window, view=self._view):

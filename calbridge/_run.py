@@ -40,7 +40,8 @@ class CalendarResult:
     occurrences_deleted: int = 0
     quarantined: int = 0
     sweep_held: tuple[int, int] | None = None
-    retry_at: dt.datetime | None = None  # rate-limited for longer than the retry budget: try again from then
+    retry_at: dt.datetime | None = None  # rate-limited: when the provider said it may be asked again
+    stopped: bool = False  # a stop came between pages: committed pages stay, the next round resumes
 
     @property
     def ok(self) -> bool:

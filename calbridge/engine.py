@@ -25,11 +25,11 @@ from typing import Any
 
 import aiohttp
 
-from ._calendar_sync import CalendarSync
+from ._calendar_sync import CalendarSync, RoundStopped
 from ._http import request_log, ssl_context_for
 from ._run import CalendarResult, ChangeBatch, SyncReport
 from .config import AccountConfig, Config, structure_auth
-from .errors import CalbridgeError
+from .errors import CalbridgeError, RateLimited
 from .model import Calendar, Change, Delete
 from .planner import RoundLimits, SweepPolicy
 from .provider import Provider, ProviderContext
@@ -61,7 +61,7 @@ class SyncEngine:
         sweep_ratio: float = 0.5,
         sweep_batch: int = 1000,
         progress: ProgressHook | None = None,
-        feed_keep: dt.timedelta = dt.timedelta(days=30),
+        feed_keep: dt.timedelta | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -78,7 +78,7 @@ class SyncEngine:
         self._sweep_ratio = sweep_ratio
         self._sweep_batch = sweep_batch
         self._progress = progress
-        self._feed_keep = feed_keep
+        self._feed_keep = config.feed.keep if feed_keep is None else feed_keep
         self._providers: dict[str, Provider] = {}
         self._listeners: list[Listener] = []
         self._queues: list[asyncio.Queue[ChangeBatch | None]] = []
@@ -183,7 +183,8 @@ class SyncEngine:
         async with self._global:
             return await self.provider(account).calendars()
 
-    async def _calendar_ids(self, account: AccountConfig) -> list[str]:
+    async def calendar_ids(self, account: AccountConfig) -> list[str]:
+        """The calendars a round of ``account`` covers: its configured ones, or all it can see."""
         if account.calendars is not None:
             return list(account.calendars)
         return [c.id for c in await self.calendars(account)]
@@ -223,7 +224,7 @@ class SyncEngine:
 
     async def _sync_account(self, account: AccountConfig, full: bool, report: SyncReport) -> None:
         try:
-            ids = await self._calendar_ids(account)
+            ids = await self.calendar_ids(account)
         except CalbridgeError as exc:
             report.calendars.append(CalendarResult(account=account.name, calendar_id="*", error=_describe(exc)))
             return
@@ -231,26 +232,57 @@ class SyncEngine:
             logger.exception("%s: listing calendars failed", account.name)
             report.calendars.append(CalendarResult(account=account.name, calendar_id="*", error=_describe(exc)))
             return
-        sem = self._per_account.setdefault(account.name, asyncio.Semaphore(self._per_account_n))
         async with asyncio.TaskGroup() as tg:
             for cal in ids:
-                tg.create_task(self._guarded(account, cal, full, sem, report))
+                tg.create_task(self._guarded(account, cal, full, report))
 
-    async def _guarded(
-        self, account: AccountConfig, calendar_id: str, full: bool, sem: asyncio.Semaphore, report: SyncReport
-    ) -> None:
+    async def _guarded(self, account: AccountConfig, calendar_id: str, full: bool, report: SyncReport) -> None:
         result = CalendarResult(account=account.name, calendar_id=calendar_id)
         report.calendars.append(result)
+        await self._round(account, calendar_id, full, result, None)
+
+    async def sync_calendar(
+        self, account_name: str, calendar_id: str, *, full: bool = False, stopping: Callable[[], bool] | None = None
+    ) -> CalendarResult:
+        """One round of one calendar, then its expansion, as :meth:`sync` runs each (same semaphores,
+        same outcome recorded); the store's ``sync_lock`` is the caller's to hold.
+
+        ``stopping`` is asked between pages: once true, the round requests no further page and ends
+        with ``stopped`` set and no outcome recorded (the next round resumes). Failures land in the
+        result; only cancellation escapes.
+        """
+        account = self.config.account(account_name)
+        result = CalendarResult(account=account.name, calendar_id=calendar_id)
+        await self._round(account, calendar_id, full, result, stopping)
+        return result
+
+    async def _round(
+        self,
+        account: AccountConfig,
+        calendar_id: str,
+        full: bool,
+        result: CalendarResult,
+        stopping: Callable[[], bool] | None,
+    ) -> None:
+        sem = self._per_account.setdefault(account.name, asyncio.Semaphore(self._per_account_n))
         async with sem, self._global:
+            if stopping is not None and stopping():  # stopped while it waited for its turn: not started
+                result.stopped = True
+                return
             started = self._clock()
             run: CalendarSync | None = None
             try:
-                run = self._calendar_sync(account, calendar_id, result)
+                run = self._calendar_sync(account, calendar_id, result, stopping)
                 await run.run(full=full)
                 if run.owes_last:
                     await self._publish(account.name, calendar_id, (), last=True)
+            except RoundStopped:
+                result.stopped = True
+                return
             except CalbridgeError as exc:
                 result.error = _describe(exc)
+                if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                    result.retry_at = self._clock() + dt.timedelta(seconds=exc.retry_after)
                 logger.warning("%s/%s: %s", account.name, calendar_id, result.error)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 result.error = f"{type(exc).__name__}: {exc}"
@@ -262,7 +294,9 @@ class SyncEngine:
             await self.store.record_result(account.name, calendar_id, at=started, error=result.error, state=unsaved)
             self._report(account.name, "done", {"calendar": calendar_id, "result": result})
 
-    def _calendar_sync(self, account: AccountConfig, calendar_id: str, result: CalendarResult) -> CalendarSync:
+    def _calendar_sync(
+        self, account: AccountConfig, calendar_id: str, result: CalendarResult, stopping: Callable[[], bool] | None
+    ) -> CalendarSync:
         async def publish(changes: Sequence[Change]) -> None:
             await self._publish(account.name, calendar_id, changes)
 
@@ -284,6 +318,7 @@ class SyncEngine:
             sweep=sweep,
             publish=publish,
             progress=progress,
+            stopping=stopping or (lambda: False),
         )
 
 

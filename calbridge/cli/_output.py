@@ -208,10 +208,22 @@ def _last_success(r: CalendarStatus, syncing: str | None) -> str:
     return r.last_success.strftime("%Y-%m-%d %H:%M:%SZ") if r.last_success else "never"
 
 
-def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None) -> None:
-    """The status table; ``syncing`` is the pid of a sync holding the store now, if any."""
+def _backoff(r: CalendarStatus) -> str:
+    """The service's backoff of a failing calendar: failures in a row and the next attempt."""
+    if not r.failures:
+        return ""
+    text = f"{r.failures} failure{'s' if r.failures != 1 else ''}"
+    if r.next_attempt is not None:
+        text += ", next attempt " + r.next_attempt.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return text
+
+
+def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None, polled: str | None = None) -> None:
+    """The status table; ``syncing`` is the pid of a sync holding the store now, if any; ``polled`` is
+    what the push column says of a calendar the service recorded nothing for (no ``public_url``)."""
     table = Table(header_style="bold")
-    for col in ("calendar", "last success", "last error", "events", "occurrences", "quarantined"):
+    columns = ("calendar", "last success", "last error", "backoff", "push", "events", "occurrences", "quarantined")
+    for col in columns:
         table.add_column(col, overflow="fold")
     for r in rows:
         err = r.last_error or ""
@@ -223,6 +235,8 @@ def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None) 
             f"{r.account}/{r.calendar_id}",
             _last_success(r, syncing),
             err,
+            _backoff(r),
+            r.push or polled or "",
             str(r.events),
             str(r.occurrences),
             str(r.quarantined),

@@ -21,7 +21,7 @@ from ..errors import CalbridgeError, ConfigError, MissingDependency, StoreBusy, 
 from ..export import parse_instant
 from ..model import Window
 from ..registry import default_registry
-from . import _changes, _output
+from . import _changes, _output, _run
 
 if TYPE_CHECKING:
     from ..store.base import MirrorReader
@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--write-config", metavar="FILE", help="where to write the config (default ./calbridge.yaml)")
     m.add_argument("--seed", type=int, default=0, metavar="N", help="N more events per emulator, some of them series")
     sub.add_parser("demo", parents=[common], help="the whole loop against the emulators, nothing to set up")
+    _run.add_parser(sub, common)
     return p
 
 
@@ -214,7 +215,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
         return 1
     async with store:
         rows = await store.status()
-    _output.print_status(rows, syncing=store.sync_holder())
+    polled = "polled: no service.public_url" if config.service.public_url is None else None
+    _output.print_status(rows, syncing=store.sync_holder(), polled=polled)
     return 0
 
 
@@ -260,6 +262,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _emulate.run(args)
     if args.command == "changes":
         return asyncio.run(_changes.run(args, _config(args, resolve_auth=False)))
+    if args.command == "run":
+        return asyncio.run(_run.cmd_run(args, _config(args, resolve_auth=True), now))
     handler = {"sync": cmd_sync, "events": cmd_events, "status": cmd_status, "calendars": cmd_calendars}
     return asyncio.run(handler[args.command](args))
 

@@ -7,9 +7,10 @@ environment (``$$`` is a literal ``$``); relative paths are relative to the conf
 is then the working directory unless given.
 
 One module per job: ``_model`` (:class:`Config`), ``_settings`` (window and history),
-``_accounts`` (the ``accounts`` entries), ``_auth`` (plugins' ``auth``: the key check they run and
-the one place ``parse_auth`` is called), ``_raw`` (the file's shape for cattrs, and its errors as
-places), ``_vars`` (``${VAR}``), ``_load`` (a document or a file → :class:`Config`).
+``_service`` (the ``service`` and ``feed`` sections), ``_accounts`` (the ``accounts`` entries),
+``_auth`` (plugins' ``auth``: the key check they run and the one place ``parse_auth`` is called),
+``_raw`` (the file's shape for cattrs, and its errors as places), ``_vars`` (``${VAR}``),
+``_load`` (a document or a file → :class:`Config`).
 """
 
 from __future__ import annotations
@@ -18,15 +19,20 @@ from ._accounts import AccountConfig
 from ._auth import auth_fields, structure_auth
 from ._load import load_config, parse_config
 from ._model import Config
+from ._service import FeedSettings, Listen, ServiceSettings, parse_listen
 from ._settings import Settings, parse_duration
 
 __all__ = [
     "AccountConfig",
     "Config",
+    "FeedSettings",
+    "Listen",
+    "ServiceSettings",
     "Settings",
     "auth_fields",
     "load_config",
     "parse_config",
     "parse_duration",
+    "parse_listen",
     "structure_auth",
 ]

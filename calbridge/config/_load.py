@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from . import _raw
 from ._accounts import parse_accounts
 from ._model import Config
+from ._service import feed_from_file, service_from_file
 from ._settings import settings_from_file
 from ._vars import expand_document
 
@@ -49,16 +50,22 @@ def parse_config(
         raise ConfigError("the config must be a mapping", where="$")
     if data.get("accounts") is None:  # `accounts:` with nothing under it: none, said below
         data = {**data, "accounts": []}
+    for section in ("service", "feed"):  # `service:` with nothing under it: every default
+        if section in data and data[section] is None:
+            data = {k: v for k, v in data.items() if k != section}
     _raw.check_shapes(data)
     raw = _raw.structure(expand_document(data, env, auth=resolve_auth))
     settings = settings_from_file(
         past=raw.window.past, future=raw.window.future, history=raw.history, slack=raw.window.slack,
         limits=raw.limits,
     )  # fmt: skip
+    service, feed = service_from_file(raw.service), feed_from_file(raw.feed)
     accounts = parse_accounts(raw.accounts, base_dir=base_dir, registry=registry, resolve_auth=resolve_auth)
     return Config(
         store_path=_store_path(raw.store, base_dir),
         settings=settings,
+        service=service,
+        feed=feed,
         accounts=accounts,
         source=source,
         base_dir=base_dir,

@@ -9,6 +9,7 @@ import attrs
 
 from ..errors import ConfigError
 from ._accounts import AccountConfig
+from ._service import FeedSettings, ServiceSettings
 from ._settings import Settings
 
 
@@ -19,6 +20,8 @@ class Config:
 
     store_path: Path
     settings: Settings = attrs.field(factory=Settings)
+    service: ServiceSettings = attrs.field(factory=ServiceSettings)
+    feed: FeedSettings = attrs.field(factory=FeedSettings)
     accounts: tuple[AccountConfig, ...] = ()
     source: Path | None = None
     base_dir: Path = attrs.field(factory=Path.cwd)

@@ -32,11 +32,27 @@ class RawAccount:
 
 
 @attrs.frozen(kw_only=True)
+class RawService:
+    listen: str = "127.0.0.1:8765"
+    public_url: str | None = None
+    poll: str = "15m"
+    lease: str = "60s"
+    drain: str = "30s"
+
+
+@attrs.frozen(kw_only=True)
+class RawFeed:
+    keep: str = "30d"
+
+
+@attrs.frozen(kw_only=True)
 class RawConfig:
     store: str = "sqlite:///calbridge.db"
     window: RawWindow = attrs.field(factory=RawWindow)
     history: str | None = None
     limits: dict[str, Any] = attrs.field(factory=dict)
+    service: RawService = attrs.field(factory=RawService)
+    feed: RawFeed = attrs.field(factory=RawFeed)
     accounts: list[RawAccount] = attrs.field(factory=list)
 
 
@@ -106,6 +122,9 @@ def check_shapes(data: dict[Any, Any]) -> None:
         raise ConfigError("expected a mapping of limits", where="limits")
     if "window" in data and not isinstance(data["window"], dict):
         raise ConfigError("expected a mapping with past and future", where="window")
+    for section in ("service", "feed"):
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            raise ConfigError("expected a mapping", where=section)
 
 
 def structure(data: dict[str, Any]) -> RawConfig:

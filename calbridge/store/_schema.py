@@ -92,6 +92,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX feed_committed ON feed (committed)",
         "CREATE TABLE feed_consumers (name TEXT PRIMARY KEY, offset INTEGER NOT NULL, updated INTEGER NOT NULL)",
     ),
+    (
+        # The service's backoff of a failing calendar (``calbridge run``), for ``status``.
+        "ALTER TABLE calendar_status ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE calendar_status ADD COLUMN next_attempt TEXT",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -304,6 +309,15 @@ def record_result(
         sql += " ON CONFLICT (account, calendar_id) DO UPDATE SET last_error = excluded.last_error,"
         sql += " last_error_at = excluded.last_error_at"
         conn.execute(sql, (account, calendar_id, error, at.isoformat()))
+
+
+def record_backoff(
+    conn: sqlite3.Connection, account: str, calendar_id: str, failures: int, next_attempt: dt.datetime | None
+) -> None:
+    sql = "INSERT INTO calendar_status (account, calendar_id, failures, next_attempt) VALUES (?, ?, ?, ?)"
+    sql += " ON CONFLICT (account, calendar_id) DO UPDATE SET failures = excluded.failures,"
+    sql += " next_attempt = excluded.next_attempt"
+    conn.execute(sql, (account, calendar_id, failures, None if next_attempt is None else next_attempt.isoformat()))
 
 
 def set_secret(conn: sqlite3.Connection, account: str, name: str, value: str) -> None:

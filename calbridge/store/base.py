@@ -57,6 +57,8 @@ class CalendarStatus:
     round: Round | None = None
     sweep_pending: bool = False
     push: str | None = None  # set by the service: "pushed until …" or "polled: <why>"
+    failures: int = 0  # the service's backoff: rounds failed in a row, and when it tries next
+    next_attempt: dt.datetime | None = None
 
 
 @attrs.frozen(kw_only=True)

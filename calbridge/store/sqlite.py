@@ -347,6 +347,12 @@ class SqliteStore:
         """Record a round's outcome (and save ``state`` with it); a success keeps the last error for ``status``."""
         await self._run(_write.transactional(_schema.record_result), account, calendar_id, at, error, state)
 
+    async def record_backoff(
+        self, account: str, calendar_id: str, *, failures: int, next_attempt: dt.datetime | None
+    ) -> None:
+        """The service's backoff of a calendar (rounds failed in a row, the next attempt), for ``status``."""
+        await self._run(_write.transactional(_schema.record_backoff), account, calendar_id, failures, next_attempt)
+
     async def status(self) -> list[CalendarStatus]:
         """One entry per calendar with a saved state or a recorded result."""
         return await self._run(_read.status)
