@@ -24,6 +24,7 @@ from ._schema import (
     transaction,
     ts,
 )
+from ._subscriptions import push_states
 from .base import CalendarStatus, RoundStart
 
 
@@ -175,8 +176,9 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
         occurrences = visible_occurrences()
         states = {(r[0], r[1]): state_from_json(*r) for r in conn.execute("SELECT * FROM calendar_state")}
         results = {(r[0], r[1]): r[2:] for r in conn.execute("SELECT * FROM calendar_status")}
+        pushes = push_states(conn)
     out: list[CalendarStatus] = []
-    for acct, cal in sorted(states.keys() | results.keys()):
+    for acct, cal in sorted(states.keys() | results.keys() | pushes.keys()):
         state = states.get((acct, cal))
         success, error, error_at = results.get((acct, cal), (None, None, None))
         out.append(
@@ -192,6 +194,7 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
                 sweep_held=bool(state is not None and state.sweep is not None and state.sweep.held),
                 round=None if state is None else state.round,
                 sweep_pending=bool(state is not None and state.sweep is not None and not state.sweep.held),
+                push=pushes.get((acct, cal)),
             )
         )
     return out

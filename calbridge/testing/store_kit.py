@@ -5,7 +5,8 @@ It pins what the engine, the change stream and the CLI rely on, through the publ
 :class:`~calbridge.store.base.Store` roles only: a page and its cursor commit together or not at all;
 what each write returns is exactly what it changed in the views; occurrences are replaced within a
 window and exceptions shadow them; mark-and-sweep stays inside its scope and its calendar; status,
-quarantine and secrets read back; one sync at a time. A store implementation subclasses
+quarantine and secrets read back; one sync at a time; push subscriptions (secrets in the slot),
+push states and delivery keys seen once. A store implementation subclasses
 :class:`StoreConformance` and gives it an ``open_store`` fixture::
 
     from calbridge.testing.store_kit import StoreConformance
@@ -28,13 +29,14 @@ import pytest
 from ._store_build import StoreOpener
 from ._store_expansion import ExpansionCases
 from ._store_pages import PageCases
+from ._store_push import PushCases
 from ._store_state import StateCases
 from ._store_sweep import SweepCases
 
 __all__ = ["StoreConformance", "StoreOpener"]
 
 
-class StoreConformance(PageCases, ExpansionCases, SweepCases, StateCases):
+class StoreConformance(PageCases, ExpansionCases, SweepCases, StateCases, PushCases):
     """Tests every store implementation must pass (see the module docstring).
 
     Subclass it (named ``Test...``) and override the ``open_store`` fixture: a callable returning a
