@@ -152,8 +152,12 @@ class PushProvider(Protocol):
     async def renew(
         self, subscription: Subscription, *, public_url: str, secret: str, expires: dt.datetime
     ) -> Subscription:
-        """The subscription extended (Graph PATCH) or replaced (Google: a new channel, then
-        ``channels/stop`` of the old)."""
+        """The subscription extended (Graph PATCH: the same id, its old secret kept) or replaced
+        (Google: a new channel carrying ``secret``, a fresh one). A replacement has another id: the
+        caller stores it, then stops the old one with :meth:`unsubscribe` (so both rows are kept
+        until the stop succeeded); a renew that stops the old itself is fine too (a second stop of a
+        gone subscription is no error). A subscription that is gone raises
+        :class:`~calbridge.errors.NotFound` (the caller subscribes anew)."""
         ...
 
     async def unsubscribe(self, subscription: Subscription) -> None:
