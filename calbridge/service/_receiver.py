@@ -24,8 +24,19 @@ from http import HTTPStatus
 import attrs
 from aiohttp import web
 
+from ..config import Config
 from ..provider import Clock
-from ..push import Notice, NoticeKind, PushAccount, PushAnswer, PushRequest, PushVerifier, Subscription
+from ..push import (
+    Notice,
+    NoticeKind,
+    PushAccount,
+    PushAnswer,
+    PushRequest,
+    PushVerifier,
+    Subscription,
+    push_plugin,
+)
+from ..registry import Registry, default_registry
 from ..store.base import SubscriptionStore
 from ._triggers import Trigger
 
@@ -228,7 +239,7 @@ def make_receiver_app(
 
     Args:
         verifiers: endpoint (``google``, ``graph``, ``graph/lifecycle``, ``feishu``, a plugin's) → the
-            verifier serving it (each verifier's ``endpoints``; see :func:`verifiers_by_endpoint`).
+            verifier serving it (each verifier's ``endpoints``; :func:`push_endpoints` builds both maps).
         accounts: endpoint → the accounts configured to push there (the verifier gets them).
         store: the subscriptions verifiers look up and notices resolve through; delivery keys.
         trigger: called with each resolved :class:`Trigger`, after the answer went out; must not block.
@@ -241,20 +252,33 @@ def make_receiver_app(
     return app
 
 
-def verifiers_by_endpoint(verifiers: Sequence[PushVerifier]) -> dict[str, PushVerifier]:
-    """Each verifier under each of its ``endpoints``.
+def push_endpoints(
+    config: Config, registry: Registry | None = None
+) -> tuple[dict[str, PushVerifier], dict[str, list[PushAccount]]]:
+    """What :func:`make_receiver_app` takes for ``config``: the verifier of each endpoint (one per
+    pushing plugin, under each of its ``endpoints``) and the accounts configured to push there
+    (``push: false`` accounts are left out).
 
     Raises:
-        ValueError: two verifiers claim one endpoint.
+        ValueError: two plugins claim one endpoint.
     """
-    out: dict[str, PushVerifier] = {}
-    for verifier in verifiers:
+    registry = registry or default_registry
+    verifiers: dict[str, PushVerifier] = {}
+    accounts: dict[str, list[PushAccount]] = {}
+    made: dict[str, PushVerifier] = {}  # by provider
+    for account in config.accounts:
+        plugin = push_plugin(registry.get(account.provider))
+        if plugin is None or account.push is False:
+            continue
+        verifier = made.get(account.provider)
+        if verifier is None:
+            verifier = made[account.provider] = plugin.push_verifier()
         for endpoint in verifier.endpoints:
-            if endpoint in out:
-                raise ValueError(f"two push verifiers claim the endpoint {endpoint!r}")
-            out[endpoint] = verifier
-    return out
+            if verifiers.setdefault(endpoint, verifier) is not verifier:
+                raise ValueError(f"two push plugins claim the endpoint {endpoint!r}")
+            accounts.setdefault(endpoint, []).append(PushAccount(name=account.name, settings=account.push))
+    return verifiers, accounts
 
 
 __all__ = ["ANSWER_WITHIN", "MAX_BODY", "add_receiver_routes", "make_receiver_app", "provider_of",
-           "verifiers_by_endpoint"]  # fmt: skip
+           "push_endpoints"]  # fmt: skip

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import itertools
 import threading
+import time
 from typing import Any
 
 import aiohttp
@@ -40,13 +41,14 @@ class _Sub:
 
 
 class PushHub:
-    """Subscriptions and their deliveries; ``deliveries`` records (subscription id, HTTP status or 0)."""
+    """Subscriptions and their deliveries; ``deliveries`` records (subscription id, HTTP status or 0 for
+    no answer, seconds until the answer)."""
 
     def __init__(self, lock: threading.RLock) -> None:
         self.lock = lock
         self.lifetime = dt.timedelta(hours=1)
         self.subs: dict[str, _Sub] = {}
-        self.deliveries: list[tuple[str, int]] = []
+        self.deliveries: list[tuple[str, int, float]] = []
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -59,7 +61,9 @@ class PushHub:
 
     async def _life(self, app: web.Application) -> Any:
         self._loop = asyncio.get_running_loop()
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        # As many connections as deliveries at once: a burst is timed by the receiver, not by a pool.
+        connector = aiohttp.TCPConnector(limit=0)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10))
         yield
         self._loop = None
         for task in list(self._sending):
@@ -97,13 +101,14 @@ class PushHub:
 
     async def _post(self, sub_id: str, address: str, headers: dict[str, str], body: dict[str, Any]) -> None:
         assert self._session is not None
+        started = time.monotonic()
         try:
             async with self._session.post(address, json=body, headers=headers) as response:
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError):
             status = 0
         with self.lock:
-            self.deliveries.append((sub_id, status))
+            self.deliveries.append((sub_id, status, time.monotonic() - started))
 
     async def subscribe(self, request: web.Request) -> web.Response:
         try:
