@@ -58,9 +58,7 @@ def request_log() -> aiohttp.TraceConfig:
         if logger.isEnabledFor(logging.DEBUG):
             line(ctx, p.method, p.url, str(p.response.status))
 
-    async def on_error(
-        _: aiohttp.ClientSession, ctx: SimpleNamespace, p: aiohttp.TraceRequestExceptionParams
-    ) -> None:
+    async def on_error(_: aiohttp.ClientSession, ctx: SimpleNamespace, p: aiohttp.TraceRequestExceptionParams) -> None:
         if logger.isEnabledFor(logging.DEBUG):
             line(ctx, p.method, p.url, f"failed: {type(p.exception).__name__}")
 
@@ -88,4 +86,3 @@ def _ssl_context(path: str, mtime_ns: int, size: int) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     ctx.load_verify_locations(cafile=path)
     return ctx
-

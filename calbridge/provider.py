@@ -190,8 +190,6 @@ class ProviderPlugin(Protocol):
     def create(self, ctx: ProviderContext) -> Provider: ...
 
 
-
-
 if TYPE_CHECKING:  # deprecated names, kept for plugins written against them
     from .emulation import EmulatedPlugin as EmulatedPlugin
     from .emulation import EmulatorApp as EmulatorApp

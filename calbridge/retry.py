@@ -80,6 +80,7 @@ class Retrier:
             before_sleep=before_sleep,
             reraise=True,
         )
+
         async def attempt() -> T:
             # Await explicitly: tenacity would hand back the coroutine of a plain lambda un-awaited.
             return await fn()

@@ -38,9 +38,7 @@ def seed_counts(n: int, *, series: bool) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
-def running_emulators(
-    workdir: Path, *, port: int = 0, seed: int = 0
-) -> Iterator[list[tuple[Any, ThreadedServer]]]:
+def running_emulators(workdir: Path, *, port: int = 0, seed: int = 0) -> Iterator[list[tuple[Any, ThreadedServer]]]:
     """Start every installed emulator (``seed`` more events each); yields (emulator, server) pairs."""
     started: list[tuple[Any, ThreadedServer]] = []
     ca = None

@@ -165,5 +165,3 @@ def on_page(state: CalendarState, page: Page) -> CalendarState:
     if page.last and kind is Round.FULL:
         sweep = PendingSweep(mark=state.mark, scope=page.sweep_scope)
     return attrs.evolve(state, cursor=page.cursor, round=None if page.last else kind, sweep=sweep)
-
-

@@ -51,5 +51,3 @@ def hold_sweep(state: CalendarState, candidates: int, total: int) -> CalendarSta
 def sweep_done(state: CalendarState) -> CalendarState:
     """Every batch is committed: nothing is owed any more."""
     return attrs.evolve(state, sweep=None)
-
-

@@ -204,8 +204,9 @@ class SubscriptionManager:
             await self._store.set_push_state(account.name, calendar_id, f"polled: {why}")
             return
         now = self._clock()
-        stored = [s for s in await self._store.subscriptions(account.name)
-                  if s.calendar_id == calendar_id and s.provider == account.provider]  # fmt: skip
+        stored = [
+            s for s in await self._store.subscriptions(account.name, calendar_id) if s.provider == account.provider
+        ]
         keep = None if fresh else max((s for s in stored if alive(s, now)), key=_expiry, default=None)
         for sub in stored:
             if sub is keep:

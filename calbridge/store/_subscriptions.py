@@ -42,12 +42,13 @@ def get(conn: sqlite3.Connection, provider: str, subscription_id: str) -> Subscr
     return None if row is None else _row(row)
 
 
-def list_all(conn: sqlite3.Connection, account: str | None) -> list[Subscription]:
+def list_all(conn: sqlite3.Connection, account: str | None, calendar_id: str | None) -> list[Subscription]:
+    where = [(c, v) for c, v in (("account", account), ("calendar_id", calendar_id)) if v is not None]
     sql = f"SELECT {_COLUMNS} FROM subscriptions"
-    order = " ORDER BY account, calendar_id, created, provider, id"
-    if account is None:
-        return [_row(r) for r in conn.execute(sql + order)]
-    return [_row(r) for r in conn.execute(sql + " WHERE account = ?" + order, (account,))]
+    if where:
+        sql += " WHERE " + " AND ".join(f"{c} = ?" for c, _ in where)
+    rows = conn.execute(sql + " ORDER BY account, calendar_id, created, provider, id", [v for _, v in where])
+    return [_row(r) for r in rows]
 
 
 def save(conn: sqlite3.Connection, sub: Subscription) -> None:

@@ -232,8 +232,9 @@ class SubscriptionStore(Protocol):
         """The subscription with this id, its secret included, or ``None``."""
         ...
 
-    async def subscriptions(self, account: str | None = None) -> list[Subscription]:
-        """Every stored subscription (of ``account``), secrets included, by (account, calendar, created)."""
+    async def subscriptions(self, account: str | None = None, calendar_id: str | None = None) -> list[Subscription]:
+        """Every stored subscription (of ``account``; of its ``calendar_id``), secrets included, by
+        (account, calendar, created)."""
         ...
 
     async def save_subscription(self, subscription: Subscription) -> None:

@@ -370,9 +370,11 @@ class SqliteStore:
         sub = await self._run(_subscriptions.get, provider, subscription_id)
         return None if sub is None else await self._with_secret(sub)
 
-    async def subscriptions(self, account: str | None = None) -> list[Subscription]:
-        """Every stored subscription (of ``account``), secrets included, by (account, calendar, created)."""
-        return [await self._with_secret(s) for s in await self._run(_subscriptions.list_all, account)]
+    async def subscriptions(self, account: str | None = None, calendar_id: str | None = None) -> list[Subscription]:
+        """Every stored subscription (of ``account``, of its ``calendar_id``), secrets included, by
+        (account, calendar, created)."""
+        rows = await self._run(_subscriptions.list_all, account, calendar_id)
+        return [await self._with_secret(s) for s in rows]
 
     async def _with_secret(self, sub: Subscription) -> Subscription:
         secret = await self.get_secret(sub.account, _subscriptions.secret_name(sub.provider, sub.id))

@@ -199,7 +199,7 @@ def expected_series(state: State, organizer: Organizer = ORGANIZER) -> Snapshot:
 def slots(spec: EventSpec, until: dt.datetime) -> Iterator[Local]:
     """The rule's local slot starts (moved and cancelled ones included) starting before ``until``."""
     assert spec.rrule is not None
-    body = spec.recurrence[0][len("RRULE:"):]
+    body = spec.recurrence[0][len("RRULE:") :]
     if isinstance(spec.start, dt.datetime):
         assert spec.tz is not None
         rule = du.rrulestr(body, dtstart=spec.start.replace(tzinfo=spec.tz))

@@ -104,9 +104,7 @@ class Served:
         return self._dropper.dropped
 
 
-def serve_emulator(
-    name: str, *, registry: Registry | None = None, ca: Any = None
-) -> Served:
+def serve_emulator(name: str, *, registry: Registry | None = None, ca: Any = None) -> Served:
     """Start the emulator of provider ``name``, found through the registry (its ``calbridge.emulators``
     entry point, else the plugin's ``create_emulator()``).
 

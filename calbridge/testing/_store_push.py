@@ -51,6 +51,9 @@ class PushCases:
             assert await store.subscriptions(A) == [other_cal, older, later]
             assert await store.subscriptions("other") == [other]
             assert await store.subscriptions("nobody") == []
+            assert await store.subscriptions(A, CAL) == [older, later]
+            assert await store.subscriptions(A, "a-cal") == [other_cal]
+            assert await store.subscriptions("other", CAL) == [other]
 
         with_store(open_store, case)
 

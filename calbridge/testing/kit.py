@@ -220,9 +220,7 @@ class ProviderConformance:
         self.assert_quiet(mirror)
         self.assert_matches_fresh(mirror)
 
-    def test_cursor_expiry_recovers_with_a_full_listing_and_sweep(
-        self, handle: EmulatorHandle, mirror: Mirror
-    ) -> None:
+    def test_cursor_expiry_recovers_with_a_full_listing_and_sweep(self, handle: EmulatorHandle, mirror: Mirror) -> None:
         want = self.singles(handle, 4)
         self.assert_ok(run(mirror.sync()))
         doomed = next(iter(want))
@@ -247,9 +245,7 @@ class ProviderConformance:
         before = len(mirror.batches)
         self.assert_ok(run(mirror.sync()))
         assert self.titles(run(mirror.snapshot())) == want
-        again = {
-            c.event.id for b in mirror.batches[before:] for c in b.changes if hasattr(c, "event")
-        } & set(held)
+        again = {c.event.id for b in mirror.batches[before:] for c in b.changes if hasattr(c, "event")} & set(held)
         assert not again, f"resumed round re-published what the killed one committed: {sorted(again)}"
         self.assert_quiet(mirror)
         self.assert_matches_fresh(mirror)

@@ -263,11 +263,7 @@ def apply_change(state: State, change: ScriptedChange) -> dict[str, EventSpec]:
     elif isinstance(change, Delete):
         del out[change.key]
     elif isinstance(change, Update):
-        fields = {
-            k: v
-            for k, v in attrs.asdict(change, recurse=False).items()
-            if k != "key" and v is not None
-        }
+        fields = {k: v for k, v in attrs.asdict(change, recurse=False).items() if k != "key" and v is not None}
         out[change.key] = attrs.evolve(out[change.key], **fields)
     elif isinstance(change, CancelOccurrence):
         spec = out[change.key]
@@ -366,7 +362,6 @@ class ScenarioLoader:
     def truncate(self, event_id: str, spec: EventSpec) -> None:
         """Give the series ``event_id`` the recurrence of ``spec`` (which now ends earlier)."""
         raise NotImplementedError
-
 
 
 __all__ = [
