@@ -16,6 +16,7 @@ from calbridge.engine import SyncEngine
 from calbridge.registry import Registry, default_registry
 from calbridge.service._subscriptions import SubscriptionManager
 from calbridge.store.sqlite import SqliteStore
+from calbridge.testing.harness import FAST_RETRY
 from calbridge.testing.push_rig import PushRig
 from calbridge.testing.server import ThreadedServer
 
@@ -66,7 +67,7 @@ async def world(
     now = clock or (lambda: dt.datetime.now(dt.UTC))
     async with (
         SqliteStore(store_path or tmp / "push.db") as store,
-        SyncEngine(config, store, registry=registry, clock=now) as engine,
+        SyncEngine(config, store, registry=registry, clock=now, retry_policy=FAST_RETRY) as engine,
         PushRig(config, store, registry=registry) as rig,
     ):
         w.store, w.engine, w.rig = store, engine, rig
