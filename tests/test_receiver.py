@@ -14,7 +14,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from calbridge.push import Notice, NoticeKind, PushAccount, PushAnswer, PushRequest, SubscriptionLookup
+from calbridge.push import (
+    Notice,
+    NoticeKind,
+    PushAccount,
+    PushAnswer,
+    PushRequest,
+    Subscription,
+    SubscriptionLookup,
+)
 from calbridge.service._receiver import add_receiver_routes, make_receiver_app
 from calbridge.service._triggers import Trigger
 from calbridge.store.sqlite import SqliteStore
@@ -161,6 +169,27 @@ class _FeishuLike:
         return PushAnswer(status=200, body=b'{"ok": true}', content_type="application/json",
                           notices=(Notice(kind=NoticeKind.CHANGE, accounts=tuple(a.name for a in accounts),
                                           calendar_id="cal-1", dedup_key=key),))  # fmt: skip
+
+
+class _HalfValidBatch:
+    """Answers 400 for a batch with one bad item, carrying the good item's notice (Graph's rule)."""
+
+    endpoints: tuple[str, ...] = ("batch",)
+
+    async def handle(self, request: PushRequest, *, subscriptions: SubscriptionLookup, accounts: object) -> PushAnswer:
+        return PushAnswer(status=400, notices=(Notice(kind=NoticeKind.CHANGE, subscription_id="good"),))
+
+
+async def test_a_refused_batch_still_triggers_its_verified_items(tmp_path: Path) -> None:
+    async with (
+        SqliteStore(tmp_path / "s.db") as store,
+        PushRig(None, store, verifiers={"batch": _HalfValidBatch()}) as rig,
+    ):
+        await store.save_subscription(Subscription(provider="batch", account="a", calendar_id="c", id="good",
+                                                   expires=None, secret="s"))  # fmt: skip
+        assert await post(f"{rig.url}/push/batch", b"{}") == 400
+        got = await rig.wait_for(lambda t: True)
+        assert (got.account, got.calendar_id, got.subscription_id) == ("a", "c", "good")
 
 
 async def test_a_slow_verifier_is_answered_503_within_a_second(tmp_path: Path) -> None:

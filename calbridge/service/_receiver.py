@@ -47,7 +47,7 @@ ANSWER_WITHIN = 0.8  # seconds the verifier may take, so the answer leaves withi
 DEDUP_KEEP = dt.timedelta(days=1)  # Feishu retries a delivery for hours
 BACKLOG = 100_000  # notices waiting to become triggers; past it they are dropped (polling catches up)
 _CHUNK = 64 * 1024
-_CACHE_FOR = 30.0  # seconds a subscription looked up stays cached for the verifiers
+_CACHE_FOR = 5.0  # seconds a subscription looked up stays cached for the verifiers (a burst's length)
 
 
 @attrs.frozen(kw_only=True)
@@ -117,15 +117,14 @@ class _Receiver:
             return _refused(request, endpoint, 503, why="not verified in time")
         except Exception as exc:  # a verifier's bug on odd input: refuse it, keep serving
             return _refused(request, endpoint, 400, why=f"the verifier failed ({type(exc).__name__})")
-        if answer.status >= 400:
-            if answer.notices:
-                logger.warning("push %s: a refused answer carried notices; they are ignored", endpoint)
-            return _refused(request, endpoint, answer.status, answer=answer)
+        # A refused answer may still carry what verified (a Graph batch with one bad item: its good ones).
         for notice in answer.notices:
             try:
                 self.queue.put_nowait((endpoint, notice))
             except asyncio.QueueFull:
                 logger.warning("push %s: backlog full, a notice dropped (polling catches up)", endpoint)
+        if answer.status >= 400:
+            return _refused(request, endpoint, answer.status, answer=answer)
         return _answer(answer)
 
     async def run(self) -> None:

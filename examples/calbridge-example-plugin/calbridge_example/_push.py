@@ -4,6 +4,7 @@ address from the emulator's own event loop when a subscribed calendar changes (s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import threading
@@ -92,7 +93,8 @@ class PushHub:
         loop = self._loop
         if loop is not None:
             headers = {"X-Example-Subscription": sub.id, "X-Example-Secret": sub.secret}
-            loop.call_soon_threadsafe(self._start, sub.id, sub.address, headers, body)
+            with contextlib.suppress(RuntimeError):  # the server is stopping: nobody to deliver from
+                loop.call_soon_threadsafe(self._start, sub.id, sub.address, headers, body)
 
     def _start(self, sub_id: str, address: str, headers: dict[str, str], body: dict[str, Any]) -> None:
         task = asyncio.get_running_loop().create_task(self._post(sub_id, address, headers, body))
