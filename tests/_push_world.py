@@ -59,6 +59,7 @@ async def world(
     clock: Callable[[], dt.datetime] | None = None,
     lifetime: dt.timedelta = dt.timedelta(hours=1),
     store_path: Path | None = None,
+    retry: dt.timedelta = dt.timedelta(seconds=1),
 ) -> AsyncIterator[World]:
     registry = registry or default_registry
     config = parse_config({"store": "sqlite:///push.db", "accounts": accounts}, base_dir=tmp, env={},
@@ -72,7 +73,7 @@ async def world(
     ):
         w.store, w.engine, w.rig = store, engine, rig
         w.manager = SubscriptionManager(store, engine, rig.url if public_url else None, now, lifetime,
-                                        retry=dt.timedelta(seconds=1))  # fmt: skip
+                                        retry=retry)  # fmt: skip
         yield w
 
 

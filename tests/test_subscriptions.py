@@ -107,15 +107,20 @@ async def test_a_replacing_renewal_keeps_both_rows_until_the_old_one_is_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emu = ExampleEmulator()
-    emu.push_lifetime = dt.timedelta(seconds=2)
+    emu.push_lifetime = dt.timedelta(seconds=4)
+    retry = dt.timedelta(seconds=0.3)
+    registry = _registry(_ReplacingProvider)
     with served(emu) as server:
-        async with world(tmp_path, [account(server, emu)], registry=_registry(_ReplacingProvider)) as w:
+        async with world(tmp_path, [account(server, emu)], registry=registry, retry=retry) as w:
             await w.manager.ensure(w.acct(), "work")
             (old,) = await w.store.subscriptions()
-            await asyncio.sleep(1.1)  # past half-life
+            await asyncio.sleep(2.1)  # past half-life
             emu.fail_next(500, count=1)  # the new subscription's request
             await w.manager.renew_due()
             assert [s.id for s in await w.store.subscriptions()] == [old.id], "a failed renewal keeps the old"
+            retried = w.manager.next_renewal()
+            assert retried is not None and retried > dt.datetime.now(dt.UTC) + retry / 2, "no retry at once"
+            await asyncio.sleep(0.4)
             emu.push_lifetime = dt.timedelta(hours=1)  # the replacement will not come due in this test
             stop = ExampleProvider.unsubscribe
 
@@ -132,7 +137,8 @@ async def test_a_replacing_renewal_keeps_both_rows_until_the_old_one_is_stopped(
             new = next(s for s in rows if s.id != old.id)
             assert sorted(emu.subscriptions_alive()) == sorted([old.id, new.id])
             assert new.secret != old.secret
-            await asyncio.sleep(1.1)  # the stop is retried
+            assert old.expires is not None and old.expires > dt.datetime.now(dt.UTC) + retry
+            await asyncio.sleep(0.4)  # the stop is retried while the old one is still alive
             await w.manager.renew_due()
             assert emu.subscriptions_alive() == [new.id]
             assert [s.id for s in await w.store.subscriptions()] == [new.id]
@@ -237,3 +243,15 @@ async def test_why_a_calendar_is_polled(
             assert await push_state(w) == why
             assert emu.subscriptions_alive() == [] and await w.store.subscriptions() == []
             assert w.manager.next_renewal() is None
+
+
+async def test_turning_push_off_stops_what_was_subscribed(tmp_path: Path) -> None:
+    emu = ExampleEmulator()
+    with served(emu) as server:
+        async with world(tmp_path, [account(server, emu)]) as w:
+            await w.manager.ensure(w.acct(), "work")
+            assert len(emu.subscriptions_alive()) == 1
+        async with world(tmp_path, [account(server, emu, push=False)]) as w:
+            await w.manager.ensure(w.acct(), "work")
+            assert emu.subscriptions_alive() == [] and await w.store.subscriptions() == []
+            assert await push_state(w) == "polled: push: false"

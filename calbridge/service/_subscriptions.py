@@ -123,6 +123,7 @@ class SubscriptionManager:
         self._held: dict[tuple[str, str], tuple[AccountConfig, Subscription]] = {}  # (provider, id) →
         self._stale: dict[tuple[str, str], _Stop] = {}  # (provider, id) → replaced, its stop failed
         self._retries: dict[tuple[str, str], _Retry] = {}  # (account, calendar) → a failed subscribe
+        self._backoff: dict[tuple[str, str], dt.datetime] = {}  # (provider, id) → a failed renewal's retry
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     # -- the calendars' subscriptions ------------------------------------------------------------
@@ -154,7 +155,7 @@ class SubscriptionManager:
 
     def next_renewal(self) -> dt.datetime | None:
         """The earliest time :meth:`renew_due` has something to do (None: nothing ever expires)."""
-        times = [t for _, s in self._held.values() if (t := renewal_due(s)) is not None]
+        times = [t for k, (_, s) in self._held.items() if (t := self._renewal(k, s)) is not None]
         times += [r.at for r in self._retries.values()] + [r.at for r in self._stale.values()]
         return min(times, default=None)
 
@@ -162,8 +163,8 @@ class SubscriptionManager:
         """Renew every subscription past half its life, retry what failed, stop replaced ones."""
         now = self._clock()
         jobs: list[Callable[[], Awaitable[None]]] = []
-        for account, sub in list(self._held.values()):
-            due = renewal_due(sub)
+        for key, (account, sub) in list(self._held.items()):
+            due = self._renewal(key, sub)
             if due is not None and due <= now:
                 jobs.append(self._locked(account, sub.calendar_id, functools.partial(self._renew, account, sub)))
         for retry in list(self._retries.values()):
@@ -174,6 +175,12 @@ class SubscriptionManager:
             if stop.at <= now:
                 jobs.append(functools.partial(self._stop, stop.account, stop.subscription))
         await _bounded(jobs)
+
+    def _renewal(self, key: tuple[str, str], sub: Subscription) -> dt.datetime | None:
+        """When to renew a held subscription: at half-life, not before a failed renewal's retry."""
+        due = renewal_due(sub)
+        later = self._backoff.get(key)
+        return due if due is None or later is None else max(due, later)
 
     async def unsubscribe_all(self) -> None:
         """Stop every stored subscription of the configured accounts and forget it (``--unsubscribe``);
@@ -189,6 +196,7 @@ class SubscriptionManager:
             jobs.append(functools.partial(self._stop, account, sub))
         await _bounded(jobs)
         self._held.clear()
+        self._backoff.clear()
         self._retries.clear()
         self._stale.clear()
         for name, calendar_id in sorted(calendars):
@@ -200,13 +208,15 @@ class SubscriptionManager:
         self._retries.pop((account.name, calendar_id), None)
         pusher = self._pusher(account)
         why = polled_reason(account, public_url=self._public_url, provider=pusher)
-        if why is not None or pusher is None:
-            await self._store.set_push_state(account.name, calendar_id, f"polled: {why}")
-            return
-        now = self._clock()
         stored = [
             s for s in await self._store.subscriptions(account.name, calendar_id) if s.provider == account.provider
         ]
+        if why is not None or pusher is None:
+            for sub in stored:  # pushed before (push turned off since): stop what is left
+                await self._stop(account, sub)
+            await self._store.set_push_state(account.name, calendar_id, f"polled: {why}")
+            return
+        now = self._clock()
         keep = None if fresh else max((s for s in stored if alive(s, now)), key=_expiry, default=None)
         for sub in stored:
             if sub is keep:
@@ -241,8 +251,11 @@ class SubscriptionManager:
             await self._ensure(account, sub.calendar_id, fresh=False)
             return
         except (CalbridgeError, OSError, TimeoutError) as exc:
-            await self._failed(account, sub.calendar_id, "renewing", exc)
+            logger.warning("%s/%s: renewing a subscription failed (%s); retried in %s",
+                           account.name, sub.calendar_id, _describe(exc), self.retry)  # fmt: skip
+            self._backoff[(sub.provider, sub.id)] = self._clock() + self.retry
             return
+        self._backoff.pop((sub.provider, sub.id), None)
         new = _stamped(new, now)
         await self._hold(account, new)  # stored before the old one is stopped
         if new.id != sub.id:
@@ -270,6 +283,7 @@ class SubscriptionManager:
 
     async def _forget(self, sub: Subscription) -> None:
         self._held.pop((sub.provider, sub.id), None)
+        self._backoff.pop((sub.provider, sub.id), None)
         await self._store.delete_subscription(sub.provider, sub.id)
 
     async def _failed(self, account: AccountConfig, calendar_id: str, doing: str, exc: BaseException) -> None:
@@ -277,9 +291,7 @@ class SubscriptionManager:
                        account.name, calendar_id, doing, _describe(exc), self.retry)  # fmt: skip
         self._retries[(account.name, calendar_id)] = _Retry(account=account, calendar_id=calendar_id,
                                                             at=self._clock() + self.retry)  # fmt: skip
-        if not any(s.calendar_id == calendar_id and alive(s, self._clock())
-                   for a, s in self._held.values() if a.name == account.name):  # fmt: skip
-            await self._store.set_push_state(account.name, calendar_id, f"polled: {doing} failed")
+        await self._store.set_push_state(account.name, calendar_id, f"polled: {doing} failed")
 
     async def _find(self, subscription_id: str) -> tuple[AccountConfig, Subscription] | None:
         accounts = {a.name: a for a in self._engine.config.accounts}
