@@ -31,8 +31,10 @@ from .provider import Provider, ProviderPlugin
 class Subscription:
     """One calendar's live push subscription, as the store keeps it.
 
-    ``id`` is what a notification names: Google's channel id, Graph's subscription id, Feishu's
-    calendar id (its subscription is per calendar and has no id of its own). ``secret`` is Google's
+    ``id`` is what a notification names: Google's channel id, Graph's subscription id; Feishu's
+    subscription has no id of its own (it is per user and calendar), so its provider makes one that is
+    unique per provider, e.g. ``<account>/<calendar_id>`` (the store keys rows by (provider, id), and
+    two accounts may subscribe one shared calendar). ``secret`` is Google's
     channel token or Graph's ``clientState`` (``None`` for Feishu, verified per app); it is never
     printed (``repr=False``) and the store keeps it in the secret slot. ``expires`` is ``None`` for a
     subscription alive until unsubscribed (Feishu). ``resource`` is what the provider needs to stop it

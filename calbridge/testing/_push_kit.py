@@ -5,9 +5,10 @@ receiver; the genuine delivery replayed with its secret or subscription id forge
 garbage body, must be refused with a 4xx and trigger nothing; after unsubscribing, nothing arrives.
 
 A handle whose provider learns the receiver's address out of band (Feishu: one request URL per app,
-set in its console) implements ``push_address(url)``; one whose deliveries carry neither the secret
-nor the subscription id in the clear (a signed, encrypted body) implements ``forged_pushes(request)``
-returning forged ``(headers, body)`` pairs of that delivery.
+set in its console) implements ``push_address(url)``; one whose deliveries carry no per-subscription
+secret in the clear (verified per app, or signed and encrypted) implements ``forged_pushes(request)``
+returning forged ``(headers, body)`` pairs of that genuine delivery (a wrong token, a bad signature),
+each of which must be refused.
 """
 
 from __future__ import annotations
@@ -106,13 +107,16 @@ class PushCases:
             await rig.wait_for(lambda t: (t.account, t.calendar_id, t.kind) == (account.name, calendar_id,
                                                                                 NoticeKind.CHANGE))  # fmt: skip
             genuine = next(r for v in recording.values() for r in v.accepted)
-            forged = [f for f in (_swap(genuine, sub.secret or "", _other(sub.secret or "x")),
-                                  _swap(genuine, sub.id, f"kit-unknown-{secrets.token_hex(4)}")) if f]  # fmt: skip
+            forged: list[Forged] = []
+            if sub.secret:  # verified per subscription: a wrong secret, an unknown id
+                swaps = (_swap(genuine, sub.secret, _other(sub.secret)),
+                         _swap(genuine, sub.id, f"kit-unknown-{secrets.token_hex(4)}"))  # fmt: skip
+                forged += [f for f in swaps if f is not None]
             hook = getattr(handle, "forged_pushes", None)
             if callable(hook):
                 forged += list(hook(genuine))
             assert forged, (
-                "the kit could not forge this delivery (neither the secret nor the subscription id shows in it):"
+                "the kit cannot forge this delivery (no subscription secret shows in it; verified per app?):"
                 " give the handle a forged_pushes(request) method"
             )
             headers = {k: v for k, v in genuine.headers.items() if k not in _HOP}

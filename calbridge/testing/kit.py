@@ -21,6 +21,9 @@ Then subclass :class:`ProviderConformance`::
         def emulator_handle(self, calbridge_emulators):
             return MyHandle(calbridge_emulators.serve("mycal"))
 
+A plugin that pushes (:class:`~calbridge.push.PushPlugin`) is also checked end to end through the
+receiver; see :mod:`calbridge.testing._push_kit` for the two optional handle hooks it may need.
+
 The ``calbridge_emulators`` fixture comes from calbridge's pytest plugin (``calbridge.testing.plugin``,
 loaded automatically once calbridge is installed). Every test here is a plain (synchronous) pytest
 test that runs its own event loop, so no asyncio plugin or mode is needed.
