@@ -31,8 +31,10 @@ from .provider import Provider, ProviderPlugin
 class Subscription:
     """One calendar's live push subscription, as the store keeps it.
 
-    ``id`` is what a notification names: Google's channel id, Graph's subscription id, Feishu's
-    calendar id (its subscription is per calendar and has no id of its own). ``secret`` is Google's
+    ``id`` is what a notification names: Google's channel id, Graph's subscription id; Feishu's
+    subscription has no id of its own (it is per user and calendar), so its provider makes one that is
+    unique per provider, e.g. ``<account>/<calendar_id>`` (the store keys rows by (provider, id), and
+    two accounts may subscribe one shared calendar). ``secret`` is Google's
     channel token or Graph's ``clientState`` (``None`` for Feishu, verified per app); it is never
     printed (``repr=False``) and the store keeps it in the secret slot. ``expires`` is ``None`` for a
     subscription alive until unsubscribed (Feishu). ``resource`` is what the provider needs to stop it
@@ -152,8 +154,12 @@ class PushProvider(Protocol):
     async def renew(
         self, subscription: Subscription, *, public_url: str, secret: str, expires: dt.datetime
     ) -> Subscription:
-        """The subscription extended (Graph PATCH) or replaced (Google: a new channel, then
-        ``channels/stop`` of the old)."""
+        """The subscription extended (Graph PATCH: the same id, its old secret kept) or replaced
+        (Google: a new channel carrying ``secret``, a fresh one). A replacement has another id: the
+        caller stores it, then stops the old one with :meth:`unsubscribe` (so both rows are kept
+        until the stop succeeded); a renew that stops the old itself is fine too (a second stop of a
+        gone subscription is no error). A subscription that is gone raises
+        :class:`~calbridge.errors.NotFound` (the caller subscribes anew)."""
         ...
 
     async def unsubscribe(self, subscription: Subscription) -> None:

@@ -24,6 +24,7 @@ from ._schema import (
     transaction,
     ts,
 )
+from ._subscriptions import push_states
 from .base import CalendarStatus, RoundStart
 
 
@@ -181,8 +182,9 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
                 " FROM calendar_status"
             )
         }
+        pushes = push_states(conn)
     out: list[CalendarStatus] = []
-    for acct, cal in sorted(states.keys() | results.keys()):
+    for acct, cal in sorted(states.keys() | results.keys() | pushes.keys()):
         state = states.get((acct, cal))
         success, error, error_at, failures, next_attempt = results.get((acct, cal), (None, None, None, 0, None))
         out.append(
@@ -200,6 +202,7 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
                 sweep_pending=bool(state is not None and state.sweep is not None and not state.sweep.held),
                 failures=failures,
                 next_attempt=parse_iso(next_attempt),
+                push=pushes.get((acct, cal)),
             )
         )
     return out

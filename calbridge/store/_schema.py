@@ -97,6 +97,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE calendar_status ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE calendar_status ADD COLUMN next_attempt TEXT",
     ),
+    (
+        # Push (``_subscriptions``): subscriptions by (provider, id), their secrets in ``secrets``; each
+        # calendar's push state for ``status``; delivery keys seen (Feishu ``event_id``) for a day.
+        "CREATE TABLE subscriptions (provider TEXT NOT NULL, id TEXT NOT NULL, account TEXT NOT NULL,"
+        " calendar_id TEXT NOT NULL, expires TEXT, resource TEXT, created TEXT, PRIMARY KEY (provider, id))",
+        "CREATE INDEX subscriptions_calendar ON subscriptions (account, calendar_id)",
+        "CREATE TABLE push_state (account TEXT NOT NULL, calendar_id TEXT NOT NULL, state TEXT NOT NULL,"
+        " PRIMARY KEY (account, calendar_id))",
+        "CREATE TABLE deliveries (key TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+        "CREATE INDEX deliveries_at ON deliveries (at)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

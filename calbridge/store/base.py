@@ -15,7 +15,8 @@ The roles (each a :class:`~typing.Protocol`; :class:`Store` is their union, what
   an expansion), each one transaction returning exactly the changes it published;
 - :class:`MirrorReader`: reads and queries (events by id, the two views, status, quarantine), all a
   command that only reads (``events``, ``status``) or a provider's mirror view needs;
-- :class:`SecretStore`: the secret slot providers rotate tokens in (defined with the provider seam).
+- :class:`SecretStore`: the secret slot providers rotate tokens in (defined with the provider seam);
+- :class:`SubscriptionStore`: push subscriptions (secrets in the slot), push states, delivery keys.
 
 :class:`calbridge.testing.store_kit.StoreConformance` is the suite that pins their semantics.
 """
@@ -212,7 +213,8 @@ class MirrorReader(Protocol):
         ...
 
     async def status(self) -> list[CalendarStatus]:
-        """One entry per calendar with a saved state or a recorded result, by (account, calendar)."""
+        """One entry per calendar with a saved state, a recorded result or a push state, by (account,
+        calendar)."""
         ...
 
     async def quarantined(self, account: str | None = None) -> list[tuple[EventKey, str]]:
@@ -225,16 +227,17 @@ class SubscriptionStore(Protocol):
     """Push subscriptions and delivery deduplication, for the service (:mod:`calbridge.service`).
 
     Rows are keyed by (provider, id); a calendar may briefly hold two (Google renews by a new channel
-    before stopping the old one). Each subscription's ``secret`` lives in the secret slot, encrypted
-    with the slot; rows carry no secret.
+    before stopping the old one). Each subscription's ``secret`` lives in the secret slot (under its
+    account), encrypted with the slot; rows carry no secret. A push state makes a ``status`` entry.
     """
 
     async def subscription(self, provider: str, subscription_id: str) -> Subscription | None:
         """The subscription with this id, its secret included, or ``None``."""
         ...
 
-    async def subscriptions(self, account: str | None = None) -> list[Subscription]:
-        """Every stored subscription (of ``account``), secrets included, by (account, calendar, created)."""
+    async def subscriptions(self, account: str | None = None, calendar_id: str | None = None) -> list[Subscription]:
+        """Every stored subscription (of ``account``; of its ``calendar_id``), secrets included, by
+        (account, calendar, created)."""
         ...
 
     async def save_subscription(self, subscription: Subscription) -> None:
@@ -255,7 +258,7 @@ class SubscriptionStore(Protocol):
         ...
 
 
-class Store(StateStore, PageCommitter, MirrorReader, SecretStore, FeedStore, Protocol):
+class Store(StateStore, PageCommitter, MirrorReader, SecretStore, FeedStore, SubscriptionStore, Protocol):
     """The mirror: every role, plus the right to sync into it. All methods are coroutines; a SQLite
     store runs its I/O off the event loop."""
 

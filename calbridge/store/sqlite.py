@@ -23,11 +23,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, Self, TypeVar
 
+import attrs
+
 from ..errors import StoreBusy, StoreError
 from ..feed import FeedEntry
 from ..model import Change, Event, EventKey, Window
 from ..provider import Quarantined
-from . import _ahead, _feed, _read, _schema, _write
+from ..push import Subscription
+from . import _ahead, _feed, _read, _schema, _subscriptions, _write
 from ._worker import Worker
 from .base import CalendarState, CalendarStatus, PendingSweep, RoundStart, Store
 
@@ -390,6 +393,42 @@ class SqliteStore:
     async def prune_changes(self, before: dt.datetime, *, limit: int = 1000) -> int:
         """Drop at most ``limit`` of the oldest entries committed before ``before``."""
         return await self._run(_feed.prune, int(before.timestamp()), limit)
+
+    async def subscription(self, provider: str, subscription_id: str) -> Subscription | None:
+        """The subscription with this id, its secret (from the secret slot) included, or None."""
+        sub = await self._run(_subscriptions.get, provider, subscription_id)
+        return None if sub is None else await self._with_secret(sub)
+
+    async def subscriptions(self, account: str | None = None, calendar_id: str | None = None) -> list[Subscription]:
+        """Every stored subscription (of ``account``, of its ``calendar_id``), secrets included, by
+        (account, calendar, created)."""
+        rows = await self._run(_subscriptions.list_all, account, calendar_id)
+        return [await self._with_secret(s) for s in rows]
+
+    async def _with_secret(self, sub: Subscription) -> Subscription:
+        secret = await self.get_secret(sub.account, _subscriptions.secret_name(sub.provider, sub.id))
+        return attrs.evolve(sub, secret=secret or None)
+
+    async def save_subscription(self, subscription: Subscription) -> None:
+        """Insert or replace the row and its secret (the secret first: a row never lacks the one it had)."""
+        name = _subscriptions.secret_name(subscription.provider, subscription.id)
+        if subscription.secret is not None:
+            await self.set_secret(subscription.account, name, subscription.secret)
+        else:
+            await self._run(_subscriptions.delete, subscription.provider, subscription.id)
+        await self._run(_subscriptions.save, subscription)
+
+    async def delete_subscription(self, provider: str, subscription_id: str) -> None:
+        """Forget the subscription and its secret; an unknown id is not an error."""
+        await self._run(_subscriptions.delete, provider, subscription_id)
+
+    async def set_push_state(self, account: str, calendar_id: str, state: str | None) -> None:
+        """What ``status`` shows as the calendar's push (None: nothing)."""
+        await self._run(_subscriptions.set_push_state, account, calendar_id, state)
+
+    async def first_delivery(self, key: str, *, now: dt.datetime, keep: dt.timedelta) -> bool:
+        """Record a delivery key; True the first time within ``keep`` (atomic across processes)."""
+        return await self._run(_subscriptions.first_delivery, key, now, keep)
 
 
 if TYPE_CHECKING:  # mypy checks here that the class implements every role (StateStore, PageCommitter, ...)

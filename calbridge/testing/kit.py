@@ -21,6 +21,9 @@ Then subclass :class:`ProviderConformance`::
         def emulator_handle(self, calbridge_emulators):
             return MyHandle(calbridge_emulators.serve("mycal"))
 
+A plugin that pushes (:class:`~calbridge.push.PushPlugin`) is also checked end to end through the
+receiver; see :mod:`calbridge.testing._push_kit` for the two optional handle hooks it may need.
+
 The ``calbridge_emulators`` fixture comes from calbridge's pytest plugin (``calbridge.testing.plugin``,
 loaded automatically once calbridge is installed). Every test here is a plain (synchronous) pytest
 test that runs its own event loop, so no asyncio plugin or mode is needed.
@@ -41,6 +44,7 @@ from .._run import SyncReport
 from ..export import event_schema, event_to_dict
 from ..model import Event, Kind
 from ..registry import Registry, default_registry
+from ._push_kit import PushCases
 from ._serve import EmulatorPool, Served, serve_emulator
 from .harness import (
     FAST_RETRY,
@@ -84,7 +88,7 @@ def _schema_validator() -> Any:
     return cls(event_schema())
 
 
-class ProviderConformance:
+class ProviderConformance(PushCases):
     """Tests every provider plugin must pass against its own emulator.
 
     Subclass it (named ``Test...``) and provide two fixtures: ``plugin_name`` (the entry-point name)
@@ -94,7 +98,8 @@ class ProviderConformance:
     handle's :attr:`~EmulatorHandle.faults`. Every test ends comparing the mirror with a fresh full
     sync, and every incremental test ends with a quiet round in which the provider must yield
     nothing (a cursor that never advances re-reads old changes there). Override ``plugin_registry``
-    to resolve ``plugin_name`` through a registry of your own (a plugin registered in code).
+    to resolve ``plugin_name`` through a registry of your own (a plugin registered in code). A
+    plugin that pushes is checked end to end through the receiver (``_push_kit``), others skip it.
     """
 
     now: dt.datetime = _base_now()

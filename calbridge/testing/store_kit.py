@@ -6,8 +6,9 @@ It pins what the engine, the change stream and the CLI rely on, through the publ
 what each write returns is exactly what it changed in the views; occurrences are replaced within a
 window and exceptions shadow them; mark-and-sweep stays inside its scope and its calendar; status,
 quarantine and secrets read back; one sync at a time; the change feed records exactly what each
-write published, in number order, with no gap a reader could see while several writers commit. A
-store implementation subclasses
+write published, in number order, with no gap a reader could see while several writers commit;
+push subscriptions (secrets in the slot), push states and delivery keys seen once. A store
+implementation subclasses
 :class:`StoreConformance` and gives it an ``open_store`` fixture::
 
     from calbridge.testing.store_kit import StoreConformance
@@ -31,13 +32,14 @@ from ._store_build import StoreOpener
 from ._store_expansion import ExpansionCases
 from ._store_feed import FeedCases
 from ._store_pages import PageCases
+from ._store_push import PushCases
 from ._store_state import StateCases
 from ._store_sweep import SweepCases
 
 __all__ = ["StoreConformance", "StoreOpener"]
 
 
-class StoreConformance(PageCases, ExpansionCases, SweepCases, StateCases, FeedCases):
+class StoreConformance(PageCases, ExpansionCases, SweepCases, StateCases, FeedCases, PushCases):
     """Tests every store implementation must pass (see the module docstring).
 
     Subclass it (named ``Test...``) and override the ``open_store`` fixture: a callable returning a

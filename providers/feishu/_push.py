@@ -74,8 +74,10 @@ class FeishuPushing:
         """
         real_id = await self._resolve(calendar_id)
         await self._call(real_id, "subscription")
-        return Subscription(provider=PROVIDER, account=self._ctx.account.name, calendar_id=calendar_id, id=real_id,
-                            expires=None, created=self._ctx.clock())  # fmt: skip
+        # Ids are unique per provider in the store: two accounts may subscribe one shared calendar.
+        account = self._ctx.account.name
+        return Subscription(provider=PROVIDER, account=account, calendar_id=calendar_id, id=f"{account}/{real_id}",
+                            resource=real_id, expires=None, created=self._ctx.clock())  # fmt: skip
 
     async def renew(
         self, subscription: Subscription, *, public_url: str, secret: str, expires: dt.datetime
@@ -86,6 +88,6 @@ class FeishuPushing:
     async def unsubscribe(self, subscription: Subscription) -> None:
         """Stop the calendar's event subscription; a calendar already gone is not an error."""
         try:
-            await self._call(subscription.id, "unsubscription")
+            await self._call(subscription.resource or subscription.id, "unsubscription")
         except NotFound as exc:
             logger.info("feishu unsubscription of a calendar that is gone (%s)", exc.code)

@@ -9,6 +9,9 @@ Registered under the ``calbridge.providers`` entry-point group as ``example`` (a
         base_url: http://127.0.0.1:8080
         auth: {kind: token, token: ${EXAMPLE_TOKEN}}
         calendars: [work]
+
+It can push (:mod:`calbridge.push`): ``calbridge run`` with a ``service.public_url`` subscribes each
+calendar, and the emulator delivers changes to ``{public_url}/push/example`` (``push.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import attrs
 from calbridge.emulation import EmulatorApp
 from calbridge.errors import ConfigError
 from calbridge.provider import Provider, ProviderContext
+from calbridge.push import PushVerifier
 
 __all__ = ["ExampleAuth", "ExamplePlugin", "plugin"]
 
@@ -50,6 +54,18 @@ class ExamplePlugin:
         if not account.get("base_url"):
             raise ConfigError("required (the Example Calendar server)", where=where.removesuffix(".auth") + ".base_url")
         return ExampleAuth(token=token)
+
+    def parse_push(self, raw: Mapping[str, Any] | None, *, account: Mapping[str, Any], where: str) -> object:
+        """Structure the account's ``push`` (:class:`~calbridge.push.PushPlugin`): no settings needed."""
+        from .push import parse_push
+
+        return parse_push(raw, where=where)
+
+    def push_verifier(self) -> PushVerifier:
+        """The verifier of ``POST /push/example``."""
+        from .push import ExampleVerifier
+
+        return ExampleVerifier()
 
     def create(self, ctx: ProviderContext) -> Provider:
         from .provider import ExampleProvider

@@ -11,6 +11,14 @@ The HTTP API (all JSON, ``Authorization: Bearer <token>``):
   event; with it: what changed since (deleted events as ``{"id", "deleted": true}``). A page token
   continues the same listing; the last page carries the next sync token. ``410`` once
   :meth:`ExampleEmulator.expire_cursors` was called for a token issued before.
+
+Push (``_push``): ``POST /calendars/{cal}/subscriptions`` ``{"address", "secret", "expires"}`` → 201
+``{"id", "expires"}`` (at most :attr:`ExampleEmulator.push_lifetime` away); ``PATCH
+/subscriptions/{id}`` ``{"expires"}`` extends it, ``DELETE /subscriptions/{id}`` stops it (404 for
+one unknown or expired). While alive, every change of its calendar is POSTed to ``address`` (loopback
+http is accepted) with ``X-Example-Subscription`` and ``X-Example-Secret`` headers and a body
+``{"subscription", "calendar", "event", "change"}``; :meth:`~ExampleEmulator.remove_subscription` drops
+one and delivers ``{"subscription", "calendar", "lifecycle": "removed"}``.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import attrs
 from aiohttp import web
 
 from calbridge.testing.emulator_api import apply_seed, seed_plan
+
+from ._push import PushHub
 
 TOKEN = "example-token"
 UTC = dt.UTC
@@ -71,6 +81,7 @@ class ExampleEmulator:
         self.epoch = 0
         self.failures: list[tuple[int, float | None]] = []
         self._ids = itertools.count(1)
+        self.push = PushHub(self.lock)
 
     # -- the Python API tests and the demo use ------------------------------------------------
     # calbridge's shared emulator API (calbridge.testing.emulator_api.EmulatorAPI): the same verbs
@@ -92,6 +103,24 @@ class ExampleEmulator:
     def _touch(self, cal: _Calendar, event_id: str) -> None:
         self.seq += 1
         cal.stamps[event_id] = self.seq
+        self.push.changed(next(k for k, c in self.calendars.items() if c is cal), event_id)
+
+    @property
+    def push_lifetime(self) -> dt.timedelta:
+        """The longest a subscription lives (a few seconds in renewal tests)."""
+        return self.push.lifetime
+
+    @push_lifetime.setter
+    def push_lifetime(self, value: dt.timedelta) -> None:
+        self.push.lifetime = value
+
+    def remove_subscription(self, subscription_id: str) -> None:
+        """Drop a subscription as a server might, telling its address (``lifecycle: removed``)."""
+        self.push.remove(subscription_id)
+
+    def subscriptions_alive(self) -> list[str]:
+        """Ids of the subscriptions alive now."""
+        return self.push.alive()
 
     def add_event(
         self, title: str, start: Instant, end: Instant, *, calendar: str | None = None, rrule: str | None = None,
@@ -171,7 +200,16 @@ class ExampleEmulator:
         app = web.Application(middlewares=[self._gate])
         app.router.add_get("/calendars", self._calendars)
         app.router.add_get("/calendars/{cal}/events", self._events)
+        app.router.add_post("/calendars/{cal}/subscriptions", self._subscribe)
+        self.push.add_routes(app)
         return app
+
+    async def _subscribe(self, request: web.Request) -> web.Response:
+        with self.lock:
+            known = request.match_info["cal"] in self.calendars
+        if not known:
+            return web.json_response({"error": "no such calendar"}, status=404)
+        return await self.push.subscribe(request)
 
     # -- HTTP ----------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from calbridge.provider import Capabilities, Expansion, MirrorView, Page, Provid
 from calbridge.toolkit import HttpClient, PageDecoder, Response, StaticTokenSource, request_timeout, retry_after_seconds
 
 from . import ExampleAuth
+from .push import ExampleSubscriptions
 
 SCHEME, VERSION = "example.events", 1
 PAGE_SIZE = 100
@@ -64,7 +65,7 @@ EVENTS = PageDecoder(EventsPage, Item)  # one typed pass; an off-shape item is q
 def error_for(response: Response, what: str) -> ProviderError | None:
     """The example API's error table: the typed error a response means (None: success)."""
     status = response.status
-    if status == 200:
+    if 200 <= status < 300:
         return None
     kw: dict[str, Any] = {"provider": "example", "status": status}
     if status == 429:
@@ -81,8 +82,9 @@ def error_for(response: Response, what: str) -> ProviderError | None:
     return InvalidResponse(f"{what}: HTTP {status}", **kw)
 
 
-class ExampleProvider:
-    """One configured ``example`` account. Singles only: nothing to expand."""
+class ExampleProvider(ExampleSubscriptions):
+    """One configured ``example`` account. Singles only: nothing to expand. It can push
+    (:class:`~calbridge.push.PushProvider`, from :class:`~calbridge_example.push.ExampleSubscriptions`)."""
 
     capabilities = Capabilities()
 
@@ -98,6 +100,7 @@ class ExampleProvider:
             ctx, provider="example", base_url=ctx.account.base_url, errors=error_for,
             tokens=StaticTokenSource(auth.token), timeout=request_timeout(options, provider="example"),
         )  # fmt: skip
+        super().__init__(self._http, account=ctx.account.name)
 
     async def aclose(self) -> None:
         """Nothing to release: the session is borrowed."""
@@ -158,4 +161,3 @@ class ExampleProvider:
         """The example API has no recurring events: nothing ever needs expanding."""
         return
         yield  # an async generator that yields nothing
-
