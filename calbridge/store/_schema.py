@@ -21,6 +21,7 @@ from ..cursor import Cursor
 from ..errors import StoreError
 from ..export import event_from_dict, event_to_json_bytes, format_instant, parse_instant
 from ..model import Event, Window
+from ..toolkit.scrub import scrub
 from .base import CalendarState, PendingSweep, Round
 
 _EVENT_COLUMNS = """
@@ -291,7 +292,7 @@ def record_result(
         sql = "INSERT INTO calendar_status (account, calendar_id, last_error, last_error_at) VALUES (?, ?, ?, ?)"
         sql += " ON CONFLICT (account, calendar_id) DO UPDATE SET last_error = excluded.last_error,"
         sql += " last_error_at = excluded.last_error_at"
-        conn.execute(sql, (account, calendar_id, error, at.isoformat()))
+        conn.execute(sql, (account, calendar_id, scrub(error), at.isoformat()))  # the last guard before disk
 
 
 def set_secret(conn: sqlite3.Connection, account: str, name: str, value: str) -> None:

@@ -34,6 +34,7 @@ import msgspec
 
 from ..errors import AuthError, InvalidResponse, ProviderError, ProviderTimeout, TokenExpired, TransientError
 from .options import DEFAULT_REQUEST_TIMEOUT
+from .scrub import scrub_error
 from .tokens import TokenSource
 
 if TYPE_CHECKING:
@@ -220,7 +221,11 @@ class HttpClient:
             return parse(response)
 
         async def run() -> T:
-            return await (self._ctx.retry.call(attempt, what=label) if retry else attempt())
+            try:
+                return await (self._ctx.retry.call(attempt, what=label) if retry else attempt())
+            except ProviderError as exc:  # server text in the message: no secret leaves (toolkit.scrub)
+                scrub_error(exc)
+                raise
 
         try:
             return await run()
