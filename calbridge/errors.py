@@ -7,7 +7,8 @@
     ├── PluginError                               entry_point, hint
     ├── MissingDependency                         module, extra: an optional package is not installed
     ├── StoreError
-    │   └── StoreBusy                             another sync holds the store
+    │   ├── StoreBusy                             another sync holds the store
+    │   └── SecretKeyError                        CALBRIDGE_SECRET_KEY missing, wrong or malformed
     ├── ProviderError                             provider, status, code
     │   ├── AuthError                             credentials refused (not retried)
     │   │   └── TokenExpired                      refresh once and retry
@@ -22,7 +23,7 @@
     └── MalformedEvent                            one payload that cannot be normalized (quarantined)
 
 Messages never carry tokens or secrets: providers build them from status codes, error codes and
-provider messages only.
+provider messages, scrubbed of secrets (:func:`calbridge.toolkit.scrub.scrub`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ class StoreError(CalbridgeError):
 
 class StoreBusy(StoreError):
     """Another process is syncing into the same store."""
+
+
+class SecretKeyError(StoreError):
+    """The secret slot cannot be used with the key in the environment: encrypted and no key (or a key
+    that does not open it), or a malformed key."""
 
 
 class ProviderError(CalbridgeError):

@@ -301,3 +301,8 @@ def set_secret(conn: sqlite3.Connection, account: str, name: str, value: str) ->
         " ON CONFLICT (account, name) DO UPDATE SET value = excluded.value",
         (account, name, value),
     )
+
+
+def secret_values(conn: sqlite3.Connection) -> list[str]:
+    """Every non-empty stored secret, as stored (for the key check at open)."""
+    return [str(row[0]) for row in conn.execute("SELECT value FROM secrets WHERE value != ''")]
