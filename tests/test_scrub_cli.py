@@ -54,7 +54,9 @@ def _account(provider: str, mode: str, servers: contextlib.ExitStack, ca: TestCA
     server = servers.enter_context(ThreadedServer(app, ssl_context=tls))
     entry: dict[str, Any] = emu.account_config(name=name, base_url=server.url, ca_file=str(ca.ca_file))
     if provider == "google":
-        entry["auth"].update(client_id="calbridge-client", client_secret=secret(name), refresh_token=secret(name + "-rt"))
+        entry["auth"].update(
+            client_id="calbridge-client", client_secret=secret(name), refresh_token=secret(name + "-rt")
+        )
     elif provider == "feishu":
         entry["auth"].update(app_id="cli_canary", app_secret=secret(name))
     return entry, emu
