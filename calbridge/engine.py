@@ -36,9 +36,10 @@ from .provider import Provider, ProviderContext
 from .registry import Registry, default_registry
 from .retry import Retrier, RetryPolicy
 from .store.base import Store
-from .toolkit.scrub import scrub
+from .toolkit.scrub import ScrubFilter, scrub
 
 logger = logging.getLogger(__name__)
+logger.addFilter(ScrubFilter())  # its error lines carry server text (and tracebacks of provider bugs)
 Listener = Callable[[ChangeBatch], Any]
 ProgressHook = Callable[[str, str, dict[str, Any]], None]
 

@@ -3,14 +3,17 @@ credential-shaped values by pattern; calbridge's own ids, cursors and codes stay
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+from pathlib import Path
 from urllib.parse import quote, quote_plus, urlencode
 
 import attrs
 import pytest
 
 from calbridge.errors import TransientError
+from calbridge.store.sqlite import SqliteStore
 from calbridge.toolkit.scrub import REDACTED, ScrubFilter, register_secret, register_secrets_of, scrub, scrub_error
 
 SECRET = 'value-3f9+a/b=c&d"e'
@@ -91,3 +94,14 @@ def test_scrub_filter_cleans_message_args_and_traceback(caplog: pytest.LogCaptur
         caplog.handler.filters.clear()
     assert "logged-secret-9" not in caplog.text and "zzz-bearer" not in caplog.text
     assert "RuntimeError: boom" in caplog.text and REDACTED in caplog.text
+
+
+async def test_the_store_keeps_last_error_scrubbed(tmp_path: Path) -> None:
+    register_secret("stored-secret-77")
+    at = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    async with SqliteStore(tmp_path / "m.db") as store:
+        await store.record_result("a", "c", at=at, error="AuthError: echo stored-secret-77, Bearer at-1234567")
+        (row,) = await store.status()
+    assert row.last_error == f"AuthError: echo {REDACTED}, Bearer {REDACTED}"
+    for path in tmp_path.glob("m.db*"):
+        assert b"stored-secret-77" not in path.read_bytes(), path

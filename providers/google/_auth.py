@@ -119,12 +119,13 @@ class GoogleCredentials:
         try:
             return await asyncio.to_thread(self._refresh)
         except google.auth.exceptions.RefreshError as exc:
-            # args[0] is "error_code: description" from the endpoint, which may echo the posted form:
-            # only the code is kept, scrubbed (a hostile endpoint may put a secret there too).
-            code = scrub(str(exc.args[0]).split(":", 1)[0])[:100] if exc.args else "refresh failed"
+            # args[0] is "error_code: description" from the endpoint, whose description may echo the
+            # posted form (client_secret, refresh_token): its first line is kept, scrubbed.
+            text = (str(exc.args[0]).splitlines() or [""])[0] if exc.args else "refresh failed"
+            code, said = scrub(text.split(":", 1)[0])[:100], scrub(text)[:200]
             if getattr(exc, "retryable", False):
-                raise TransientError(f"token refresh failed: {code}", provider="google") from None
-            raise AuthError(f"token refresh refused: {code}", provider="google", code=code) from None
+                raise TransientError(f"token refresh failed: {said}", provider="google") from None
+            raise AuthError(f"token refresh refused: {said}", provider="google", code=code) from None
         except google.auth.exceptions.TransportError as exc:
             raise TransientError(f"token endpoint unreachable: {type(exc).__name__}", provider="google") from None
         except (OSError, ValueError, KeyError) as exc:
