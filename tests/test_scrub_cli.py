@@ -24,8 +24,8 @@ from calbridge_providers.feishu.emulator import FeishuEmulator
 from calbridge_providers.google.emulator import GoogleEmulator
 from calbridge_providers.graph.emulator import GraphEmulator
 
+from ._echoing import hostile
 from .conftest import NOW
-from .hostile import hostile
 
 MARK = "CANARY"  # in every configured secret: the marker survives URL and JSON encoding
 CLI = [sys.executable, "-m", "calbridge.cli.main"]

@@ -1,4 +1,4 @@
-"""A hostile aiohttp middleware in front of an emulator: its token endpoint refuses with the posted
+"""An echoing hostile middleware in front of an emulator: its token endpoint refuses with the posted
 form echoed back, or its API answers 401 then 500 with the request's Authorization header echoed."""
 
 from __future__ import annotations
