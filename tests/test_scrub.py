@@ -14,7 +14,15 @@ import pytest
 
 from calbridge.errors import TransientError
 from calbridge.store.sqlite import SqliteStore
-from calbridge.toolkit.scrub import REDACTED, ScrubFilter, register_secret, register_secrets_of, scrub, scrub_error
+from calbridge.toolkit.scrub import (
+    MAX_SHORT_LIVED,
+    REDACTED,
+    ScrubFilter,
+    register_secret,
+    register_secrets_of,
+    scrub,
+    scrub_error,
+)
 
 SECRET = 'value-3f9+a/b=c&d"e'
 
@@ -105,3 +113,12 @@ async def test_the_store_keeps_last_error_scrubbed(tmp_path: Path) -> None:
     assert row.last_error == f"AuthError: echo {REDACTED}, Bearer {REDACTED}"
     for path in tmp_path.glob("m.db*"):
         assert b"stored-secret-77" not in path.read_bytes(), path
+
+
+def test_short_lived_values_are_bounded_configured_ones_stay() -> None:
+    register_secret("configured-secret-kept")
+    register_secret("at-oldest-token-0", lasting=False)
+    for i in range(MAX_SHORT_LIVED):
+        register_secret(f"at-newer-token-{i:05d}", lasting=False)
+    text = scrub("configured-secret-kept at-oldest-token-0 at-newer-token-00007")
+    assert text == f"{REDACTED} at-oldest-token-0 {REDACTED}"

@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
@@ -29,6 +30,7 @@ from urllib.parse import quote, quote_plus
 import attrs
 
 __all__ = [
+    "MAX_SHORT_LIVED",
     "MIN_LENGTH",
     "REDACTED",
     "ScrubFilter",
@@ -39,6 +41,7 @@ __all__ = [
 ]
 
 MIN_LENGTH = 6
+MAX_SHORT_LIVED = 2048  # forms of short-lived values (4 or so per token) kept at once
 REDACTED = "<redacted>"
 _NAMES = (
     "client_secret|app_secret|refresh_token|access_token|id_token|tenant_access_token|user_access_token"
@@ -60,27 +63,43 @@ E = TypeVar("E", bound=BaseException)
 
 
 class _Registry:
-    """The secret values known to this process, and the one regex that finds any of them."""
+    """The secret values known to this process, and the one regex that finds any of them.
+
+    Configured secrets stay for the process's life; short-lived ones (access tokens, fetched every
+    hour or so by a long-running service) only the newest :data:`MAX_SHORT_LIVED`, so the regex
+    does not grow without bound.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._values: set[str] = set()
+        self._lasting: set[str] = set()
+        self._short: OrderedDict[str, None] = OrderedDict()
         self._regex: re.Pattern[str] | None = None
 
-    def add(self, value: str) -> None:
+    def add(self, value: str, *, lasting: bool) -> None:
         forms = {value, quote_plus(value), quote(value, safe=""), json.dumps(value)[1:-1]}
         forms.update(line.strip() for line in value.splitlines())  # a PEM key echoed line by line
         forms = {f for f in forms if len(f) >= MIN_LENGTH}
         with self._lock:
-            if not forms <= self._values:
-                self._values |= forms
+            if lasting:
+                new = not forms <= self._lasting
+                self._lasting |= forms
+            else:
+                new = not all(f in self._short or f in self._lasting for f in forms)
+                for form in forms:
+                    self._short[form] = None
+                    self._short.move_to_end(form)
+                while len(self._short) > MAX_SHORT_LIVED:
+                    self._short.popitem(last=False)
+            if new:
                 self._regex = None
 
     def regex(self) -> re.Pattern[str] | None:
         with self._lock:
-            if self._regex is None and self._values:
+            values = self._lasting | self._short.keys()
+            if self._regex is None and values:
                 # Longest first: a secret that contains another is removed whole.
-                alternatives = sorted(self._values, key=len, reverse=True)
+                alternatives = sorted(values, key=len, reverse=True)
                 self._regex = re.compile("|".join(map(re.escape, alternatives)))
             return self._regex
 
@@ -88,10 +107,11 @@ class _Registry:
 _registry = _Registry()
 
 
-def register_secret(value: str | None) -> None:
-    """Remember ``value`` as a secret for :func:`scrub` (None, empty or shorter than :data:`MIN_LENGTH`: ignored)."""
+def register_secret(value: str | None, *, lasting: bool = True) -> None:
+    """Remember ``value`` as a secret for :func:`scrub` (None, empty or shorter than :data:`MIN_LENGTH`:
+    ignored); ``lasting=False`` for a short-lived one (an access token), of which the newest are kept."""
     if isinstance(value, str) and len(value) >= MIN_LENGTH:
-        _registry.add(value)
+        _registry.add(value, lasting=lasting)
 
 
 def register_secrets_of(config: object) -> None:

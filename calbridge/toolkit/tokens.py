@@ -82,7 +82,7 @@ class Token:
     expires_at: dt.datetime | None = None
 
     def __attrs_post_init__(self) -> None:
-        register_secret(self.value)  # every token calbridge holds is scrubbed from server text
+        register_secret(self.value, lasting=False)  # every token calbridge holds is scrubbed from server text
 
 
 def _utcnow() -> dt.datetime:
