@@ -51,6 +51,8 @@ def test_credential_patterns() -> None:
         f'{{"client_secret": "{REDACTED}", "access_token":"{REDACTED}", "code": 190008}}'
     )
     assert scrub("{'app_secret': 'x1'}") == f"{{'app_secret': '{REDACTED}'}}"
+    quoted = json.dumps({"error": json.dumps({"client_secret": "s2", "n": 1})})  # JSON inside a JSON string
+    assert "s2" not in scrub(quoted) and '\\"n\\": 1' in scrub(quoted)
     assert scrub("Authorization: Bearer ya29.a0-b_c; then") == f"Authorization: Bearer {REDACTED}; then"
     assert scrub("authorization: basic dXNlcjpwYXNz") == f"authorization: basic {REDACTED}"
     assert scrub("url?access_token=t0k&x=1") == f"url?access_token={REDACTED}&x=1"

@@ -55,7 +55,12 @@ _PATTERNS = (
         re.compile(rf"""(["'])({_NAMES})\1(\s*:\s*)(["'])(?:\\.|(?!\4).)*\4""", re.IGNORECASE),
         rf"\1\2\1\3\4{REDACTED}\4",
     ),
-    # client_secret=… in a form body or query string; `\b` keeps error_code= and the like out.
+    # The same inside a JSON string that quotes JSON: \"client_secret\": \"…\".
+    (
+        re.compile(rf"""(\\["'])({_NAMES})\1(\s*:\s*)(\\["'])(?:(?!\4).)*\4""", re.IGNORECASE),
+        rf"\1\2\1\3\4{REDACTED}\4",
+    ),
+    # client_secret=… in a form body or query string; the look-behind keeps error_code= and the like out.
     (re.compile(rf"(?<![\w-])({_NAMES})(=)[^&\s\"',;)\]}}]+", re.IGNORECASE), rf"\1\2{REDACTED}"),
 )
 
