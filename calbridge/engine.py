@@ -36,8 +36,10 @@ from .provider import Provider, ProviderContext
 from .registry import Registry, default_registry
 from .retry import Retrier, RetryPolicy
 from .store.base import Store
+from .toolkit.scrub import ScrubFilter, scrub
 
 logger = logging.getLogger(__name__)
+logger.addFilter(ScrubFilter())  # its error lines carry server text (and tracebacks of provider bugs)
 Listener = Callable[[ChangeBatch], Any]
 ProgressHook = Callable[[str, str, dict[str, Any]], None]
 
@@ -285,7 +287,7 @@ class SyncEngine:
                     result.retry_at = self._clock() + dt.timedelta(seconds=exc.retry_after)
                 logger.warning("%s/%s: %s", account.name, calendar_id, result.error)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                result.error = f"{type(exc).__name__}: {exc}"
+                result.error = scrub(f"{type(exc).__name__}: {exc}")
             except Exception as exc:  # a provider bug: this calendar fails, the others go on
                 logger.exception("%s/%s: unexpected error", account.name, calendar_id)
                 result.error = f"internal error: {_describe(exc)}"
@@ -323,8 +325,9 @@ class SyncEngine:
 
 
 def _describe(exc: BaseException) -> str:
+    """The error line a result, the store and the log get: server text in it is scrubbed of secrets."""
     name = type(exc).__name__
-    return f"{name}: {exc}" if str(exc) else name
+    return scrub(f"{name}: {exc}") if str(exc) else name
 
 
 __all__ = ["ChangeBatch", "Delete", "SyncEngine", "SyncReport"]

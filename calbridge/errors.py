@@ -7,7 +7,8 @@
     ├── PluginError                               entry_point, hint
     ├── MissingDependency                         module, extra: an optional package is not installed
     ├── StoreError
-    │   └── StoreBusy                             another sync holds the store
+    │   ├── StoreBusy                             another sync holds the store
+    │   └── SecretKeyError                        CALBRIDGE_SECRET_KEY missing, wrong or malformed
     ├── ProviderError                             provider, status, code
     │   ├── AuthError                             credentials refused (not retried)
     │   │   └── TokenExpired                      refresh once and retry
@@ -23,7 +24,7 @@
     └── MalformedEvent                            one payload that cannot be normalized (quarantined)
 
 Messages never carry tokens or secrets: providers build them from status codes, error codes and
-provider messages only.
+provider messages, scrubbed of secrets (:func:`calbridge.toolkit.scrub.scrub`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ class FeedBehind(StoreError):
             f"changes after {after} are no longer kept (the oldest kept is {oldest});"
             " start again with --after 0 and rebuild from a full read"
         )
+
+
+class SecretKeyError(StoreError):
+    """The secret slot cannot be used with the key in the environment: encrypted and no key (or a key
+    that does not open it), or a malformed key."""
 
 
 class ProviderError(CalbridgeError):

@@ -18,6 +18,7 @@ from .._run import CalendarResult, SyncReport
 from ..export import event_to_dict
 from ..model import Calendar, Event, When
 from ..store.base import CalendarStatus
+from ..toolkit.scrub import scrub
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def print_report(report: SyncReport) -> None:
                 "rerun with --allow-mass-delete if that is right"
             )
         if r.error:
-            line += f"; FAILED: {r.error}"
+            line += f"; FAILED: {scrub(r.error)}"
         out.print(line, markup=False)
     failures = report.failures
     if failures:
@@ -226,7 +227,7 @@ def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None, 
     for col in columns:
         table.add_column(col, overflow="fold")
     for r in rows:
-        err = r.last_error or ""
+        err = scrub(r.last_error or "")  # stored scrubbed; a store written by an older calbridge may not be
         if err and r.last_success and r.last_error_at and r.last_error_at < r.last_success:
             err = ""  # an older failure, since recovered
         if r.sweep_held:

@@ -21,11 +21,15 @@ from ..errors import CalbridgeError, ConfigError, MissingDependency, StoreBusy, 
 from ..export import parse_instant
 from ..model import Window
 from ..registry import default_registry
+from ..toolkit.scrub import ScrubFilter, scrub
 from . import _changes, _output, _run
 
 if TYPE_CHECKING:
     from ..store.base import MirrorReader
     from ..store.sqlite import SqliteStore
+
+
+_SCRUB = ScrubFilter()  # one instance: adding it again (main() run twice in a process) is a no-op
 
 
 class UsageError(Exception):
@@ -112,9 +116,9 @@ async def cmd_sync(args: argparse.Namespace) -> int:
                 report = await engine.sync(account=args.account, full=args.full, lock_wait=0)
         except StoreBusy as exc:
             if args.no_wait:
-                print(f"calbridge: {exc}", file=sys.stderr)
+                print(f"calbridge: {scrub(str(exc))}", file=sys.stderr)
                 return 1
-            print(f"calbridge: {exc}; waiting for it to finish…", file=sys.stderr)
+            print(f"calbridge: {scrub(str(exc))}; waiting for it to finish…", file=sys.stderr)
             with progress:
                 report = await engine.sync(account=args.account, full=args.full, lock_wait=None)
     _output.print_report(report)
@@ -232,7 +236,7 @@ async def cmd_calendars(args: argparse.Namespace) -> int:
                 cals = await engine.calendars(account)
             except CalbridgeError as exc:
                 failed = True
-                print(f"{account.name}: failed: {type(exc).__name__}: {exc}")
+                print(f"{account.name}: failed: {type(exc).__name__}: {scrub(str(exc))}")
                 continue
             _output.print_calendars(account.name, cals)
     return 1 if failed else 0
@@ -251,6 +255,16 @@ def _verbose_logging() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("calbridge").setLevel(logging.DEBUG)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_SCRUB)
+
+
+def _quiet_logging() -> None:
+    """Without ``-v`` warnings reach stderr through logging's last-resort handler: scrubbed there too."""
+    import logging
+
+    if logging.lastResort is not None:
+        logging.lastResort.addFilter(_SCRUB)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -274,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.verbose:
         _verbose_logging()
+    else:
+        _quiet_logging()
     try:
         code = _dispatch(args)
         sys.stdout.flush()  # a reader that left shows here, inside the handlers below, not at exit
@@ -285,13 +301,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 128 + signal.SIGPIPE
     except (ConfigError, UsageError, MissingDependency) as exc:
-        print(f"calbridge: {exc}", file=sys.stderr)
+        print(f"calbridge: {scrub(str(exc))}", file=sys.stderr)
         return 2
     except StoreError as exc:
-        print(f"calbridge: {exc}", file=sys.stderr)
+        print(f"calbridge: {scrub(str(exc))}", file=sys.stderr)
         return 1
     except OSError as exc:  # the file system said no (permissions, a full or read-only disk): one line
-        print(f"calbridge: {exc}", file=sys.stderr)
+        print(f"calbridge: {scrub(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         if args.command == "changes":  # `changes --follow` ends with ^C: a clean stop

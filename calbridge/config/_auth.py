@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ..errors import ConfigError
+from ..toolkit.scrub import register_secrets_of
 
 if TYPE_CHECKING:
     from ..provider import ProviderPlugin
@@ -31,6 +32,7 @@ def structure_auth(plugin: ProviderPlugin, account: AccountConfig, *, base_dir: 
     fields = {**attrs.asdict(account, recurse=False), "config_dir": str(base_dir)}
     if isinstance(account.auth, Mapping):
         account = attrs.evolve(account, auth=plugin.parse_auth(account.auth, account=fields, where=where))
+    register_secrets_of(account.auth)  # its repr=False fields, for toolkit.scrub
     return _structure_push(plugin, account, fields=fields, where=where.rsplit(".", 1)[0] + ".push")
 
 

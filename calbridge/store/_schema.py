@@ -21,6 +21,7 @@ from ..cursor import Cursor
 from ..errors import StoreError
 from ..export import event_from_dict, event_to_json_bytes, format_instant, parse_instant
 from ..model import Event, Window
+from ..toolkit.scrub import scrub
 from .base import CalendarState, PendingSweep, Round
 
 _EVENT_COLUMNS = """
@@ -319,7 +320,7 @@ def record_result(
         sql = "INSERT INTO calendar_status (account, calendar_id, last_error, last_error_at) VALUES (?, ?, ?, ?)"
         sql += " ON CONFLICT (account, calendar_id) DO UPDATE SET last_error = excluded.last_error,"
         sql += " last_error_at = excluded.last_error_at"
-        conn.execute(sql, (account, calendar_id, error, at.isoformat()))
+        conn.execute(sql, (account, calendar_id, scrub(error), at.isoformat()))  # the last guard before disk
 
 
 def record_backoff(
@@ -337,3 +338,8 @@ def set_secret(conn: sqlite3.Connection, account: str, name: str, value: str) ->
         " ON CONFLICT (account, name) DO UPDATE SET value = excluded.value",
         (account, name, value),
     )
+
+
+def secret_values(conn: sqlite3.Connection) -> list[str]:
+    """Every non-empty stored secret, as stored (for the key check at open)."""
+    return [str(row[0]) for row in conn.execute("SELECT value FROM secrets WHERE value != ''")]

@@ -31,6 +31,7 @@ from ..model import Change, Event, EventKey, Window
 from ..provider import Quarantined
 from ..push import Subscription
 from . import _ahead, _feed, _read, _schema, _subscriptions, _write
+from ._secrets import SealedSecrets, SecretCodec
 from ._worker import Worker
 from .base import CalendarState, CalendarStatus, PendingSweep, RoundStart, Store
 
@@ -47,10 +48,16 @@ class SqliteStore:
         create: create the file (mode 0600) when missing; otherwise opening a missing file fails.
         read_only: only read (``events``, ``status`` on a store they may not write): no migration,
             SQLite's ``mode=ro``, or ``immutable=1`` on a read-only medium without its -wal/-shm files.
+        secret_codec: how the secret slot is sealed (default: from ``CALBRIDGE_SECRET_KEY``, read at
+            open; a writable store checks then that every stored secret opens).
     """
 
-    def __init__(self, path: Path, *, create: bool = True, read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, create: bool = True, read_only: bool = False, secret_codec: SecretCodec | None = None
+    ) -> None:
         self._path = Path(path)
+        self._codec = secret_codec
+        self._secrets: SealedSecrets | None = None
         self._create = create and not read_only
         self._read_only = read_only
         self._conn: sqlite3.Connection | None = None
@@ -78,16 +85,24 @@ class SqliteStore:
 
         Raises:
             StoreError: no file and ``create`` is False, not a calbridge store, or a newer schema.
+            SecretKeyError: a malformed key; a writable store's secret slot that the key cannot open.
         """
         async with self._lock:
             if self._conn is None:
+                codec = self._codec if self._codec is not None else SecretCodec.from_env()
                 worker = Worker(f"calbridge-store {self._path.name}")
                 try:
                     self._conn = await worker.submit(self._connect)
+                    self._worker = worker
+                    if not self._read_only:  # fail here, in one line, rather than per calendar mid-sync
+                        codec.check(await self._run(_schema.secret_values))
                 except BaseException:
+                    if self._conn is not None:
+                        await worker.submit(self._conn.close)
+                    self._conn = self._worker = None
                     worker.stop()
                     raise
-                self._worker = worker
+                self._secrets = SealedSecrets(_SqliteSecretRows(self), codec)
 
     async def aclose(self) -> None:
         """Close the connection; idempotent."""
@@ -365,12 +380,17 @@ class SqliteStore:
         return await self._run(_read.quarantined, account)
 
     async def get_secret(self, account: str, name: str) -> str | None:
-        """A stored secret, None when absent."""
-        return await self._run(_read.get_secret, account, name)
+        """A stored secret, None when absent (decrypted with ``CALBRIDGE_SECRET_KEY``; see ``_secrets``)."""
+        return await self._sealed().get_secret(account, name)
 
     async def set_secret(self, account: str, name: str, value: str) -> None:
-        """Store (replace) a secret."""
-        await self._run(_write.transactional(_schema.set_secret), account, name, value)
+        """Store (replace) a secret (encrypted when ``CALBRIDGE_SECRET_KEY`` is set)."""
+        await self._sealed().set_secret(account, name, value)
+
+    def _sealed(self) -> SealedSecrets:
+        if self._secrets is None:
+            raise StoreError(f"store {self._path} is not open")
+        return self._secrets
 
     # -- the change feed (calbridge.feed.FeedStore) -------------------------------------------
 
@@ -429,6 +449,19 @@ class SqliteStore:
     async def first_delivery(self, key: str, *, now: dt.datetime, keep: dt.timedelta) -> bool:
         """Record a delivery key; True the first time within ``keep`` (atomic across processes)."""
         return await self._run(_subscriptions.first_delivery, key, now, keep)
+
+
+class _SqliteSecretRows:
+    """The ``secrets`` table as :class:`~calbridge.store._secrets.SecretRows`, under the codec."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    async def read_secret(self, account: str, name: str) -> str | None:
+        return await self._store._run(_read.get_secret, account, name)
+
+    async def write_secret(self, account: str, name: str, value: str) -> None:
+        await self._store._run(_write.transactional(_schema.set_secret), account, name, value)
 
 
 if TYPE_CHECKING:  # mypy checks here that the class implements every role (StateStore, PageCommitter, ...)

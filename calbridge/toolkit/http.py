@@ -47,6 +47,7 @@ from ..errors import (
     TransientError,
 )
 from .options import DEFAULT_REQUEST_TIMEOUT
+from .scrub import scrub_error
 from .tokens import TokenSource
 
 if TYPE_CHECKING:
@@ -272,7 +273,11 @@ class HttpClient:
                                       status=response.status) from None  # fmt: skip
 
         async def run() -> T:
-            return await (self._ctx.retry.call(attempt, what=label) if retry else attempt())
+            try:
+                return await (self._ctx.retry.call(attempt, what=label) if retry else attempt())
+            except ProviderError as exc:  # server text in the message: no secret leaves (toolkit.scrub)
+                scrub_error(exc)
+                raise
 
         try:
             return await run()

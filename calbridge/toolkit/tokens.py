@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import attrs
 
 from ..errors import StoreError
+from .scrub import register_secret
 
 if TYPE_CHECKING:
     from ..provider import SecretStore
@@ -61,6 +62,7 @@ class StaticTokenSource:
 
     def __init__(self, token: str) -> None:
         self._token = token
+        register_secret(token)
 
     async def token(self) -> str:
         return self._token
@@ -78,6 +80,9 @@ class Token:
 
     value: str = attrs.field(repr=False)
     expires_at: dt.datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        register_secret(self.value, lasting=False)  # every token calbridge holds is scrubbed from server text
 
 
 def _utcnow() -> dt.datetime:

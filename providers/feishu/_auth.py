@@ -26,6 +26,7 @@ import logging
 from calbridge.errors import AuthError, InvalidResponse
 from calbridge.provider import ProviderContext
 from calbridge.toolkit import CachedToken, StaticTokenSource, Token, TokenSlot, TokenSource, binding
+from calbridge.toolkit.scrub import register_secret, register_secrets_of
 
 from ._client import TokenEndpoints
 from ._config import TenantAuth, TokenAuth, UserAuth
@@ -96,6 +97,7 @@ class UserTokens(CachedToken):
         configured = self._auth.refresh_token
         source = _digest(configured)
         stored = await secrets.get_secret(self._account, SECRET_REFRESH)
+        register_secret(stored)
         stored_source = await secrets.get_secret(self._account, SECRET_SOURCE)
         candidates = [configured]
         if stored and stored_source == source and stored != configured:
@@ -113,6 +115,7 @@ class UserTokens(CachedToken):
                 raise InvalidResponse("feishu user_access_token: answer without a token", provider="feishu")
             rotated = out.get("refresh_token")
             if isinstance(rotated, str) and rotated:
+                register_secret(rotated)
                 # The old refresh token is dead from now on: persist the new one before anything else.
                 await secrets.set_secret(self._account, SECRET_REFRESH, rotated)
                 await secrets.set_secret(self._account, SECRET_SOURCE, source)
@@ -135,6 +138,7 @@ def token_source(ctx: ProviderContext, endpoints: TokenEndpoints) -> TokenSource
         AuthError: the account's auth was not parsed by the feishu plugin.
     """
     auth = ctx.account.auth
+    register_secrets_of(auth)
     if isinstance(auth, TenantAuth):
         return TenantTokens(ctx, auth, endpoints)
     if isinstance(auth, UserAuth):

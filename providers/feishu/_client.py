@@ -143,6 +143,14 @@ def _json(raw: bytes) -> Any:
         return None
 
 
+def _kind(value: Any) -> str:
+    """What a JSON value is, for a message: its type, and a short string's text (never a long one)."""
+    if isinstance(value, str):
+        return f"the string {value[:20]!r}" if len(value) <= 20 else f"a string of {len(value)} characters"
+    names = {bool: "a boolean", float: "a number with a fraction", list: "an array", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
 def failure(status: int, body: Any, reset: str | None, what: str) -> ProviderError | None:
     """The envelope rule: the typed error of an answer whose parsed JSON is ``body``, or None for a
     success (HTTP 200 with ``code`` 0, or none at all)."""
@@ -152,6 +160,10 @@ def failure(status: int, body: Any, reset: str | None, what: str) -> ProviderErr
         return InvalidResponse(f"{what}: non-JSON response (HTTP {status})", provider="feishu", status=status)
     code = body.get("code")
     if not isinstance(code, int) or isinstance(code, bool):
+        if status == 200 and code is not None:
+            # A 200 whose code is no integer ("zero", true, 0.0) says neither success nor which failure.
+            return InvalidResponse(f"{what}: invalid response: code is {_kind(code)}, not an integer (HTTP 200)",
+                                   provider="feishu", status=status)  # fmt: skip
         code = 0 if status == 200 and code is None else None
     if status == 200 and code == 0:
         return None

@@ -33,6 +33,7 @@ from calbridge.toolkit import (
     binding,
     ca_requests_session,
 )
+from calbridge.toolkit.scrub import register_secret, register_secrets_of, scrub
 
 from ._config import AuthorizedUserAuth, ServiceAccountAuth, TokenAuth
 
@@ -61,6 +62,7 @@ class GoogleCredentials:
         self, auth: AuthorizedUserAuth | ServiceAccountAuth, *, ca_file: Path | None, ctx: ProviderContext | None = None
     ) -> None:
         self._auth = auth
+        register_secrets_of(auth)
         self._session = ca_requests_session(ca_file)
         self._creds: Any = None
         self._clock = ctx.clock if ctx is not None else _utcnow
@@ -96,6 +98,7 @@ class GoogleCredentials:
                 client_secret=auth.client_secret, token_uri=auth.token_uri, scopes=list(SCOPES),
             )  # fmt: skip
         info = json.loads(auth.key_file.read_text(encoding="utf-8"))
+        register_secret(info.get("private_key"))
         return google.oauth2.service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
             info, scopes=list(SCOPES), subject=auth.subject
         )
@@ -104,6 +107,7 @@ class GoogleCredentials:
         if self._creds is None:
             self._creds = self._build()
         self._creds.refresh(google.auth.transport.requests.Request(session=self._session))
+        register_secret(getattr(self._creds, "refresh_token", None))  # a rotated one, when Google sends it
         expiry = self._creds.expiry  # naive UTC, as google-auth keeps it; None: no expiry given
         if expiry is None:
             return Token(value=self._creds.token)
@@ -115,11 +119,13 @@ class GoogleCredentials:
         try:
             return await asyncio.to_thread(self._refresh)
         except google.auth.exceptions.RefreshError as exc:
-            # args[0] is "error_code: description" from the endpoint; never the request.
-            code = str(exc.args[0]).split(":", 1)[0] if exc.args else "refresh failed"
+            # args[0] is "error_code: description" from the endpoint, whose description may echo the
+            # posted form (client_secret, refresh_token): its first line is kept, scrubbed.
+            text = (str(exc.args[0]).splitlines() or [""])[0] if exc.args else "refresh failed"
+            code, said = scrub(text.split(":", 1)[0])[:100], scrub(text)[:200]
             if getattr(exc, "retryable", False):
-                raise TransientError(f"token refresh failed: {code}", provider="google") from None
-            raise AuthError(f"token refresh refused: {code}", provider="google", code=code) from None
+                raise TransientError(f"token refresh failed: {said}", provider="google") from None
+            raise AuthError(f"token refresh refused: {said}", provider="google", code=code) from None
         except google.auth.exceptions.TransportError as exc:
             raise TransientError(f"token endpoint unreachable: {type(exc).__name__}", provider="google") from None
         except (OSError, ValueError, KeyError) as exc:

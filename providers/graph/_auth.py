@@ -40,6 +40,7 @@ from calbridge.toolkit import (
     binding,
     ca_requests_session,
 )
+from calbridge.toolkit.scrub import register_secret, register_secrets_of, scrub
 
 from ._config import ClientCredentialsAuth, GraphAuth, RefreshTokenAuth, TokenAuth
 
@@ -93,6 +94,7 @@ class MsalTokenSource:
         self._app: Any = None
         self._cache: Any = None
         self._rejected: set[str] = set()  # refused tokens, purged from msal's cache once it is loaded
+        register_secrets_of(auth)
         self.token_requests = 0  # tokens msal fetched from the identity provider (not its cache)
         if isinstance(auth, ClientCredentialsAuth):
             self._scopes = [auth.scope or _graph_scope(ctx.account.base_url)]
@@ -144,8 +146,9 @@ class MsalTokenSource:
             self._cache.has_state_changed = False
             await self._ctx.secrets.set_secret(self._account, CACHE_SECRET, self._cache.serialize())
         token = result.get("access_token")
+        register_secret(result.get("refresh_token"))  # Microsoft may rotate it
         if not token:
-            raise AuthError(_describe(result), provider="graph", code=str(result.get("error") or "auth"))
+            raise AuthError(_describe(result), provider="graph", code=scrub(str(result.get("error") or "auth"))[:100])
         if result.get("token_source") == "identity_provider":
             self.token_requests += 1
         expires_in = float(result.get("expires_in") or 0)
@@ -192,7 +195,7 @@ class MsalTokenSource:
             raise TransientError(f"identity provider unreachable: {type(exc).__name__}", provider="graph") from None
         except ValueError as exc:
             # msal's discovery failure message names the authority URL only, never a secret.
-            raise AuthError(f"identity provider refused the authority: {exc}", provider="graph") from None
+            raise AuthError(f"identity provider refused the authority: {scrub(str(exc))}", provider="graph") from None
         self._cache = cache
 
     def _acquire(self) -> Mapping[str, Any]:
@@ -213,7 +216,8 @@ class MsalTokenSource:
         except requests.RequestException as exc:
             raise TransientError(f"identity provider unreachable: {type(exc).__name__}", provider="graph") from None
         except msal.exceptions.MsalServiceError as exc:
-            raise TransientError(f"identity provider error: {exc.error}", provider="graph") from None
+            # msal raises this for a 5xx token answer ("HTTP Error: 500"); it has no `error` attribute.
+            raise TransientError(f"identity provider error: {scrub(str(exc))[:200]}", provider="graph") from None
 
     def _newest_refresh_token(self) -> str | None:
         items = list(self._cache.search(self._cache.CredentialType.REFRESH_TOKEN))
@@ -221,13 +225,15 @@ class MsalTokenSource:
             return None
         items.sort(key=lambda i: int(i.get("last_modification_time") or 0), reverse=True)
         secret = items[0].get("secret")
+        register_secret(secret)
         return str(secret) if secret else None
 
 
 def _describe(result: Mapping[str, Any]) -> str:
     """An error line from a msal error dict: the error code and the first line of its description."""
-    code = result.get("error") or "no access token"
-    desc = str(result.get("error_description") or "").splitlines()
+    code = scrub(str(result.get("error") or "no access token"))[:100]
+    # The server's description may echo the posted form (client_secret, refresh_token): scrubbed.
+    desc = scrub(str(result.get("error_description") or "")).splitlines()
     return f"token request refused: {code}" + (f": {desc[0][:200]}" if desc else "")
 
 

@@ -6,14 +6,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
+from calbridge.config import parse_config
+from calbridge.engine import SyncEngine
 from calbridge.errors import AuthError, InvalidResponse, NotFound, PermissionDenied, TransientError
+from calbridge.registry import default_registry
+from calbridge.retry import Retrier, RetryPolicy
+from calbridge.store.sqlite import SqliteStore
+from calbridge.testing.context import make_context
+from calbridge.testing.server import ThreadedServer
+from calbridge.testing.tls import TestCA
+from calbridge_providers.graph import plugin
 from calbridge_providers.graph._auth import CACHE_SECRET, RT_HASH_SECRET
+from calbridge_providers.graph.emulator import GraphEmulator
 
-from .conftest import Harness, at
+from .conftest import Harness, account_for, at
+
+FAST = RetryPolicy(attempts=3, base_backoff=0.01, max_backoff=0.02)
 
 CANARY = "secret-CANARY-51e0"
 
@@ -145,3 +160,33 @@ async def test_a_configured_token_the_api_refuses_is_an_auth_error_at_once(harne
     assert info.value.status == 401 and CANARY not in str(info.value)
     # nothing can refresh a configured token: one request, not a second with the same token
     assert [r.status for r in harness.emulator.requests if r.path.startswith("/v1.0/")] == [401]
+
+
+async def test_token_endpoint_500_is_transient_retried_then_a_calendar_error(
+    emulator: GraphEmulator, test_ca: TestCA, session: aiohttp.ClientSession, trap: None, tmp_path: Path
+) -> None:
+    @web.middleware
+    async def failing_token_endpoint(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.endswith("/oauth2/v2.0/token"):
+            return web.json_response({"error": "server_error"}, status=500)
+        return await handler(request)
+
+    app = emulator.make_app()
+    app.middlewares.insert(0, failing_token_endpoint)
+    with ThreadedServer(app, ssl_context=test_ca.server_context) as server:
+        harness = Harness(emulator, server, test_ca, session)
+        waits: list[BaseException] = []
+        retry = Retrier(FAST, on_wait=lambda what, delay, exc: waits.append(exc))
+        provider = plugin.create(
+            make_context(account_for(harness.entry), session, secrets=harness.secrets, retry=retry)
+        )
+        with pytest.raises(TransientError, match="identity provider error: HTTP Error: 500"):
+            await harness.sync(provider)
+        assert len(waits) == FAST.attempts - 1 and all(isinstance(e, TransientError) for e in waits)
+
+        entry = {**harness.entry, "calendars": ["primary"]}
+        doc = {"store": "sqlite:///m.db", "window": {"past": "1d", "future": "10d"}, "accounts": [entry]}
+        cfg = parse_config(doc, base_dir=tmp_path, env={}, registry=default_registry)
+        async with SqliteStore(cfg.store_path) as store, SyncEngine(cfg, store, retry_policy=FAST) as engine:
+            report = await engine.sync()
+    assert [r.error for r in report.calendars] == ["TransientError: identity provider error: HTTP Error: 500"]
