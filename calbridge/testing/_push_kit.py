@@ -99,7 +99,10 @@ class PushCases:
             manager = SubscriptionManager(store, engine, rig.url, now)
             await manager.ensure(account, calendar_id)
             state = next((s.push for s in await store.status() if s.calendar_id == calendar_id), None)
-            assert state is not None and state.startswith("pushed"), f"the handle's account is {state!r}"
+            assert state is not None, "the manager set no push state"
+            if state.startswith("polled: ") and state != "polled: subscribing failed":
+                pytest.skip(f"the handle's account cannot push ({state}); give it one that can")
+            assert state.startswith("pushed"), f"the handle's account is {state!r}"
             (sub,) = await store.subscriptions(account.name, calendar_id)
 
             start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
@@ -120,7 +123,8 @@ class PushCases:
                 " give the handle a forged_pushes(request) method"
             )
             headers = {k: v for k, v in genuine.headers.items() if k not in _HOP}
-            forged.append((headers, b"\x00 not a delivery {"))
+            if genuine.body.strip():  # a delivery with a body (Google's carry none: their headers are it)
+                forged.append((headers, b"\x00 not a delivery {"))
             seen = len(rig.triggers)
             url = f"{rig.url}/push/{genuine.endpoint}"
             async with aiohttp.ClientSession() as session:
