@@ -93,7 +93,7 @@ def test_migrations_apply_in_order(tmp_path: Path) -> None:
     n = len(_schema.MIGRATIONS)
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     assert _schema.migrate(conn, "m", _schema.MIGRATIONS[:1]) == 1
-    assert _schema.migrate(conn, "m", _schema.MIGRATIONS) == n == 4  # v1 → v4 on an existing file
+    assert _schema.migrate(conn, "m", _schema.MIGRATIONS) == n >= 5  # v1 → the newest on an existing file
     extra = (*_schema.MIGRATIONS, ("CREATE TABLE later (x INTEGER)", "INSERT INTO later VALUES (7)"))
     assert _schema.migrate(conn, "m", extra) == n + 1
     assert _schema.migrate(conn, "m", extra) == n + 1  # applied once

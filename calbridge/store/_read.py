@@ -16,6 +16,7 @@ from ._schema import (
     IN_IDS,
     OVERLAP,
     UNSHADOWED,
+    coerced_from_json,
     decode_event,
     get_state,
     overlap_args,
@@ -174,11 +175,16 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
         events, quarantine = counts("events WHERE kind != 'occurrence'"), counts("quarantine")
         occurrences = visible_occurrences()
         states = {(r[0], r[1]): state_from_json(*r) for r in conn.execute("SELECT * FROM calendar_state")}
-        results = {(r[0], r[1]): r[2:] for r in conn.execute("SELECT * FROM calendar_status")}
+        results = {
+            (r[0], r[1]): r[2:]
+            for r in conn.execute(
+                "SELECT account, calendar_id, last_success, last_error, last_error_at, coerced FROM calendar_status"
+            )
+        }
     out: list[CalendarStatus] = []
     for acct, cal in sorted(states.keys() | results.keys()):
         state = states.get((acct, cal))
-        success, error, error_at = results.get((acct, cal), (None, None, None))
+        success, error, error_at, coerced = results.get((acct, cal), (None, None, None, None))
         out.append(
             CalendarStatus(
                 account=acct,
@@ -192,6 +198,7 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
                 sweep_held=bool(state is not None and state.sweep is not None and state.sweep.held),
                 round=None if state is None else state.round,
                 sweep_pending=bool(state is not None and state.sweep is not None and not state.sweep.held),
+                coerced=coerced_from_json(coerced),
             )
         )
     return out

@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..cursor import Cursor
@@ -82,6 +82,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX events_series_masters ON events (account, calendar_id, id) WHERE kind = 'series'",
         "CREATE INDEX events_start_all ON events (start_utc)",
         "CREATE INDEX occurrences_start_all ON occurrences (start_utc)",
+    ),
+    (
+        # What a calendar's rounds read as the schema's neutral value (a junk visibility, a cut
+        # title), as a JSON object of counts by field, added to by each round.
+        "ALTER TABLE calendar_status ADD COLUMN coerced TEXT NOT NULL DEFAULT '{}'",
     ),
 )
 
@@ -276,9 +281,12 @@ def record_result(
     at: dt.datetime,
     error: str | None,
     state: CalendarState | None = None,
+    coerced: Mapping[str, int] | None = None,
 ) -> None:
     if state is not None:
         save_state(conn, state)
+    if coerced:
+        _add_coerced(conn, account, calendar_id, coerced)
     if error is None:
         if state is None:
             state = get_state(conn, account, calendar_id)
@@ -292,6 +300,31 @@ def record_result(
         sql += " ON CONFLICT (account, calendar_id) DO UPDATE SET last_error = excluded.last_error,"
         sql += " last_error_at = excluded.last_error_at"
         conn.execute(sql, (account, calendar_id, error, at.isoformat()))
+
+
+def _add_coerced(conn: sqlite3.Connection, account: str, calendar_id: str, coerced: Mapping[str, int]) -> None:
+    row = conn.execute(
+        "SELECT coerced FROM calendar_status WHERE account = ? AND calendar_id = ?", (account, calendar_id)
+    ).fetchone()
+    counts = coerced_from_json(None if row is None else row[0])
+    for field, n in coerced.items():
+        counts[field] = counts.get(field, 0) + n
+    conn.execute(
+        "INSERT INTO calendar_status (account, calendar_id, coerced) VALUES (?, ?, ?)"
+        " ON CONFLICT (account, calendar_id) DO UPDATE SET coerced = excluded.coerced",
+        (account, calendar_id, json.dumps(counts, sort_keys=True)),
+    )
+
+
+def coerced_from_json(text: str | None) -> dict[str, int]:
+    """The stored counts by field ({} for none or a corrupt value: counts are advisory)."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def set_secret(conn: sqlite3.Connection, account: str, name: str, value: str) -> None:

@@ -18,7 +18,7 @@ from calbridge.cursor import Cursor
 from calbridge.errors import InvalidResponse, NotFound
 from calbridge.model import Calendar, Event, Kind, Status, Upsert, When, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
-from calbridge.toolkit import DecodedPage
+from calbridge.toolkit import Coercions, DecodedPage
 from calbridge.zones import canonical_zone
 
 from ._auth import token_source
@@ -152,7 +152,7 @@ class GoogleProvider:
             await _describe_stubs(page, view)
             if page.next_page_token:
                 state = {**state, "pageToken": page.next_page_token}
-                yield Page(changes=page.changes, quarantined=page.quarantined, last=False,
+                yield Page(changes=page.changes, quarantined=page.quarantined, last=False, coerced=page.coerced,
                            cursor=Cursor(scheme=SCHEME, version=VERSION, state=state))  # fmt: skip
                 continue
             if not page.next_sync_token:
@@ -162,7 +162,7 @@ class GoogleProvider:
                 scope = Window(start=dt.datetime.fromisoformat(state["timeMin"]), end=FAR_FUTURE)
             done = {"syncToken": page.next_sync_token, "pageToken": None, "timeMin": None}
             yield Page(changes=page.changes, quarantined=page.quarantined, last=True, sweep_scope=scope,
-                       cursor=Cursor(scheme=SCHEME, version=VERSION, state=done))  # fmt: skip
+                       coerced=page.coerced, cursor=Cursor(scheme=SCHEME, version=VERSION, state=done))  # fmt: skip
             return
 
     async def expand(
@@ -177,6 +177,7 @@ class GoogleProvider:
             params = dict(base)
             occurrences: list[Event] = []
             quarantined: list[Quarantined] = []
+            coerced = Coercions()
             while True:
                 try:
                     decoded = await self._client.instances(calendar_id, sid, params)
@@ -186,10 +187,12 @@ class GoogleProvider:
                 page = self._convert(decoded, calendar_id, occurrences=True)
                 occurrences.extend(c.event for c in page.changes if isinstance(c, Upsert))
                 quarantined.extend(page.quarantined)
+                coerced.merge(page.coerced)
                 if not page.next_page_token:
                     break
                 params = {**base, "pageToken": page.next_page_token}
-            yield Expansion(series_ids=(sid,), window=window, occurrences=occurrences, quarantined=quarantined)
+            yield Expansion(series_ids=(sid,), window=window, occurrences=occurrences, quarantined=quarantined,
+                            coerced=coerced.counts)  # fmt: skip
 
     async def aclose(self) -> None:
         """Nothing to release: the session is borrowed."""
