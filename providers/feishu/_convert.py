@@ -132,6 +132,17 @@ def _when(info: FTime | None, end: bool, eid: str, co: Coercions) -> When:
         raise MalformedEvent(f"event {eid}: bad {'end_time' if end else 'start_time'}: {exc}", event_id=eid) from None
 
 
+def _created(value: str | int | None, co: Coercions) -> dt.datetime | None:
+    """create_time (Unix seconds, "0" when unknown); one that is no such number is unknown, counted."""
+    if not value or value == "0":
+        return None
+    try:
+        return _fromtimestamp(int(value), UTC)
+    except (ValueError, TypeError, OverflowError, OSError):
+        co.note("created")
+        return None
+
+
 def _original(seconds: int, start: When) -> When:
     """The slot an exception or occurrence replaces, in the series' form (date or zoned instant)."""
     instant = _instant(seconds)
@@ -296,7 +307,7 @@ def _event(item: FEvent, account: str, calendar_id: str, occurrence: bool, co: C
             co.pick(_SHOW_AS, item.free_busy_status or None, UNKNOWN_SHOW_AS, "show_as"),
             co.pick(_VISIBILITY, item.visibility or None, DEFAULT_VISIBILITY, "visibility"), meeting,
             item.app_link or None,
-            _fromtimestamp(int(created), UTC) if created and created != "0" else None, None, None, None,
+            _created(created, co), None, None, None,
         )  # fmt: skip
     except (ValueError, TypeError) as exc:
         raise MalformedEvent(f"event {eid}: {exc}", event_id=eid) from None

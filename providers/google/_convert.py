@@ -111,6 +111,20 @@ def _original(value: EventDateTime, series_zone: str | None, co: Coercions) -> W
     return when
 
 
+def _stamp(value: dt.datetime | None, field: str, co: Coercions) -> dt.datetime | None:
+    """created/updated: one without an offset (Google always writes one) or past UTC's range is unknown."""
+    if value is None or (value.tzinfo is UTC and not value.microsecond):
+        return value
+    try:
+        if value.tzinfo is not None:
+            value.astimezone(UTC)
+            return value
+    except OverflowError:
+        pass
+    co.note(field)
+    return None
+
+
 def _meeting_url(ev: GEvent) -> str | None:
     if ev.conference_data is not None:
         for ep in ev.conference_data.entry_points:
@@ -283,7 +297,8 @@ def _convert(
             co.text(ev.summary, "title"), co.text(plain_text(ev.description), "description"),
             co.text(ev.location, "location"), recurrence, organizer, attendees, ev.attendees_omitted,
             _show_as(ev, co), co.pick(_VISIBILITY, ev.visibility, Visibility.DEFAULT, "visibility"),
-            _meeting_url(ev), ev.html_link, ev.created, ev.updated, ev.etag, ev.i_cal_u_i_d,
+            _meeting_url(ev), ev.html_link, _stamp(ev.created, "created", co), _stamp(ev.updated, "updated", co),
+            ev.etag, ev.i_cal_u_i_d,
         ))  # fmt: skip
     except MalformedEvent as exc:
         exc.event_id = eid

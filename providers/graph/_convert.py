@@ -307,6 +307,10 @@ def _event(
         updated = _fromiso(u[:19] + "+00:00") if u and u[-1] == "Z" else parse_instant(u)
     except ValueError:
         updated = None
+    if created is None and c:
+        co.note("created")
+    if updated is None and u:
+        co.note("updated")
     shown = _SHOW_AS.get(show_as) or _SHOW_AS.get(show_as.lower())
     if shown is None:
         if show_as and show_as.lower() != "unknown":
