@@ -275,7 +275,7 @@ def _rule_end(line: str, start: When) -> dt.datetime | None:
             if last is None:
                 return None
         return last.replace(tzinfo=tz).astimezone(UTC)
-    except (_Unbounded, OverflowError):
+    except (_Unbounded, OverflowError, ValueError):  # ValueError: dateutil finds no hour, minute or second to use
         return None
 
 
