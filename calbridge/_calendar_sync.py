@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from . import planner
@@ -150,6 +150,8 @@ class CalendarSync:
             await self._bound(before, state, page.cursor.dumps(), page.last, seen, began)
             self.result.pages += 1
             self.result.quarantined += len(page.quarantined)
+            if page.coerced:
+                self._coerced(page.coerced)
             if page.changes or page.quarantined:
                 await self._commit(self._store.commit_page(state, page.changes, page.quarantined))
                 self._saved_now(state)
@@ -248,6 +250,9 @@ class CalendarSync:
         series = [sid for exp in held for sid in exp.series_ids]
         occurrences = [o for exp in held for o in exp.occurrences if o.kind is Kind.OCCURRENCE]
         quarantined = [q for exp in held for q in exp.quarantined]
+        for exp in held:
+            if exp.coerced:
+                self._coerced(exp.coerced)
         exp_window = held[0].window
         # What lies past the window is stored hidden; the horizon only counts what was asked.
         await self._commit(
@@ -262,6 +267,14 @@ class CalendarSync:
             await self._store.record_quarantined(self._account, self._calendar, quarantined, mark=state.mark)
             self.result.quarantined += len(quarantined)
         return done
+
+    def _coerced(self, counts: Mapping[str, int]) -> None:
+        """Count coerced values; each field is logged the first time it is coerced in a round."""
+        for field in self.result.add_coerced(counts):
+            logger.warning(
+                "%s/%s: unreadable %s values read as the schema's neutral value (counted in `calbridge status`)",
+                self._account, self._calendar, field,
+            )  # fmt: skip
 
     async def _commit(self, write: Awaitable[list[Change]]) -> list[Change]:
         """Await a store write, count and publish what it changed; a cancellation arriving meanwhile

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -39,6 +39,8 @@ class CalendarResult:
     occurrences: int = 0  # published upserts of occurrences, whoever produced them
     occurrences_deleted: int = 0
     quarantined: int = 0
+    # non-essential values replaced with the schema's neutral value, by field (see toolkit.Coercions)
+    coerced: dict[str, int] = attrs.field(factory=dict)
     sweep_held: tuple[int, int] | None = None
     retry_at: dt.datetime | None = None  # rate-limited: when the provider said it may be asked again
     stopped: bool = False  # a stop came between pages: committed pages stay, the next round resumes
@@ -46,6 +48,17 @@ class CalendarResult:
     @property
     def ok(self) -> bool:
         return self.error is None and self.sweep_held is None
+
+    @property
+    def coerced_total(self) -> int:
+        return sum(self.coerced.values())
+
+    def add_coerced(self, counts: Mapping[str, int]) -> list[str]:
+        """Add a page's or an expansion's coerced counts; returns the fields first coerced in this round."""
+        new = [field for field in counts if field not in self.coerced]
+        for field, n in counts.items():
+            self.coerced[field] = self.coerced.get(field, 0) + n
+        return new
 
     def count(self, published: Sequence[Change]) -> None:
         """Add what was published to the counts (the summary and ``status`` report exactly this)."""

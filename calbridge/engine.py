@@ -293,7 +293,8 @@ class SyncEngine:
                 result.error = f"internal error: {_describe(exc)}"
             # The outcome, with the state a quiet round left (its new cursor): one write.
             unsaved = None if run is None else run.unsaved
-            await self.store.record_result(account.name, calendar_id, at=started, error=result.error, state=unsaved)
+            await self.store.record_result(account.name, calendar_id, at=started, error=result.error, state=unsaved,
+                                           coerced=result.coerced)  # fmt: skip
             self._report(account.name, "done", {"calendar": calendar_id, "result": result})
 
     def _calendar_sync(

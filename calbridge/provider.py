@@ -68,7 +68,9 @@ class Page:
     ``cursor`` resumes the round after this page; on the ``last`` page it is the next round's
     cursor. ``sweep_scope`` (full listings only, read from the last page) bounds what the listing
     could have returned, e.g. Google ``timeMin`` or Feishu ``anchor_time``: the sweep never
-    removes what lies outside it. ``None`` means the listing covered everything.
+    removes what lies outside it. ``None`` means the listing covered everything. ``coerced`` counts,
+    by field, the non-essential values replaced with the schema's neutral value
+    (:class:`calbridge.toolkit.Coercions`).
     """
 
     changes: Sequence[Change]
@@ -76,6 +78,7 @@ class Page:
     last: bool
     quarantined: Sequence[Quarantined] = ()
     sweep_scope: Window | None = None
+    coerced: Mapping[str, int] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)
@@ -84,13 +87,14 @@ class Expansion:
 
     Occurrences are :class:`Event` values of kind ``occurrence`` with ``series_id`` and
     ``original_start`` set. A provider may return exceptions among them; the store's instance
-    view lets a stored exception win over an occurrence of the same slot.
+    view lets a stored exception win over an occurrence of the same slot. ``coerced`` as on :class:`Page`.
     """
 
     series_ids: tuple[str, ...]
     window: Window
     occurrences: Sequence[Event]
     quarantined: Sequence[Quarantined] = ()
+    coerced: Mapping[str, int] = attrs.field(factory=dict)
 
 
 class MirrorView(Protocol):

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -96,6 +96,8 @@ def print_report(report: SyncReport) -> None:
             line += " (cursor expired: full listing and sweep)"
         if r.quarantined:
             line += f", {r.quarantined} quarantined (see `calbridge status`)"
+        if r.coerced:
+            line += f", {r.coerced_total} coerced (see `calbridge status`)"
         if r.sweep_held is not None:
             cand, total = r.sweep_held
             line += (
@@ -223,7 +225,8 @@ def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None, 
     """The status table; ``syncing`` is the pid of a sync holding the store now, if any; ``polled`` is
     what the push column says of a calendar the service recorded nothing for (no ``public_url``)."""
     table = Table(header_style="bold")
-    columns = ("calendar", "last success", "last error", "backoff", "push", "events", "occurrences", "quarantined")
+    columns = ("calendar", "last success", "last error", "backoff", "push", "events", "occurrences", "coerced",
+               "quarantined")
     for col in columns:
         table.add_column(col, overflow="fold")
     for r in rows:
@@ -240,9 +243,18 @@ def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None, 
             r.push or polled or "",
             str(r.events),
             str(r.occurrences),
+            _coerced(r.coerced),
             str(r.quarantined),
         )
     _console().print(table)
+
+
+def _coerced(counts: Mapping[str, int]) -> str:
+    """``3 (title 1, visibility 2)``: values read as the schema's neutral value, by field."""
+    total = sum(counts.values())
+    if not total:
+        return "0"
+    return f"{total} ({', '.join(f'{field} {n}' for field, n in sorted(counts.items()))})"
 
 
 def print_calendars(account: str, calendars: Sequence[Calendar]) -> None:

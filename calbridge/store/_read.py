@@ -16,6 +16,7 @@ from ._schema import (
     IN_IDS,
     OVERLAP,
     UNSHADOWED,
+    coerced_from_json,
     decode_event,
     get_state,
     overlap_args,
@@ -178,15 +179,17 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
         results = {
             (r[0], r[1]): r[2:]
             for r in conn.execute(
-                "SELECT account, calendar_id, last_success, last_error, last_error_at, failures, next_attempt"
-                " FROM calendar_status"
+                "SELECT account, calendar_id, last_success, last_error, last_error_at, failures, next_attempt,"
+                " coerced FROM calendar_status"
             )
         }
         pushes = push_states(conn)
     out: list[CalendarStatus] = []
     for acct, cal in sorted(states.keys() | results.keys() | pushes.keys()):
         state = states.get((acct, cal))
-        success, error, error_at, failures, next_attempt = results.get((acct, cal), (None, None, None, 0, None))
+        success, error, error_at, failures, next_attempt, coerced = results.get(
+            (acct, cal), (None, None, None, 0, None, None)
+        )
         out.append(
             CalendarStatus(
                 account=acct,
@@ -203,6 +206,7 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
                 failures=failures,
                 next_attempt=parse_iso(next_attempt),
                 push=pushes.get((acct, cal)),
+                coerced=coerced_from_json(coerced),
             )
         )
     return out

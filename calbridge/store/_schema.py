@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..cursor import Cursor
@@ -108,6 +108,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " PRIMARY KEY (account, calendar_id))",
         "CREATE TABLE deliveries (key TEXT PRIMARY KEY, at INTEGER NOT NULL)",
         "CREATE INDEX deliveries_at ON deliveries (at)",
+    ),
+    (
+        # What a calendar's rounds read as the schema's neutral value (a junk visibility, a cut
+        # title), as a JSON object of counts by field, added to by each round.
+        "ALTER TABLE calendar_status ADD COLUMN coerced TEXT NOT NULL DEFAULT '{}'",
     ),
 )
 
@@ -305,9 +310,12 @@ def record_result(
     at: dt.datetime,
     error: str | None,
     state: CalendarState | None = None,
+    coerced: Mapping[str, int] | None = None,
 ) -> None:
     if state is not None:
         save_state(conn, state)
+    if coerced:
+        _add_coerced(conn, account, calendar_id, coerced)
     if error is None:
         if state is None:
             state = get_state(conn, account, calendar_id)
@@ -330,6 +338,31 @@ def record_backoff(
     sql += " ON CONFLICT (account, calendar_id) DO UPDATE SET failures = excluded.failures,"
     sql += " next_attempt = excluded.next_attempt"
     conn.execute(sql, (account, calendar_id, failures, None if next_attempt is None else next_attempt.isoformat()))
+
+
+def _add_coerced(conn: sqlite3.Connection, account: str, calendar_id: str, coerced: Mapping[str, int]) -> None:
+    row = conn.execute(
+        "SELECT coerced FROM calendar_status WHERE account = ? AND calendar_id = ?", (account, calendar_id)
+    ).fetchone()
+    counts = coerced_from_json(None if row is None else row[0])
+    for field, n in coerced.items():
+        counts[field] = counts.get(field, 0) + n
+    conn.execute(
+        "INSERT INTO calendar_status (account, calendar_id, coerced) VALUES (?, ?, ?)"
+        " ON CONFLICT (account, calendar_id) DO UPDATE SET coerced = excluded.coerced",
+        (account, calendar_id, json.dumps(counts, sort_keys=True)),
+    )
+
+
+def coerced_from_json(text: str | None) -> dict[str, int]:
+    """The stored counts by field ({} for none or a corrupt value: counts are advisory)."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def set_secret(conn: sqlite3.Connection, account: str, name: str, value: str) -> None:

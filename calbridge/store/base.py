@@ -24,7 +24,7 @@ The roles (each a :class:`~typing.Protocol`; :class:`Store` is their union, what
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -60,6 +60,12 @@ class CalendarStatus:
     push: str | None = None  # set by the service: "pushed until …" or "polled: <why>"
     failures: int = 0  # the service's backoff: rounds failed in a row, and when it tries next
     next_attempt: dt.datetime | None = None
+    # values its rounds read as the schema's neutral value (junk enums, cut text), in all, by field
+    coerced: Mapping[str, int] = attrs.field(factory=dict)
+
+    @property
+    def coerced_total(self) -> int:
+        return sum(self.coerced.values())
 
 
 @attrs.frozen(kw_only=True)
@@ -101,11 +107,13 @@ class StateStore(Protocol):
         ...
 
     async def record_result(
-        self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None, state: CalendarState | None = None
-    ) -> None:
+        self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None, state: CalendarState | None = None,
+        coerced: Mapping[str, int] | None = None,
+    ) -> None:  # fmt: skip
         """Record a round's outcome (``error`` None: success, unless the calendar's state holds a sweep,
         which leaves the last success as it was) for ``status``; ``state``, when given, is saved in
-        the same transaction: a quiet round's new cursor, which no page carried."""
+        the same transaction: a quiet round's new cursor, which no page carried. ``coerced`` (values
+        read as the neutral value, by field) is added to the calendar's counts."""
         ...
 
 

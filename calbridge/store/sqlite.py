@@ -18,7 +18,7 @@ import fcntl
 import functools
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, Self, TypeVar
@@ -360,10 +360,11 @@ class SqliteStore:
                 await self._run(lambda _conn: rows.cursor.close())
 
     async def record_result(
-        self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None, state: CalendarState | None = None
-    ) -> None:
+        self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None, state: CalendarState | None = None,
+        coerced: Mapping[str, int] | None = None,
+    ) -> None:  # fmt: skip
         """Record a round's outcome (and save ``state`` with it); a success keeps the last error for ``status``."""
-        await self._run(_write.transactional(_schema.record_result), account, calendar_id, at, error, state)
+        await self._run(_write.transactional(_schema.record_result), account, calendar_id, at, error, state, coerced)
 
     async def record_backoff(
         self, account: str, calendar_id: str, *, failures: int, next_attempt: dt.datetime | None

@@ -11,6 +11,8 @@
   the blocking auth libraries.
 - :class:`PageDecoder`, :class:`DecodedPage` (``pages``): a page in one typed pass, item by item
   with quarantine when an item does not fit.
+- :class:`Coercions` (``coerce``): counts the non-essential values a page's conversion replaced with
+  the schema's neutral value (junk enums, over-long text), for ``Page.coerced``.
 - :func:`unescape` (``text``): HTML entities in event bodies, the common case fast.
 - :func:`request_timeout` (``options``): the ``options.request_timeout`` every provider reads.
 - :class:`RateLimit` (``limits``): a request quota (starts per window, requests in flight) kept on
@@ -19,6 +21,7 @@
 
 from __future__ import annotations
 
+from .coerce import TEXT_LIMIT, Coercions
 from .headers import reset_seconds, retry_after_seconds
 from .http import ErrorTable, HttpClient, Response, has_userinfo, origin, resuming, same_origin
 from .limits import RateLimit
@@ -32,8 +35,10 @@ from .tokens import CachedToken, StaticTokenSource, Token, TokenSlot, TokenSourc
 __all__ = [
     "DEFAULT_REQUEST_TIMEOUT",
     "PAYLOAD_LIMIT",
+    "TEXT_LIMIT",
     "CaSession",
     "CachedToken",
+    "Coercions",
     "DecodedPage",
     "ErrorTable",
     "HttpClient",

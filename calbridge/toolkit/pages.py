@@ -178,11 +178,14 @@ class DecodedPage(Generic[P, I]):
         return Quarantined(event_id=event_id or self._decoder.id_of(raw), error=error, payload=self._decoder.text(raw))
 
     def map_items(
-        self, fn: Callable[[I], R | None], *, errors: tuple[type[Exception], ...] = (MalformedEvent,)
+        self, fn: Callable[[I], R | None], *, errors: tuple[type[Exception], ...] = (Exception,)
     ) -> tuple[list[R], list[Quarantined]]:
         """``fn`` of each item (a None result is skipped), and every quarantined item of the page in page
         order: those that did not decode and those for which ``fn`` raised one of ``errors`` (its
         ``event_id`` attribute, else the id in the item's JSON, names it).
+
+        Any exception quarantines its item by default: one item a converter cannot handle (a year-1
+        time whose UTC is out of range: ``OverflowError``) must not fail its whole calendar.
 
         mypy infers ``R`` poorly from a union result: annotate the target (``changes: list[Change]``).
         """
@@ -201,7 +204,8 @@ class DecodedPage(Generic[P, I]):
             try:
                 result = fn(item)
             except errors as exc:
-                quarantined.append(self.quarantine(k, str(exc), event_id=getattr(exc, "event_id", None)))
+                error = str(exc) if isinstance(exc, MalformedEvent) else f"{type(exc).__name__}: {exc}"
+                quarantined.append(self.quarantine(k, error, event_id=getattr(exc, "event_id", None)))
                 continue
             if result is not None:
                 out.append(result)

@@ -41,6 +41,7 @@ from calbridge.model import (
 )
 from calbridge.provider import Quarantined
 from calbridge.recurrence import canonical_recurrence
+from calbridge.toolkit import Coercions
 from calbridge.zones import canonical_zone, zone
 
 from ._wire import EventsPage, FAttendee, FEvent, FLocation, FTime
@@ -105,7 +106,17 @@ def _instant(seconds: str | int) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(seconds), UTC)
 
 
-def _when(info: FTime | None, end: bool, eid: str) -> When:
+def _label(name: str | None, co: Coercions) -> str | None:
+    """A timestamp's zone only labels it: unknown → None (the contract's null), counted."""
+    if not name:
+        return None
+    canon = _zone_name(name)
+    if canon is None:
+        co.note("timezone")
+    return canon
+
+
+def _when(info: FTime | None, end: bool, eid: str, co: Coercions) -> When:
     if info is None:
         raise MalformedEvent(f"event {eid}: {'end_time' if end else 'start_time'} missing", event_id=eid)
     day = info.date
@@ -116,9 +127,20 @@ def _when(info: FTime | None, end: bool, eid: str) -> When:
         stamp = info.timestamp
         if not stamp:
             raise ValueError("no timestamp")
-        return When(instant=dt.datetime.fromtimestamp(int(stamp), UTC), timezone=_zone_name(info.timezone))
+        return When(instant=dt.datetime.fromtimestamp(int(stamp), UTC), timezone=_label(info.timezone, co))
     except (ValueError, TypeError, OverflowError) as exc:
         raise MalformedEvent(f"event {eid}: bad {'end_time' if end else 'start_time'}: {exc}", event_id=eid) from None
+
+
+def _created(value: str | int | None, co: Coercions) -> dt.datetime | None:
+    """create_time (Unix seconds, "0" when unknown); one that is no such number is unknown, counted."""
+    if not value or value == "0":
+        return None
+    try:
+        return _fromtimestamp(int(value), UTC)
+    except (ValueError, TypeError, OverflowError, OSError):
+        co.note("created")
+        return None
 
 
 def _original(seconds: int, start: When) -> When:
@@ -150,11 +172,15 @@ def _location(loc: FLocation | None) -> str | None:
     return name or address or None
 
 
-def attendees_from(items: Sequence[FAttendee], me: str | None = None) -> tuple[Attendee, ...]:
+def attendees_from(
+    items: Sequence[FAttendee], me: str | None = None, coerced: Coercions | None = None
+) -> tuple[Attendee, ...]:
     """Attendees from an event's ``attendees`` or the attendee list API; removed ones are dropped.
 
-    ``me`` is the token's user (its open_id), marked ``self``; None where it is not known.
+    ``me`` is the token's user (its open_id), marked ``self``; None where it is not known; an unknown
+    ``rsvp_status`` is read as none and counted in ``coerced``.
     """
+    co = Coercions() if coerced is None else coerced
     out = []
     for a in items:
         rsvp = a.rsvp_status
@@ -172,7 +198,7 @@ def attendees_from(items: Sequence[FAttendee], me: str | None = None) -> tuple[A
                 email=a.third_party_email or None,
                 name=a.display_name or None,
                 id=ident or None,
-                response=_RSVP.get(rsvp or "", NO_RESPONSE),
+                response=co.pick(_RSVP, rsvp, NO_RESPONSE, "response"),
                 optional=bool(a.is_optional),
                 organizer=bool(a.is_organizer),
                 resource=kind == "resource",
@@ -198,30 +224,48 @@ def unanswered(event: Event) -> Event:
     return attrs.evolve(event, attendees=people)
 
 
-def event_from(item: FEvent, *, account: str, calendar_id: str, occurrence: bool = False) -> Event:
+def event_from(
+    item: FEvent, *, account: str, calendar_id: str, occurrence: bool = False, coerced: Coercions | None = None
+) -> Event:
     """One list, get, instances or instance_view item as an :class:`Event`.
 
-    With ``occurrence`` every item of a series becomes ``kind: occurrence`` (expansion results).
+    With ``occurrence`` every item of a series becomes ``kind: occurrence`` (expansion results);
+    ``coerced`` counts the non-essential values read as the neutral value.
 
     Raises:
-        MalformedEvent: the payload cannot be normalized.
+        MalformedEvent: the payload cannot be normalized (whatever went wrong converting it).
     """
+    co = Coercions() if coerced is None else coerced
+    try:
+        return _event(item, account, calendar_id, occurrence, co)
+    except MalformedEvent:
+        raise
+    except Exception as exc:  # one item a converter cannot handle quarantines that item, never its page
+        raise MalformedEvent(f"{type(exc).__name__}: {exc}", event_id=item.event_id or None) from None
+
+
+def _event(item: FEvent, account: str, calendar_id: str, occurrence: bool, co: Coercions) -> Event:
     eid = item.event_id
     if not eid:
         raise MalformedEvent("event without an event_id", event_id=None)
+    status = _STATUS.get(item.status or "confirmed")
+    if status is None:
+        raise MalformedEvent(f"event {eid}: unknown status {str(item.status)[:40]!r}", event_id=eid)
     s, e = item.start_time, item.end_time
     start = end = None
     if s is not None and e is not None and not s.date and not e.date and s.timestamp and e.timestamp:
         try:  # the usual case (both ends timed) inline; _when has the rest and the error messages
             tz = _zone_name(s.timezone)
             start = when_at(_fromtimestamp(int(s.timestamp), UTC), tz)
-            tz = tz if e.timezone == s.timezone else _zone_name(e.timezone)
-            end = when_at(_fromtimestamp(int(e.timestamp), UTC), tz)
+            end_tz = tz if e.timezone == s.timezone else _zone_name(e.timezone)
+            end = when_at(_fromtimestamp(int(e.timestamp), UTC), end_tz)
+            if (tz is None and s.timezone) or (end_tz is None and e.timezone):
+                co.note("timezone", (tz is None and bool(s.timezone)) + (end_tz is None and bool(e.timezone)))
         except (ValueError, TypeError, OverflowError):
             start = None
     if start is None or end is None:
-        start = _when(s, False, eid)
-        end = _when(e, True, eid)
+        start = _when(s, False, eid, co)
+        end = _when(e, True, eid, co)
         if (start.date is None) != (end.date is None):
             raise MalformedEvent(f"event {eid}: start and end mix all-day and timed", event_id=eid)
     orig = None if eid.endswith("_0") else original_seconds(eid)
@@ -255,13 +299,15 @@ def event_from(item: FEvent, *, account: str, calendar_id: str, occurrence: bool
     try:
         return new_event(  # Event's fields in order: provider … ical_uid
             PROVIDER, account, calendar_id, eid, kind, start, end,
-            _STATUS.get(item.status or "confirmed", CONFIRMED), series_id, original, item.summary or None,
-            item.description or None,
-            (loc.name if loc.name and not loc.address else _location(loc)) if loc is not None else None,
-            recurrence, organizer, attendees_from(attendees) if attendees else (), False,
-            _SHOW_AS.get(item.free_busy_status or "", UNKNOWN_SHOW_AS),
-            _VISIBILITY.get(item.visibility or "", DEFAULT_VISIBILITY), meeting, item.app_link or None,
-            _fromtimestamp(int(created), UTC) if created and created != "0" else None, None, None, None,
+            status, series_id, original, co.text(item.summary or None, "title"),
+            co.text(item.description or None, "description"),
+            co.text((loc.name if loc.name and not loc.address else _location(loc)) if loc is not None else None,
+                    "location"),
+            recurrence, organizer, attendees_from(attendees, None, co) if attendees else (), False,
+            co.pick(_SHOW_AS, item.free_busy_status or None, UNKNOWN_SHOW_AS, "show_as"),
+            co.pick(_VISIBILITY, item.visibility or None, DEFAULT_VISIBILITY, "visibility"), meeting,
+            item.app_link or None,
+            _created(created, co), None, None, None,
         )  # fmt: skip
     except (ValueError, TypeError) as exc:
         raise MalformedEvent(f"event {eid}: {exc}", event_id=eid) from None
@@ -293,7 +339,7 @@ def all_day_slot(stub: Event, master: Event) -> Event | None:
     return attrs.evolve(stub, start=slot, end=end, original_start=slot)
 
 
-def change_from(item: FEvent, *, account: str, calendar_id: str) -> Upsert | Delete:
+def change_from(item: FEvent, *, account: str, calendar_id: str, coerced: Coercions | None = None) -> Upsert | Delete:
     """One item of a list/sync page as a change: cancelled singles and masters are deletions.
 
     Raises:
@@ -322,18 +368,20 @@ def change_from(item: FEvent, *, account: str, calendar_id: str) -> Upsert | Del
                     original_start=start,
                 )
             )
-    return new_upsert(event_from(item, account=account, calendar_id=calendar_id))
+    return new_upsert(event_from(item, account=account, calendar_id=calendar_id, coerced=coerced))
 
 
-def changes_from(page: EventsPage, *, account: str, calendar_id: str) -> tuple[list[Change], list[Quarantined]]:
+def changes_from(
+    page: EventsPage, *, account: str, calendar_id: str, coerced: Coercions | None = None
+) -> tuple[list[Change], list[Quarantined]]:
     """A list page's items as changes; what cannot be decoded or normalized is quarantined with its
-    JSON text (in page order).
+    JSON text (in page order); ``coerced`` counts what was read as the neutral value.
 
     A cancelled exception of a series deleted in the same page goes with its series.
     """
 
     def change_of(item: FEvent) -> Change:
-        return change_from(item, account=account, calendar_id=calendar_id)
+        return change_from(item, account=account, calendar_id=calendar_id, coerced=coerced)
 
     changes: list[Change]
     changes, quarantined = page.map_items(change_of)

@@ -28,6 +28,7 @@ import msgspec
 from calbridge.errors import InvalidRequest, MalformedEvent, NotFound
 from calbridge.model import Event, Kind, Window
 from calbridge.provider import Expansion, MirrorView, Quarantined
+from calbridge.toolkit import Coercions
 
 from ._client import FeishuClient, TooManyInstances
 from ._convert import event_from, original_seconds, series_id_of, uid_of, unanswered
@@ -128,6 +129,7 @@ class Expander:
         seen: dict[str, Event],
         quarantined: list[Quarantined],
         wanted: Mapping[str, str] | None,
+        coerced: Coercions,
     ) -> None:
         for bad in page.quarantined:  # items that did not decode: kept if they are occurrences asked for
             eid = bad.event_id
@@ -143,7 +145,9 @@ class Expander:
             if wanted is not None and uid not in wanted:
                 continue
             try:
-                event = event_from(item, account=self._account, calendar_id=calendar_id, occurrence=True)
+                event = event_from(
+                    item, account=self._account, calendar_id=calendar_id, occurrence=True, coerced=coerced
+                )
             except MalformedEvent as exc:
                 quarantined.append(page.quarantine(k, str(exc), event_id=eid))
                 continue
@@ -165,6 +169,7 @@ class Expander:
         wanted = {uid_of(s): s for s in series_ids}
         seen: dict[str, Event] = {}
         quarantined: list[Quarantined] = []
+        coerced = Coercions()
         pending = [(c.start, c.end) for c in view_chunks(window)]
         while pending:
             start, end = pending.pop(0)
@@ -177,12 +182,13 @@ class Expander:
                 middle = start + dt.timedelta(seconds=(_sec(end) - _sec(start)) // 2)
                 pending[0:0] = [(start, middle), (middle, end)]
                 continue
-            self._keep(page, calendar_id, window, masters, stored, seen, quarantined, wanted)
+            self._keep(page, calendar_id, window, masters, stored, seen, quarantined, wanted, coerced)
         return Expansion(
             series_ids=tuple(series_id_of(s) for s in series_ids),
             window=window,
             occurrences=sorted(seen.values(), key=lambda e: (e.start.utc(), e.id)),
             quarantined=quarantined,
+            coerced=coerced.counts,
         )
 
     async def _by_instances(
@@ -200,6 +206,7 @@ class Expander:
             lead = min(max(master.end.utc() - master.start.utc(), dt.timedelta(0)), MAX_LEAD)
         seen: dict[str, Event] = {}
         quarantined: list[Quarantined] = []
+        coerced = Coercions()
         masters = {sid: master} if master is not None else {}
         try:
             for span in Window(start=window.start - lead, end=window.end).split(INSTANCES_SPAN):
@@ -213,7 +220,7 @@ class Expander:
                     if token:
                         params["page_token"] = token
                     page = await self._client.instances(real_id, sid, params)
-                    self._keep(page, calendar_id, window, masters, stored, seen, quarantined, None)
+                    self._keep(page, calendar_id, window, masters, stored, seen, quarantined, None, coerced)
                     data = events_data(page)
                     token = data.page_token or ""
                     if not data.has_more or not token:
@@ -225,4 +232,5 @@ class Expander:
             window=window,
             occurrences=sorted(seen.values(), key=lambda e: (e.start.utc(), e.id)),
             quarantined=quarantined,
+            coerced=coerced.counts,
         )

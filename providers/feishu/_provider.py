@@ -26,7 +26,7 @@ from calbridge.cursor import Cursor
 from calbridge.errors import InvalidResponse, NotFound, PermissionDenied
 from calbridge.model import Attendee, Calendar, Change, Delete, Event, Kind, Status, Upsert, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext
-from calbridge.toolkit import RateLimit
+from calbridge.toolkit import Coercions, RateLimit
 
 from ._auth import token_source
 from ._client import FeishuClient, TokenEndpoints
@@ -199,10 +199,15 @@ class FeishuProvider(FeishuPushing):
             new_sync = data.sync_token or ""
             has_more = bool(data.has_more)
             sync_token = new_sync or sync_token
-            changes, quarantined = changes_from(page, account=self._ctx.account.name, calendar_id=calendar_id)
+            coerced = Coercions()
+            changes, quarantined = changes_from(
+                page, account=self._ctx.account.name, calendar_id=calendar_id, coerced=coerced
+            )
             await _date_stubs(changes, view)
             tentative = {item.event_id for item in page.items if item.status == "tentative"}
-            changes = await self._attend(real_id, changes, view, full=full, me=me, tentative=tentative, window=window)
+            changes = await self._attend(
+                real_id, changes, view, full=full, me=me, tentative=tentative, window=window, coerced=coerced
+            )
             if not has_more:
                 done = {"sync_token": sync_token, **resolved} if sync_token else {}
                 scope = None
@@ -214,6 +219,7 @@ class FeishuProvider(FeishuPushing):
                     last=True,
                     quarantined=quarantined,
                     sweep_scope=scope,
+                    coerced=coerced.counts,
                 )
                 return
             if not new_page and not new_sync:
@@ -230,6 +236,7 @@ class FeishuProvider(FeishuPushing):
                 cursor=Cursor(scheme=SCHEME, version=VERSION, state=mid),
                 last=False,
                 quarantined=quarantined,
+                coerced=coerced.counts,
             )
 
     async def _attend(
@@ -242,6 +249,7 @@ class FeishuProvider(FeishuPushing):
         me: str | None,
         tentative: set[str | None],
         window: Window,
+        coerced: Coercions | None = None,
     ) -> list[Change]:
         """Attendees for the page's events: reused from the mirror or fetched (the list has none);
         those of a ``tentative`` item get their own answer reset (see ``_convert.unanswered``).
@@ -284,7 +292,7 @@ class FeishuProvider(FeishuPushing):
         async def one(i: int) -> None:
             change = changes[i]
             assert isinstance(change, Upsert)
-            found = await self._attendees(real_id, change.event.id, me)
+            found = await self._attendees(real_id, change.event.id, me, coerced)
             if found:
                 changes[i] = Upsert(event=attrs.evolve(change.event, attendees=found))
 
@@ -296,7 +304,9 @@ class FeishuProvider(FeishuPushing):
                     changes[i] = Upsert(event=unanswered(change.event))
         return changes
 
-    async def _attendees(self, real_id: str, event_id: str, me: str | None) -> tuple[Attendee, ...]:
+    async def _attendees(
+        self, real_id: str, event_id: str, me: str | None, coerced: Coercions | None = None
+    ) -> tuple[Attendee, ...]:
         """The event's attendees (attendee list API, 100 per page)."""
         raw: list[FAttendee] = []
         token = ""
@@ -316,7 +326,7 @@ class FeishuProvider(FeishuPushing):
             data = attendees_data(page)
             token = data.page_token or ""
             if not data.has_more or not token:
-                return attendees_from(raw, me)
+                return attendees_from(raw, me, coerced)
 
     def expand(
         self, calendar_id: str, series_ids: Sequence[str], *, window: Window, view: MirrorView

@@ -31,7 +31,7 @@ from calbridge.model import (
 )  # fmt: skip
 from calbridge.provider import Quarantined
 from calbridge.recurrence import canonical_recurrence
-from calbridge.toolkit import DecodedPage, unescape
+from calbridge.toolkit import Coercions, DecodedPage, unescape
 from calbridge.zones import canonical_zone, zone
 
 from ._wire import EVENTS, EventDateTime, EventsPage, GAttendee, GEvent, GPerson
@@ -48,11 +48,14 @@ _VISIBILITY = {
     "default": Visibility.DEFAULT, "public": Visibility.PUBLIC, "private": Visibility.PRIVATE,
     "confidential": Visibility.CONFIDENTIAL,
 }  # fmt: skip
+_TRANSPARENCY = {"opaque": ShowAs.BUSY, "transparent": ShowAs.FREE}
 # People repeat across a calendar: convert each distinct organizer and attendee list once.
 _CACHE_LIMIT = 20_000
 _people: dict[GPerson, Person] = {}
 _attendee_lists: dict[tuple[GAttendee, ...], tuple[Attendee, ...]] = {}
 _attendee_of: dict[GAttendee, Attendee] = {}
+_junk_answers: set[GAttendee] = set()  # attendees whose responseStatus was unknown (read as none)
+_junk_lists: dict[tuple[GAttendee, ...], int] = {}  # attendee lists holding some, and how many
 _TAG = re.compile(r"<[^>]+>")
 _BREAK = re.compile(r"<\s*(br\s*/?|/p|/div|/li)\s*>", re.IGNORECASE)
 
@@ -64,37 +67,62 @@ def plain_text(value: str | None) -> str | None:
     return unescape(_TAG.sub("", _BREAK.sub("\n", value))).strip()
 
 
-def _when(value: EventDateTime | None, what: str, fallback_zone: str | None) -> When:
+def _label(name: str | None, co: Coercions) -> str | None:
+    """A zone that only labels an instant with an offset: unknown → None (the contract's null), counted."""
+    if not name:
+        return None
+    canon = canonical_zone(name)
+    if canon is None:
+        co.note("timezone")
+    return canon
+
+
+def _when(value: EventDateTime | None, what: str, fallback_zone: str | None, co: Coercions) -> When:
     if value is None:
         raise MalformedEvent(f"no {what}")
     instant = value.date_time
     if instant is not None and instant.tzinfo is not None:  # the usual case
         if instant.tzinfo is not UTC:
             instant = instant.astimezone(UTC)
-        return When(instant=instant, timezone=canonical_zone(value.time_zone) if value.time_zone else None)
+        return When(instant=instant, timezone=_label(value.time_zone, co))
     if value.date is not None:
         return When(date=value.date)
     instant = value.date_time
     if instant is None:
         raise MalformedEvent(f"{what} has neither date nor dateTime")
     name = canonical_zone(value.time_zone) if value.time_zone else None
-    if instant.tzinfo is None:
-        # Google writes offsets on output; a naive value can only mean "in timeZone".
-        zone_name = name or fallback_zone
-        if zone_name is None:
-            raise MalformedEvent(f"{what} has no offset and no timeZone")
-        instant = instant.replace(tzinfo=zone(zone_name))
-    return When(instant=instant, timezone=name)
+    if value.time_zone and name is None:
+        # The zone places a floating time: reading it in another zone would move the event.
+        raise MalformedEvent(f"{what} has no offset and an unknown timeZone {value.time_zone[:60]!r}")
+    # Google writes offsets on output; a naive value can only mean "in timeZone".
+    zone_name = name or fallback_zone
+    if zone_name is None:
+        raise MalformedEvent(f"{what} has no offset and no timeZone")
+    return When(instant=instant.replace(tzinfo=zone(zone_name)), timezone=name)
 
 
-def _original(value: EventDateTime, series_zone: str | None) -> When:
+def _original(value: EventDateTime, series_zone: str | None, co: Coercions) -> When:
     """originalStartTime in the series' zone (its own timeZone when given, else the series')."""
     if value.date is not None:
         return When(date=value.date)
-    when = _when(value, "originalStartTime", series_zone)
+    when = _when(value, "originalStartTime", series_zone, co)
     if when.timezone is None and series_zone is not None:
         return When(instant=when.instant, timezone=series_zone)
     return when
+
+
+def _stamp(value: dt.datetime | None, field: str, co: Coercions) -> dt.datetime | None:
+    """created/updated: one without an offset (Google always writes one) or past UTC's range is unknown."""
+    if value is None or (value.tzinfo is UTC and not value.microsecond):
+        return value
+    try:
+        if value.tzinfo is not None:
+            value.astimezone(UTC)
+            return value
+    except OverflowError:
+        pass
+    co.note(field)
+    return None
 
 
 def _meeting_url(ev: GEvent) -> str | None:
@@ -105,12 +133,15 @@ def _meeting_url(ev: GEvent) -> str | None:
     return ev.hangout_link
 
 
-def _show_as(ev: GEvent) -> ShowAs:
+def _show_as(ev: GEvent, co: Coercions) -> ShowAs:
     if ev.event_type == "outOfOffice":
         return ShowAs.OOF
     if ev.event_type == "workingLocation":
         return ShowAs.WORKING_ELSEWHERE
-    return ShowAs.FREE if ev.transparency == "transparent" else ShowAs.BUSY
+    transparency = ev.transparency
+    if transparency is None:
+        return ShowAs.BUSY  # opaque is the default (events resource: transparency)
+    return co.pick(_TRANSPARENCY, transparency, ShowAs.UNKNOWN, "show_as")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -131,9 +162,12 @@ def _person(p: GPerson) -> Person:
 
 def _attendee(a: GAttendee) -> Attendee:
     # One string per person, however many answers and flags they come with (the mirror holds them all).
+    response = _RESPONSES.get(a.response_status or "", Response.NONE)
+    if response is Response.NONE and a.response_status:
+        _junk_answers.add(a)
     out = _attendee_of[a] = Attendee(
         email=_intern(a.email), name=_intern(a.display_name), id=a.id,
-        response=_RESPONSES.get(a.response_status or "", Response.NONE),
+        response=response,
         optional=a.optional, organizer=a.organizer, resource=a.resource, is_self=a.self_,
     )  # fmt: skip
     return out
@@ -146,6 +180,10 @@ def _attendees(items: tuple[GAttendee, ...]) -> tuple[Attendee, ...]:
         clear_caches()
     get = _attendee_of.get
     out = _attendee_lists[items] = tuple([get(a) or _attendee(a) for a in items])
+    if _junk_answers:
+        junk = sum(1 for a in items if a in _junk_answers)
+        if junk:
+            _junk_lists[items] = junk
     return out
 
 
@@ -154,6 +192,8 @@ def clear_caches() -> None:
     _people.clear()
     _attendee_lists.clear()
     _attendee_of.clear()
+    _junk_answers.clear()
+    _junk_lists.clear()
 
 
 def _organizer_is_self(attendees: tuple[Attendee, ...]) -> tuple[Attendee, ...]:
@@ -172,12 +212,13 @@ def convert(
     Raises:
         MalformedEvent: the item cannot be normalized.
     """
-    return _convert(ev, provider, account, calendar_id, calendar_zone, occurrence)
+    return _convert(ev, provider, account, calendar_id, calendar_zone, occurrence, Coercions())
 
 
 def _convert(
-    ev: GEvent, provider: str, account: str, calendar_id: str, calendar_zone: str | None, occurrence: bool = False
-) -> Change:
+    ev: GEvent, provider: str, account: str, calendar_id: str, calendar_zone: str | None, occurrence: bool,
+    co: Coercions,
+) -> Change:  # fmt: skip
     """:func:`convert`, positional (keyword matching costs on every item of a page)."""
     eid = ev.id
     if not eid:
@@ -192,7 +233,7 @@ def _convert(
             if ev.original_start_time is None:
                 raise MalformedEvent("cancelled occurrence without originalStartTime")
             series_zone = canonical_zone(ev.original_start_time.time_zone) or calendar_zone
-            original = _original(ev.original_start_time, series_zone)
+            original = _original(ev.original_start_time, series_zone, co)
             # A cancelled stub carries no times of its own: it sits, zero-length, on its slot.
             return Upsert(event=Event(
                 provider=provider, account=account, calendar_id=calendar_id, id=eid, kind=Kind.EXCEPTION,
@@ -207,13 +248,15 @@ def _convert(
         if si is not None and ei is not None and si.tzinfo is not None and ei.tzinfo is not None:
             assert s is not None and e is not None
             name = canonical_zone(s.time_zone) if s.time_zone else None
+            if name is None and s.time_zone:
+                co.note("timezone")
             start = when_at(si if si.tzinfo is UTC else si.astimezone(UTC), name)
             # end.timeZone is optional on the wire: the start's zone stands in for a missing or unknown one
             end_name = name if e.time_zone == s.time_zone else (canonical_zone(e.time_zone) if e.time_zone else None)
             end = when_at(ei if ei.tzinfo is UTC else ei.astimezone(UTC), end_name or name)
         else:
-            start = _when(s, "start", calendar_zone)
-            end = _when(e, "end", calendar_zone)
+            start = _when(s, "start", calendar_zone, co)
+            end = _when(e, "end", calendar_zone, co)
             if end.timezone is None and end.instant is not None and start.timezone is not None:
                 end = When(instant=end.instant, timezone=start.timezone)  # end.timeZone is optional on the wire
         recurrence: tuple[str, ...] = ()
@@ -229,12 +272,15 @@ def _convert(
             ost = ev.original_start_time
             if ost is None:
                 raise MalformedEvent("exception without originalStartTime")
-            if ost.date_time is not None and ost.time_zone and s is not None and (ost.date_time, ost.time_zone) == (
-                s.date_time, s.time_zone
+            if (
+                ost.date_time is not None
+                and ost.time_zone
+                and s is not None
+                and (ost.date_time, ost.time_zone) == (s.date_time, s.time_zone)
             ):
                 original_start = start  # an unmoved instance (most of an expansion): its slot is its start
             else:
-                original_start = _original(ost, start.timezone or calendar_zone)
+                original_start = _original(ost, start.timezone or calendar_zone, co)
         else:
             kind = Kind.SINGLE
         org = ev.organizer
@@ -242,18 +288,23 @@ def _convert(
         attendees: tuple[Attendee, ...] = ()
         if ev.attendees:
             attendees = _attendee_lists.get(ev.attendees) or _attendees(ev.attendees)
+            if _junk_lists and ev.attendees in _junk_lists:
+                co.note("response", _junk_lists[ev.attendees])
             if org is not None and org.self_:
                 attendees = _organizer_is_self(attendees)
         return new_upsert(new_event(  # Event's fields in order: provider … ical_uid
             provider, account, calendar_id, eid, kind, start, end, status, series_id, original_start,
-            ev.summary, plain_text(ev.description), ev.location, recurrence, organizer, attendees,
-            ev.attendees_omitted, _show_as(ev), _VISIBILITY.get(ev.visibility or "", Visibility.DEFAULT),
-            _meeting_url(ev), ev.html_link, ev.created, ev.updated, ev.etag, ev.i_cal_u_i_d,
+            co.text(ev.summary, "title"), co.text(plain_text(ev.description), "description"),
+            co.text(ev.location, "location"), recurrence, organizer, attendees, ev.attendees_omitted,
+            _show_as(ev, co), co.pick(_VISIBILITY, ev.visibility, Visibility.DEFAULT, "visibility"),
+            _meeting_url(ev), ev.html_link, _stamp(ev.created, "created", co), _stamp(ev.updated, "updated", co),
+            ev.etag, ev.i_cal_u_i_d,
         ))  # fmt: skip
     except MalformedEvent as exc:
         exc.event_id = eid
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+        # ArithmeticError: year 1 at +05:00 or 9999-12-31T23:00-05:00 has no UTC datetime (OverflowError).
         raise MalformedEvent(f"{type(exc).__name__}: {exc}", event_id=eid) from None
 
 
@@ -264,6 +315,7 @@ class ConvertedPage(msgspec.Struct):
     quarantined: list[Quarantined]
     next_page_token: str | None
     next_sync_token: str | None
+    coerced: dict[str, int] = {}
 
 
 def convert_page(
@@ -275,27 +327,33 @@ def convert_page(
     ones are left out.
     """
     cal_zone = canonical_zone(page.page.time_zone) if page.page.time_zone else None
-    last: list[tuple[GEvent, Event]] = []  # the previous instance and its occurrence (occurrences only)
+    co = Coercions()
+    # The previous instance, its occurrence and what converting it coerced (occurrences only).
+    last: list[tuple[GEvent, Event, dict[str, int]]] = []
 
     def change_of(ev: GEvent) -> Change | None:
         if last:
-            sibling = _sibling(ev, *last[0])
+            prev, made, coerced = last[0]
+            sibling = _sibling(ev, prev, made)
             if sibling is not None:
+                co.merge(coerced)  # the same wire values as its sibling's: coerced the same way
                 return new_upsert(sibling)
-        change = _convert(ev, provider, account, calendar_id, cal_zone, occurrences)
+        own = Coercions(co.text_limit) if occurrences else co
+        change = _convert(ev, provider, account, calendar_id, cal_zone, occurrences, own)
         if not occurrences:
             return change
+        co.merge(own.counts)
         if not isinstance(change, Upsert) or change.event.status is Status.CANCELLED:
             return None
         if change.event.kind is Kind.OCCURRENCE:  # built so at once: no second Event (1,000 series: 93k of them)
-            last[:] = [(ev, change.event)]
+            last[:] = [(ev, change.event, own.counts)]
             return change
         return Upsert(event=attrs.evolve(change.event, kind=Kind.OCCURRENCE))
 
     changes: list[Change]
     changes, quarantined = page.map_items(change_of)
     return ConvertedPage(changes=changes, quarantined=quarantined, next_page_token=page.page.next_page_token,
-                         next_sync_token=page.page.next_sync_token)  # fmt: skip
+                         next_sync_token=page.page.next_sync_token, coerced=co.counts)  # fmt: skip
 
 
 def _utc(instant: dt.datetime) -> dt.datetime:

@@ -18,7 +18,7 @@ from calbridge.cursor import Cursor
 from calbridge.errors import InvalidResponse, NotFound
 from calbridge.model import Calendar, Event, Kind, Status, Upsert, When, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
-from calbridge.toolkit import DecodedPage
+from calbridge.toolkit import Coercions, DecodedPage
 from calbridge.zones import canonical_zone
 
 from ._auth import token_source
@@ -153,7 +153,7 @@ class GoogleProvider(GooglePush):
             await _describe_stubs(page, view)
             if page.next_page_token:
                 state = {**state, "pageToken": page.next_page_token}
-                yield Page(changes=page.changes, quarantined=page.quarantined, last=False,
+                yield Page(changes=page.changes, quarantined=page.quarantined, last=False, coerced=page.coerced,
                            cursor=Cursor(scheme=SCHEME, version=VERSION, state=state))  # fmt: skip
                 continue
             if not page.next_sync_token:
@@ -163,7 +163,7 @@ class GoogleProvider(GooglePush):
                 scope = Window(start=dt.datetime.fromisoformat(state["timeMin"]), end=FAR_FUTURE)
             done = {"syncToken": page.next_sync_token, "pageToken": None, "timeMin": None}
             yield Page(changes=page.changes, quarantined=page.quarantined, last=True, sweep_scope=scope,
-                       cursor=Cursor(scheme=SCHEME, version=VERSION, state=done))  # fmt: skip
+                       coerced=page.coerced, cursor=Cursor(scheme=SCHEME, version=VERSION, state=done))  # fmt: skip
             return
 
     async def expand(
@@ -178,6 +178,7 @@ class GoogleProvider(GooglePush):
             params = dict(base)
             occurrences: list[Event] = []
             quarantined: list[Quarantined] = []
+            coerced = Coercions()
             while True:
                 try:
                     decoded = await self._client.instances(calendar_id, sid, params)
@@ -187,10 +188,12 @@ class GoogleProvider(GooglePush):
                 page = self._convert(decoded, calendar_id, occurrences=True)
                 occurrences.extend(c.event for c in page.changes if isinstance(c, Upsert))
                 quarantined.extend(page.quarantined)
+                coerced.merge(page.coerced)
                 if not page.next_page_token:
                     break
                 params = {**base, "pageToken": page.next_page_token}
-            yield Expansion(series_ids=(sid,), window=window, occurrences=occurrences, quarantined=quarantined)
+            yield Expansion(series_ids=(sid,), window=window, occurrences=occurrences, quarantined=quarantined,
+                            coerced=coerced.counts)  # fmt: skip
 
     async def aclose(self) -> None:
         """Nothing to release: the session is borrowed."""

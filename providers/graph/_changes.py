@@ -14,7 +14,7 @@ from msgspec import UNSET
 from calbridge.errors import MalformedEvent
 from calbridge.model import Change, Delete, Event, EventKey, Upsert
 from calbridge.provider import Quarantined
-from calbridge.toolkit import DecodedPage
+from calbridge.toolkit import Coercions, DecodedPage
 
 from ._convert import convert_event
 from ._wire import EventsPage, GEvent
@@ -37,13 +37,14 @@ def changes_from(
     errors: Mapping[str, str],
     me: str | None = None,
     zones: Mapping[str, str | None] | None = None,
+    coerced: Coercions | None = None,
 ) -> tuple[list[Change], list[Quarantined]]:
     """A delta page's items as changes; what cannot be normalized is quarantined with its JSON text
     (after the items that did not decode at all, see :meth:`~calbridge.toolkit.DecodedPage.quarantine`).
 
     ``masters`` holds the normalized series master (None: unavailable, see ``errors``) of every id
     :func:`master_ids` named; ``me`` is the mailbox's address lowercased and ``zones`` each
-    master's own zone (see :func:`convert_event`).
+    master's own zone (see :func:`convert_event`); ``coerced`` counts what was read as the neutral value.
     """
     changes: list[Change] = []
     quarantined = list(page.quarantined)
@@ -65,7 +66,8 @@ def changes_from(
                 continue
         try:
             zone = zones.get(master_id) if zones is not None and master_id else None
-            event = convert_event(ev, account=account, calendar_id=calendar_id, master=master, me=me, series_zone=zone)
+            event = convert_event(ev, account=account, calendar_id=calendar_id, master=master, me=me, series_zone=zone,
+                                  coerced=coerced)  # fmt: skip
             changes.append(Upsert(event=event))
         except MalformedEvent as exc:
             logger.warning("graph account %s: quarantined event %s: %s", account, event_id, exc)

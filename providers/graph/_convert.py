@@ -32,7 +32,7 @@ from calbridge.model import (
     Visibility,
     When,
 )  # fmt: skip
-from calbridge.toolkit import unescape
+from calbridge.toolkit import Coercions, unescape
 from calbridge.zones import canonical_zone, zone
 
 from ._recurrence import pattern_to_rrule
@@ -86,6 +86,8 @@ UNKNOWN_SHOW_AS, DEFAULT_VISIBILITY, NO_RESPONSE = ShowAs.UNKNOWN, Visibility.DE
 _attendee_cache: dict[tuple[tuple[GAttendee, ...], str | None], tuple[Attendee, ...]] = {}
 _attendee_of: dict[tuple[GAttendee, str | None], Attendee] = {}
 _person_cache: dict[EmailAddress, tuple[Person | None, str | None]] = {}  # (organizer, its email lowercased)
+_junk_answers: set[GAttendee] = set()  # attendees whose status.response was unknown (read as none)
+_junk_lists: dict[tuple[GAttendee, ...], int] = {}  # attendee lists holding some, and how many
 _TAGS = re.compile(r"<[^>]*>")
 _BREAKS = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<(style|script|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
@@ -116,10 +118,13 @@ def _attendee(a: GAttendee, org: str | None) -> Attendee:
     email = sys.intern(address.address) if address is not None and address.address else None
     response = (a.status.response if a.status is not None else None) or "none"
     kind = a.type or "required"
+    answer = _RESPONSES.get(response) or _RESPONSES.get(response.lower())
+    if answer is None:
+        _junk_answers.add(a)
     out = _attendee_of[(a, org)] = Attendee(
         email=email,
         name=sys.intern(address.name) if address is not None and address.name else None,
-        response=_RESPONSES.get(response) or _RESPONSES.get(response.lower(), NO_RESPONSE),
+        response=answer or NO_RESPONSE,
         optional=kind == "optional",
         resource=kind == "resource",
         organizer=bool(email and org and email.lower() == org),
@@ -134,6 +139,10 @@ def _attendees(items: tuple[GAttendee, ...], org: str | None) -> tuple[Attendee,
         clear_caches()
     get = _attendee_of.get
     found = _attendee_cache[(items, org)] = tuple([get((a, org)) or _attendee(a, org) for a in items])
+    if _junk_answers:
+        junk = sum(1 for a in items if a in _junk_answers)
+        if junk:
+            _junk_lists[items] = junk
     return found
 
 
@@ -142,9 +151,11 @@ def clear_caches() -> None:
     _attendee_cache.clear()
     _attendee_of.clear()
     _person_cache.clear()
+    _junk_answers.clear()
+    _junk_lists.clear()
 
 
-def _own_answer(attendees: tuple[Attendee, ...], ev: GEvent, me: str) -> tuple[Attendee, ...]:
+def _own_answer(attendees: tuple[Attendee, ...], ev: GEvent, me: str, co: Coercions) -> tuple[Attendee, ...]:
     """The mailbox's attendee marked ``self``, with the mailbox's own ``responseStatus`` and
     ``isOrganizer`` (the attendee list's status for it is what the organizer last saw). No attendee
     names the mailbox (the organizer's own copy lists only the others): nothing is invented."""
@@ -152,7 +163,10 @@ def _own_answer(attendees: tuple[Attendee, ...], ev: GEvent, me: str) -> tuple[A
     for i, a in enumerate(out):
         if a.email is not None and a.email.lower() == me:
             own = ev.response_status.response if ev.response_status is not None else None
-            response = (_RESPONSES.get(own) or _RESPONSES.get(own.lower(), NO_RESPONSE)) if own else NO_RESPONSE
+            response = (_RESPONSES.get(own) or _RESPONSES.get(own.lower())) if own else NO_RESPONSE
+            if response is None:
+                co.note("response")
+                response = NO_RESPONSE
             out[i] = Attendee(
                 email=a.email, name=a.name, id=a.id, optional=a.optional, resource=a.resource, is_self=True,
                 response=a.response if response is NO_RESPONSE else response,
@@ -180,17 +194,32 @@ def convert_event(
     master: Event | None = None,
     me: str | None = None,
     series_zone: str | None = None,
+    coerced: Coercions | None = None,
 ) -> Event:
     """One Graph event (single, occurrence, exception or series master) → Event.
 
     ``master`` is the normalized series master of an occurrence or exception: it supplies the
     zone of ``original_start`` and everything a skeletal occurrence leaves out. ``me`` is the
     mailbox's address lowercased (the account's ``user``), None when not known; ``series_zone`` the
-    master's own zone (``_times.series_zone_of``), which places an all-day slot on its date.
+    master's own zone (``_times.series_zone_of``), which places an all-day slot on its date;
+    ``coerced`` counts the non-essential values read as the neutral value.
 
     Raises:
-        MalformedEvent: the payload cannot be normalized.
+        MalformedEvent: the payload cannot be normalized (whatever went wrong converting it).
     """
+    co = Coercions() if coerced is None else coerced
+    try:
+        return _event(ev, account, calendar_id, master, me, series_zone, co)
+    except MalformedEvent:
+        raise
+    except Exception as exc:  # one item a converter cannot handle quarantines that item, never its page
+        raise MalformedEvent(f"{type(exc).__name__}: {exc}", event_id=ev.id or None) from None
+
+
+def _event(
+    ev: GEvent, account: str, calendar_id: str, master: Event | None, me: str | None, series_zone: str | None,
+    co: Coercions,
+) -> Event:  # fmt: skip
     event_id = ev.id
     if not event_id:
         raise MalformedEvent("event without an id")
@@ -215,6 +244,8 @@ def convert_event(
         tzname = canonical_zone(original) if original else None
         if tzname is None:
             tzname = export_zone(original, start_raw.time_zone if start_raw else None, event_id)
+            if original:
+                co.note("timezone")
         s = e = None
         if start_raw is not None and end_raw is not None and start_raw.time_zone == "UTC" == end_raw.time_zone:
             try:  # the usual case (Prefer: outlook.timezone="UTC") inline; parse_local has the rest
@@ -255,8 +286,10 @@ def convert_event(
     attendees: tuple[Attendee, ...] = ()
     if ev.attendees:
         attendees = _attendee_cache.get((ev.attendees, org_email)) or _attendees(ev.attendees, org_email)
+        if _junk_lists and ev.attendees in _junk_lists:
+            co.note("response", _junk_lists[ev.attendees])
         if me is not None:
-            attendees = _own_answer(attendees, ev, me)
+            attendees = _own_answer(attendees, ev, me, co)
     show_as = ev.show_as or ""
     sensitivity = ev.sensitivity or ""
     online = ev.online_meeting
@@ -274,13 +307,26 @@ def convert_event(
         updated = _fromiso(u[:19] + "+00:00") if u and u[-1] == "Z" else parse_instant(u)
     except ValueError:
         updated = None
+    if created is None and c:
+        co.note("created")
+    if updated is None and u:
+        co.note("updated")
+    shown = _SHOW_AS.get(show_as) or _SHOW_AS.get(show_as.lower())
+    if shown is None:
+        if show_as and show_as.lower() != "unknown":
+            co.note("show_as")
+        shown = UNKNOWN_SHOW_AS
+    visibility = _VISIBILITY.get(sensitivity) or _VISIBILITY.get(sensitivity.lower())
+    if visibility is None:
+        if sensitivity:
+            co.note("visibility")
+        visibility = DEFAULT_VISIBILITY
     try:
         return new_event(  # Event's fields in order: provider … ical_uid
             PROVIDER, account, calendar_id, event_id, kind, start, end, CANCELLED if ev.is_cancelled else CONFIRMED,
-            series_id, original_start, ev.subject or None, description,
-            (ev.location.display_name or None) if ev.location is not None else None, recurrence, organizer,
-            attendees, False, _SHOW_AS.get(show_as) or _SHOW_AS.get(show_as.lower(), UNKNOWN_SHOW_AS),
-            _VISIBILITY.get(sensitivity) or _VISIBILITY.get(sensitivity.lower(), DEFAULT_VISIBILITY),
+            series_id, original_start, co.text(ev.subject or None, "title"), co.text(description, "description"),
+            co.text((ev.location.display_name or None) if ev.location is not None else None, "location"), recurrence,
+            organizer, attendees, False, shown, visibility,
             (online.join_url if online is not None else None) or ev.online_meeting_url or None,
             ev.web_link or None, created, updated, ev.etag or ev.change_key or None, _series_uid(ev, kind, master),
         )  # fmt: skip

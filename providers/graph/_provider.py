@@ -23,7 +23,7 @@ from calbridge.cursor import Cursor
 from calbridge.errors import CursorExpired, InvalidResponse, MalformedEvent, NotFound
 from calbridge.model import Calendar, Change, Delete, Event, EventKey, Upsert, Window
 from calbridge.provider import Capabilities, Expansion, MirrorView, Page, ProviderContext, Quarantined
-from calbridge.toolkit import DecodedPage, origin
+from calbridge.toolkit import Coercions, DecodedPage, origin
 
 from ._auth import token_source
 from ._changes import changes_from, master_ids
@@ -139,7 +139,8 @@ class GraphProvider(GraphPush):
                 raise InvalidResponse(f"{what}: a page needs exactly one of nextLink and deltaLink", provider="graph")
             if page.items_missing:
                 raise InvalidResponse(f"{what}: page without a value list", provider="graph")
-            changes, quarantined = await self._page(calendar_id, page, view, seen_masters, full=full)
+            coerced = Coercions()
+            changes, quarantined = await self._page(calendar_id, page, view, seen_masters, full=full, coerced=coerced)
             if not full:
                 touched_series.update(await self._series_of_removed(changes, view))
             if delta_link is not None and touched_series:
@@ -156,6 +157,7 @@ class GraphProvider(GraphPush):
                 last=next_link is None,
                 quarantined=quarantined,
                 sweep_scope=None,  # the Graph mirror is the window: a full listing covers all of it
+                coerced=coerced.counts,
             )
             if next_link is None:
                 return
@@ -169,12 +171,13 @@ class GraphProvider(GraphPush):
         seen_masters: dict[str, Event | None],
         *,
         full: bool,
+        coerced: Coercions,
     ) -> tuple[list[Change], list[Quarantined]]:
         changes: list[Change] = []
         new_ids = [m for m in master_ids(page) if m not in seen_masters]
         errors: dict[str, str] = {}
         if new_ids:
-            masters, errors = await self._masters(calendar_id, new_ids)
+            masters, errors = await self._masters(calendar_id, new_ids, coerced)
             for mid in new_ids:
                 master = masters.get(mid)
                 seen_masters[mid] = master
@@ -188,6 +191,7 @@ class GraphProvider(GraphPush):
             errors=errors,
             me=self._me,
             zones=self._series_zones,
+            coerced=coerced,
         )
         changes.extend(items)
         for mid, reason in errors.items():
@@ -214,12 +218,14 @@ class GraphProvider(GraphPush):
                 out.append(Delete(key=EventKey(account=self._account, calendar_id=calendar_id, id=sid)))
         return out
 
-    async def _masters(self, calendar_id: str, ids: Sequence[str]) -> tuple[dict[str, Event], dict[str, str]]:
+    async def _masters(
+        self, calendar_id: str, ids: Sequence[str], coerced: Coercions
+    ) -> tuple[dict[str, Event], dict[str, str]]:
         """Series masters by id, fetched once per round (concurrently, under the mailbox semaphore).
         Never reused from the mirror: on a full listing after a dead cursor the stored master may
         be stale, and its occurrences would be hydrated with the old title."""
         found: dict[str, Event] = {}
-        results = await asyncio.gather(*(self._fetch_master(calendar_id, m) for m in ids))
+        results = await asyncio.gather(*(self._fetch_master(calendar_id, m, coerced) for m in ids))
         errors: dict[str, str] = {}
         for mid, result in zip(ids, results, strict=True):
             if isinstance(result, Event):
@@ -228,7 +234,7 @@ class GraphProvider(GraphPush):
                 errors[mid] = result
         return found, errors
 
-    async def _fetch_master(self, calendar_id: str, master_id: str) -> Event | str:
+    async def _fetch_master(self, calendar_id: str, master_id: str, coerced: Coercions | None = None) -> Event | str:
         what = f"series master {master_id}"
         try:
             body = await self.client.event(master_id, what=what)
@@ -237,7 +243,7 @@ class GraphProvider(GraphPush):
         try:
             ev = decode_event(body)
             self._series_zones[master_id] = series_zone_of(ev)
-            return convert_event(ev, account=self._account, calendar_id=calendar_id, me=self._me)
+            return convert_event(ev, account=self._account, calendar_id=calendar_id, me=self._me, coerced=coerced)
         except msgspec.DecodeError:
             raise InvalidResponse(f"{what}: the response is not JSON", provider="graph") from None
         except (msgspec.ValidationError, MalformedEvent) as exc:
@@ -262,6 +268,7 @@ class GraphProvider(GraphPush):
                 master = got if isinstance(got, Event) else None
             occurrences: list[Event] = []
             quarantined: list[Quarantined] = []
+            coerced = Coercions()
             try:
                 while url:
                     what = f"instances of {sid}"
@@ -277,6 +284,7 @@ class GraphProvider(GraphPush):
                                     master=master,
                                     me=self._me,
                                     series_zone=self._series_zones.get(sid),
+                                    coerced=coerced,
                                 )
                             )
                         except MalformedEvent as exc:
@@ -284,7 +292,8 @@ class GraphProvider(GraphPush):
                     url = self._link(page.page.next_link, "@odata.nextLink", what)
             except NotFound:
                 occurrences = []
-            yield Expansion(series_ids=(sid,), window=window, occurrences=occurrences, quarantined=quarantined)
+            yield Expansion(series_ids=(sid,), window=window, occurrences=occurrences, quarantined=quarantined,
+                            coerced=coerced.counts)  # fmt: skip
 
     async def aclose(self) -> None:
         """Nothing to release: the session is borrowed."""

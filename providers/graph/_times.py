@@ -64,7 +64,7 @@ def parse_instant(text: str | None) -> dt.datetime | None:
             return dt.datetime.fromisoformat(text[:19] + "+00:00")
         tail = text[19:].lstrip(".0123456789")
         return dt.datetime.fromisoformat(text[:19] + (tail or "+00:00")).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: year 1 east of UTC has no UTC datetime
         return None
 
 
@@ -97,9 +97,7 @@ def series_zone_of(master: GEvent) -> str | None:
     return None
 
 
-def slot_of(
-    ev: GEvent, start: When, master: Event | None, tzname: str | None, series_zone: str | None = None
-) -> When:
+def slot_of(ev: GEvent, start: When, master: Event | None, tzname: str | None, series_zone: str | None = None) -> When:
     """The slot an occurrence or exception fills, in the series' zone (its date for all-day).
 
     Raises:

@@ -12,6 +12,7 @@ import pytest
 from calbridge.errors import MalformedEvent
 from calbridge.export import event_to_dict
 from calbridge.model import Kind, Response, ShowAs, Visibility, When
+from calbridge.toolkit import TEXT_LIMIT, Coercions
 from calbridge_providers.graph._convert import convert_event, html_to_text
 from calbridge_providers.graph._wire import GEvent, decode_event
 
@@ -216,3 +217,24 @@ def test_all_day_exception_slot_falls_back_to_the_patterns_recurrence_zone() -> 
     )  # fmt: skip
     got = convert_event(wire(exc), account="a", calendar_id="primary", master=master, series_zone=zone_name)
     assert got.original_start == When.on(dt.date(2026, 3, 10))
+
+
+def test_junk_non_essential_values_are_neutral_and_counted() -> None:
+    co = Coercions()
+    ev = convert_event(wire(graph(showAs="translucent", sensitivity="galactic", subject="é" * TEXT_LIMIT,
+                                  attendees=[{"emailAddress": {"address": "b@x"}, "status": {"response": "maybe"}}],
+                                  originalStartTimeZone="Mars Standard Time")),
+                       account="a", calendar_id="primary", coerced=co)  # fmt: skip
+    assert (ev.show_as, ev.visibility, ev.attendees[0].response) == (ShowAs.UNKNOWN, Visibility.DEFAULT, Response.NONE)
+    assert ev.start.timezone is None
+    assert len((ev.title or "").encode()) == TEXT_LIMIT
+    assert co.counts == {"show_as": 1, "visibility": 1, "title": 1, "response": 1, "timezone": 1}
+    plain = Coercions()
+    convert_event(wire(graph(showAs="unknown", sensitivity="normal")), account="a", calendar_id="p", coerced=plain)
+    assert plain.counts == {}  # Graph's own "unknown" is the neutral value, not a coercion
+
+
+def test_any_error_converting_an_item_is_a_malformed_event() -> None:
+    with pytest.raises(MalformedEvent) as caught:
+        conv(graph(start={"dateTime": "9999-12-31T23:00:00", "timeZone": "Pacific Standard Time"}))
+    assert caught.value.event_id == "AAMk1"
