@@ -137,7 +137,8 @@ def main() -> None:
               f"{m['first']['list']:,} list + {m['first']['expansion']:,} expansion requests")  # fmt: skip
         print(f"{name:7s} no-change polled round of {n:,} calendars: {cpu:.2f} ms CPU per calendar, "
               f"{req['list'] / n:.2f} list + {req['expansion'] / n:.2f} expansion + {req['other'] / n:.2f} other "
-              f"requests per calendar ({m['wall']:.1f} s wall, {m['changed']} changes, {m['failed']} failed)")  # fmt: skip
+              f"requests per calendar ({m['wall']:.1f} s wall, {m['changed']} changes, "
+              f"{m['failed']} failed)")  # fmt: skip
         summary.append(f"{name} {cpu:.2f} ms CPU, {req['list'] / n:.2f} list + {req['expansion'] / n:.2f} expansion")
     print(f"polled no-change round, {args.calendars:,} calendars, per calendar: " + "; ".join(summary))
 
