@@ -83,10 +83,10 @@ async def run(name: str, calendars: int) -> dict[str, Any]:
                             stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert proc.stdout is not None and proc.stdin is not None
-        first = proc.stdout.readline().strip()
-        if not first.startswith("{"):
+        line = proc.stdout.readline().strip()
+        if not line.startswith("{"):
             raise SystemExit(f"the {name} emulator process failed to start")
-        where = json.loads(first)
+        where = json.loads(line)
 
         def requests() -> list[str]:
             assert proc.stdout is not None and proc.stdin is not None
