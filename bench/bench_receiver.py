@@ -9,7 +9,9 @@ per calendar and provider (Google channels with their tokens, Graph subscription
 the receiver's interpreter) posts M valid notifications, each naming a random calendar, C at a time:
 Google channel messages (headers only), Graph batches of one item, Feishu ``changed_v4`` deliveries
 encrypted and signed, each with its own ``event_id`` (so each is deduplicated in the store after the
-answer). The answer time is the client's: request sent → answer read, loopback included; throughput
+answer). The answer time is the client's: request sent → answer read, loopback and the wait for the
+receiver's loop included (with C in flight most of it is queueing); "the handler alone" is the
+receiver handler's own time (a middleware innermost: verification and the store lookup). Throughput
 is M over the client's wall time. The triggers the receiver hands on after answering are counted too,
 and how long after the last answer the last of them came (the work that runs after the answer).
 """
@@ -159,7 +161,8 @@ async def measure(provider: str, calendars: int, notifications: int, concurrency
         finally:
             await runner.cleanup()
     last = triggers[-1] - max(h.end for h in answers.hits) if triggers else float("nan")
-    return {**result, "triggers": len(triggers), "last_trigger": last}
+    handled = [h.end - h.start for h in answers.hits]
+    return {**result, "triggers": len(triggers), "last_trigger": last, "handled": handled}
 
 
 def main() -> None:
@@ -174,8 +177,9 @@ def main() -> None:
             m = asyncio.run(measure(provider, args.calendars, args.notifications, args.concurrency, Path(folder)))
             times = m["times"]
             rate, p99 = len(times) / m["wall"], percentile(times, 0.99)
+            handler = percentile(m["handled"], 0.99)
             rates.append(f"{provider} {rate:,.0f}/s")
-            p99s.append(f"{provider} {p99 * 1e3:.1f} ms")
+            p99s.append(f"{provider} {p99 * 1e3:.1f} ms (handler {handler * 1e3:.1f} ms)")
             statuses = ", ".join(f"{n} × {s}" for s, n in sorted(m["statuses"].items()))
             n, got = len(times), m["triggers"]
             if got == n:
@@ -186,9 +190,10 @@ def main() -> None:
                 after = f"only {got:,} of {n:,} triggers within {TRIGGER_WAIT:.0f} s after the last answer"
             print(f"{provider:7s} {len(times):,} notifications, {args.calendars:,} calendars subscribed, "
                   f"{args.concurrency} at once: {rate:,.0f}/s answered ({statuses}); answer median "
-                  f"{statistics.median(times) * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms; {after}")  # fmt: skip
+                  f"{statistics.median(times) * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms (the handler alone: p99 "
+                  f"{handler * 1e3:.1f} ms); {after}")  # fmt: skip
     print(f"receiver, {args.calendars:,} calendars subscribed: {', '.join(rates)} answered")
-    print(f"answer p99 (client-side, loopback, {args.concurrency} at once): {', '.join(p99s)} (goal < 50 ms)")
+    print(f"answer p99, client-side with {args.concurrency} in flight: {', '.join(p99s)} (goal < 50 ms)")
 
 
 if __name__ == "__main__":
