@@ -10,7 +10,8 @@ full; then the polled round is timed: :meth:`SyncEngine.sync_calendar` of every 
 once, as the service's scheduled rounds call it (the engine's per-account and global concurrency
 bound them). Requests are counted from the emulator's own request log (token requests apart):
 ``list`` is the events listing (Google/Feishu ``…/events``, Graph ``…/delta``), ``expansion`` an
-``instances``/``instance_view`` request.
+``instances``/``instance_view`` request. Feishu's first round takes about two minutes at 1,000
+calendars: it fetches attendees within the app's quota (``attendee_qpm``, 1,000 a minute).
 """
 
 from __future__ import annotations
