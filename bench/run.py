@@ -1,4 +1,5 @@
-"""Every benchmark, one table: what, goal, measured, peer, ratio — a row for each row of issue 11's table.
+"""Every benchmark, one table: what, goal, measured, peer, ratio — a row for each row of issue 11's table
+and of issue 13's (push latency, the receiver, a polled round of 1,000 calendars).
 
     python bench/run.py            # a few minutes: small sizes
     python bench/run.py --slow     # + scaling at 10k / 30k events and 100 / 500 / 1,000 series
@@ -25,8 +26,8 @@ HERE = Path(__file__).resolve().parent
 Row = tuple[str, str, str, str, str]  # what, goal, measured, peer, ratio
 
 
-def script(name: str, *args: str, timeout: float = 900) -> str:
-    """The output of ``bench/<name>.py`` (its last lines), or why there is none."""
+def script(name: str, *args: str, timeout: float = 900, last: int = 4) -> str:
+    """The output of ``bench/<name>.py`` (its ``last`` lines), or why there is none."""
     path = HERE / f"{name}.py"
     if not path.exists():
         return f"see {name} (not in this tree)"
@@ -40,7 +41,7 @@ def script(name: str, *args: str, timeout: float = 900) -> str:
     if done.returncode != 0 or not lines:
         err = [line for line in done.stderr.splitlines() if line.strip()]
         return f"{name} failed: {err[-1] if err else done.returncode}"
-    return " | ".join(lines[-4:])
+    return " | ".join(lines[-last:])
 
 
 def parse_rows(peers: bool) -> list[Row]:
@@ -128,9 +129,22 @@ def other_rows(slow: bool) -> list[Row]:
     ]  # fmt: skip
 
 
+def push_rows(slow: bool) -> list[Row]:
+    """Issue 13's rows: push latency, the receiver's throughput, a polled round of 1,000 calendars."""
+    polled = ["--provider", "all"] if slow else []
+    return [
+        ("push latency, server change → listener, 200 changes a provider", "p99 < 1 s; calbridge's share shown",
+         script("bench_push", last=2), "", ""),
+        ("receiver: valid notifications answered/s, 1,000 calendars subscribed", "p99 answer < 50 ms",
+         script("bench_receiver", last=2), "", ""),
+        ("no-change polled round of 1,000 calendars (service round path)", "1 list request a calendar, 0 expansion",
+         script("bench_polled_round", *polled, last=1), "", ""),
+    ]  # fmt: skip
+
+
 KNOWN = {"bench_google", "bench_graph", "bench_feishu", "bench_google_sync", "bench_graph_sync", "bench_sweep",
          "bench_days", "bench_feishu_sync", "bench_tokens", "bench_engine", "bench_store", "bench_expand",
-         "bench_round"}  # fmt: skip
+         "bench_round", "bench_push", "bench_receiver", "bench_polled_round"}  # fmt: skip
 
 
 def found_rows() -> list[Row]:
@@ -167,6 +181,7 @@ def main() -> None:
         lambda: parse_rows(not args.no_peers),
         lambda: sync_rows(sizes, series),
         lambda: other_rows(args.slow or args.full),
+        lambda: push_rows(args.slow or args.full),
         found_rows,
     ]
     rows: list[Row] = []
