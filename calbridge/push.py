@@ -67,7 +67,9 @@ class Notice:
 
     Google and Graph name a ``subscription_id`` (the service maps it to account and calendar through
     the store); Feishu names the verified ``accounts`` and the ``calendar_id`` directly, with its
-    ``dedup_key`` (``header.event_id``): a key seen within a day triggers nothing more.
+    ``dedup_key`` (``header.event_id``): a key seen within a day triggers nothing more. Such a
+    provider keys its subscriptions ``{account}/{calendar_id}``, so the receiver finds the calendar as
+    the account configured it (``primary``) in one read.
     """
 
     kind: NoticeKind

@@ -146,7 +146,7 @@ class _Receiver:
             if not await self.config.store.first_delivery(key, now=self.config.clock(), keep=DEDUP_KEEP):
                 return []
         if notice.calendar_id is not None and notice.accounts:
-            return [await self._direct(a, notice) for a in notice.accounts]
+            return [await self._direct(endpoint, a, notice) for a in notice.accounts]
         if notice.subscription_id is None:
             return []
         sub = await self.lookups.subscription(provider_of(endpoint), notice.subscription_id)
@@ -154,14 +154,15 @@ class _Receiver:
             return []
         return [Trigger(account=sub.account, calendar_id=sub.calendar_id, kind=notice.kind, subscription_id=sub.id)]
 
-    async def _direct(self, account: str, notice: Notice) -> Trigger:
+    async def _direct(self, endpoint: str, account: str, notice: Notice) -> Trigger:
         """A notice naming its calendar (Feishu: the real calendar id): the account's calendar as
-        configured (``primary``) when one of its subscriptions stands for that id."""
+        configured (``primary``) through its subscription, keyed ``{account}/{calendar id}`` (one
+        indexed read, whatever the account's size), else the id as named."""
         assert notice.calendar_id is not None
         calendar_id = notice.calendar_id
-        for sub in await self.config.store.subscriptions(account):
-            if calendar_id in (sub.resource, sub.calendar_id):
-                return Trigger(account=account, calendar_id=sub.calendar_id, kind=notice.kind, subscription_id=sub.id)
+        sub = await self.lookups.subscription(provider_of(endpoint), f"{account}/{calendar_id}")
+        if sub is not None and sub.account == account:
+            return Trigger(account=account, calendar_id=sub.calendar_id, kind=notice.kind, subscription_id=sub.id)
         return Trigger(account=account, calendar_id=calendar_id, kind=notice.kind, subscription_id=None)
 
     async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
