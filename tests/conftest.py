@@ -14,6 +14,7 @@ from calbridge.export import event_to_dict
 from calbridge.model import Event, Kind, When
 from calbridge.registry import TEST_PROVIDERS_ENV
 from calbridge.testing.fake import FakeServer
+from tests._postgres import postgres_database, postgres_schema  # fixtures for the PostgreSQL tests
 
 CANARY = "tok-CANARY-7f3a9c"
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -109,3 +110,6 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calbridge_test_pro
     """A :class:`FakeEnv`, with the kit's ``fake`` provider visible in this process too."""
     monkeypatch.setenv("FAKE_TOKEN", CANARY)
     return FakeEnv(tmp_path)
+
+
+__all__ = ["postgres_database", "postgres_schema"]  # re-exported fixtures
