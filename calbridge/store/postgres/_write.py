@@ -18,6 +18,7 @@ from ...provider import Quarantined
 from ...state import CalendarState, PendingSweep
 from .. import _schema as rows_
 from .._ahead import split as _split  # the overlap rule alone, no connection involved
+from .._visible import Slot
 from . import _ahead, _feed, _visible
 from ._schema import Conn, save_state
 
@@ -97,8 +98,8 @@ async def _upsert_run(conn: Conn, state: CalendarState, run: dict[str, tuple[Ups
     await _mark_dirty(conn, acct, cal, dirty)
 
 
-def _page_slots(changes: Sequence[Change]) -> set[_visible.Slot]:
-    out: set[_visible.Slot] = set()
+def _page_slots(changes: Sequence[Change]) -> set[Slot]:
+    out: set[Slot] = set()
     for change in changes:
         if isinstance(change, Upsert):
             ev = change.event
@@ -164,7 +165,8 @@ async def _quarantine(
         by_key[q.event_id or "payload:" + hashlib.sha256(q.payload.encode()).hexdigest()[:16]] = q
     await conn.execute(
         "INSERT INTO quarantine (account, calendar_id, qkey, event_id, error, payload, at, mark)"
-        " SELECT $1, $2, k, i, e, p, $3, $4 FROM unnest($5::text[], $6::text[], $7::text[], $8::text[]) AS r(k, i, e, p)"
+        " SELECT $1, $2, k, i, e, p, $3, $4"
+        " FROM unnest($5::text[], $6::text[], $7::text[], $8::text[]) AS r(k, i, e, p)"
         " ON CONFLICT (account, calendar_id, qkey) DO UPDATE SET event_id = excluded.event_id,"
         " error = excluded.error, payload = excluded.payload, at = excluded.at, mark = excluded.mark",
         account,
@@ -277,7 +279,8 @@ async def prune_occurrences(
     async with conn.transaction():
         found = await conn.fetch(
             f"SELECT id FROM occurrences WHERE {_KEY} AND (start_utc >= $3"
-            " OR (start_utc <= $4 AND end_utc <= $4 AND start_utc != $4) OR NOT series_id = ANY($5::text[])) ORDER BY start_utc, id",
+            " OR (start_utc <= $4 AND end_utc <= $4 AND start_utc != $4) OR NOT series_id = ANY($5::text[]))"
+            " ORDER BY start_utc, id",
             *key,
             end,
             start,
