@@ -9,7 +9,7 @@ is then the working directory unless given.
 One module per job: ``_model`` (:class:`Config`), ``_settings`` (window and history),
 ``_accounts`` (the ``accounts`` entries), ``_auth`` (plugins' ``auth``: the key check they run and
 the one place ``parse_auth`` is called), ``_raw`` (the file's shape for cattrs, and its errors as
-places), ``_vars`` (``${VAR}``), ``_load`` (a document or a file → :class:`Config`).
+places), ``_store`` (the ``store`` value), ``_vars`` (``${VAR}``), ``_load`` (a document or a file → :class:`Config`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from ._auth import auth_fields, structure_auth
 from ._load import load_config, parse_config
 from ._model import Config
 from ._settings import Settings, parse_duration
+from ._store import StoreOptions
 
 __all__ = [
     "AccountConfig",
     "Config",
     "Settings",
+    "StoreOptions",
     "auth_fields",
     "load_config",
     "parse_config",

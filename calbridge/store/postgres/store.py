@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
@@ -68,6 +69,7 @@ class PostgresStore:
         self._create = create and not read_only
         self._read_only = read_only
         self._pool: Any = None
+        self._holder: str | None = None  # who held the sync lock at the last status()
         self._lock = asyncio.Lock()  # open and aclose
 
     def __repr__(self) -> str:
@@ -98,7 +100,8 @@ class PostgresStore:
         async with self._lock:
             if self._pool is not None:
                 return
-            settings = {"search_path": self._schema, "application_name": "calbridge"}
+            # The pid in application_name is what sync_holder reports of a sync holding the lock.
+            settings = {"search_path": self._schema, "application_name": f"calbridge {os.getpid()}"}
             if self._timeout is not None:
                 settings["statement_timeout"] = str(int(self._timeout * 1000))
             if self._read_only:
@@ -163,7 +166,7 @@ class PostgresStore:
         pool = self._pool
         if pool is None:
             raise StoreError(f"store {self._where} is not open")
-        key = f"calbridge:sync:{self._schema}"
+        key = self._sync_key
         loop = asyncio.get_running_loop()
         deadline = None if wait is None else loop.time() + wait
         async with pool.acquire() as conn:
@@ -177,6 +180,28 @@ class PostgresStore:
                 # A broken connection dropped the lock with its session; the pool discards it.
                 with contextlib.suppress(Exception):
                     await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+
+    @property
+    def _sync_key(self) -> str:
+        return f"calbridge:sync:{self._schema}"
+
+    def sync_holder(self) -> str | None:
+        """The pid (as text) of the process that held the sync lock when :meth:`status` last read,
+        None when none did: ``status`` tells a round in progress from one a kill left behind."""
+        return self._holder
+
+    async def _probe_holder(self, conn: Any) -> str | None:
+        # An advisory lock on a bigint key shows in pg_locks as (classid, objid) = its high, low halves.
+        name = await conn.fetchval(
+            "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0)",
+            self._sync_key,
+        )
+        if name is None:
+            return None
+        return str(name).removeprefix("calbridge ").strip() or "unknown"
 
     async def get_state(self, account: str, calendar_id: str) -> CalendarState | None:
         """The saved state of a calendar, None when never saved."""
@@ -298,8 +323,11 @@ class PostgresStore:
         await self._run(_schema.record_result, account, calendar_id, at, error, state)
 
     async def status(self) -> list[CalendarStatus]:
-        """One entry per calendar with a saved state or a recorded result."""
-        return await self._run(_read.status)
+        """One entry per calendar with a saved state or a recorded result (and who syncs, for
+        :meth:`sync_holder`)."""
+        rows = await self._run(_read.status)
+        self._holder = await self._run(self._probe_holder)
+        return rows
 
     async def quarantined(self, account: str | None = None) -> list[tuple[EventKey, str]]:
         """Quarantined payloads as (key, error); a payload without an id is keyed ``payload:<digest>``."""
