@@ -78,6 +78,12 @@ async def migrate(conn: Conn, where: str, schema: str, migrations: tuple[tuple[s
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"calbridge:migrate:{schema}")
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
         await conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        # One row per step applied, by whom: a step that ran twice would be a key violation here.
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+            " applied TIMESTAMPTZ NOT NULL DEFAULT now(),"
+            " by_client TEXT NOT NULL DEFAULT current_setting('application_name'))"
+        )
         row = await conn.fetchval("SELECT value FROM meta WHERE key = 'schema_version'")
         version = 0 if row is None else int(row)
         if version > len(migrations):
@@ -85,9 +91,10 @@ async def migrate(conn: Conn, where: str, schema: str, migrations: tuple[tuple[s
                 f"store {where} has schema version {version}; this calbridge knows up to {len(migrations)}"
                 " (upgrade calbridge)"
             )
-        for step in migrations[version:]:
+        for n, step in enumerate(migrations[version:], start=version + 1):
             for statement in step:
                 await conn.execute(statement)
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", n)
         await conn.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', $1)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
