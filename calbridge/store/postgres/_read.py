@@ -9,19 +9,14 @@ from ...model import Event, EventKey, Kind, Window
 from .._read import _series_reaches
 from .._schema import decode_event, overlap_args, parse_iso, state_from_json, ts
 from ..base import CalendarStatus, RoundStart
-from ._schema import Conn, get_state
+from ._schema import Conn, by_ids, get_state
 from ._visible import UNSHADOWED
 
 _OVERLAP = "start_utc < ${} AND (end_utc > ${} OR start_utc = ${})"
 
 
 async def get_events(conn: Conn, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]:
-    rows = await conn.fetch(
-        "SELECT id, json FROM events WHERE account = $1 AND calendar_id = $2 AND id = ANY($3::text[])",
-        account,
-        calendar_id,
-        list(ids),
-    )
+    rows = await conn.fetch(by_ids("events", "o.id, o.json"), account, calendar_id, list(ids))
     return {r[0]: decode_event(r[1]) for r in rows}
 
 

@@ -63,6 +63,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def by_ids(table: str, cols: str, where: str = "") -> str:
+    """Rows of ``table`` (as ``o``) of calendar ($1, $2) whose ids are in the array $3, with ``cols``.
+
+    One index probe per id (a lateral join), never ``id = ANY($3)``: on a table whose statistics lag
+    (a fresh one filling up) the planner scans the calendar and tests each row against the array.
+    """
+    return (
+        f"SELECT x.* FROM unnest($3::text[]) AS j(id) CROSS JOIN LATERAL (SELECT {cols} FROM {table} AS o"
+        f" WHERE o.account = $1 AND o.calendar_id = $2 AND o.id = j.id{where}) AS x"
+    )
+
+
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 

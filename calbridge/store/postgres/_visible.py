@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Mapping
 from ...model import Change, Delete, Event, EventKey, Upsert
 from .._schema import decode_event
 from .._visible import Seen, Slot, Written
-from ._schema import Conn
+from ._schema import Conn, by_ids
 
 # An occurrences row (as ``o``) no events row hides: not one of its id, not an exception or a synced
 # occurrence of its slot ($1, $2: account and calendar).
@@ -62,17 +62,12 @@ async def visible(
         ids = [i for i in ids if i not in written]
     if ids:
         args = (account, calendar_id, list(ids))
-        sql = "SELECT id, hash, series_id, orig_utc FROM events WHERE account = $1 AND calendar_id = $2"
-        for i, h, series_id, orig in await conn.fetch(sql + " AND id = ANY($3::text[])", *args):
+        for i, h, series_id, orig in await conn.fetch(by_ids("events", "o.id, o.hash, o.series_id, o.orig_utc"), *args):
             out[i] = (h, "events")
             if series_id is not None and orig is not None:
                 looked.add((series_id, orig))
         if expanded:
-            for i, h in await conn.fetch(
-                "SELECT o.id, o.hash FROM occurrences AS o WHERE o.account = $1 AND o.calendar_id = $2"
-                f" AND o.id = ANY($3::text[]) AND {UNSHADOWED}",
-                *args,
-            ):
+            for i, h in await conn.fetch(by_ids("occurrences", "o.id, o.hash", f" AND {UNSHADOWED}"), *args):
                 out[i] = (h, "occurrences")
     if expanded and looked:
         ordered = sorted(looked)
@@ -88,12 +83,7 @@ async def texts(conn: Conn, account: str, calendar_id: str, seen: Mapping[str, t
     for table in ("events", "occurrences"):
         ids = [i for i, (_, t) in seen.items() if t == table]
         if ids:
-            rows = await conn.fetch(
-                f"SELECT id, json FROM {table} WHERE account = $1 AND calendar_id = $2 AND id = ANY($3::text[])",
-                account,
-                calendar_id,
-                ids,
-            )
+            rows = await conn.fetch(by_ids(table, "o.id, o.json"), account, calendar_id, ids)
             out.update((r[0], r[1]) for r in rows)
     return out
 

@@ -20,7 +20,7 @@ from .. import _schema as rows_
 from .._ahead import split as _split  # the overlap rule alone, no connection involved
 from .._visible import Slot
 from . import _ahead, _feed, _visible
-from ._schema import Conn, save_state
+from ._schema import Conn, by_ids, save_state
 
 _SLOTTED = (Kind.EXCEPTION, Kind.OCCURRENCE)
 _UPSERT_EVENTS = _ahead.upsert_sql("events", with_mark=True)
@@ -74,9 +74,7 @@ def _sweep_filter(sweep: PendingSweep, first: int) -> tuple[str, list[object]]:
 
 async def _upsert_run(conn: Conn, state: CalendarState, run: dict[str, tuple[Upsert, rows_.Row]]) -> None:
     acct, cal, mark = state.account, state.calendar_id, state.mark
-    found = await conn.fetch(
-        f"SELECT id, hash, mark, kind FROM events WHERE {_KEY} AND id = ANY($3::text[])", acct, cal, list(run)
-    )
+    found = await conn.fetch(by_ids("events", "o.id, o.hash, o.mark, o.kind"), acct, cal, list(run))
     stored = {r[0]: (r[1], r[2], r[3]) for r in found}
     rows: list[tuple[object, ...]] = []
     remark: list[str] = []
@@ -255,9 +253,7 @@ async def replace_occurrences(
         diff = await _visible.Diff.start(conn, *key, known.keys() | set(gone), (), known=known, table="occurrences")
         if gone:
             await conn.execute(f"DELETE FROM occurrences WHERE {_KEY} AND id = ANY($3::text[])", *key, gone)
-        found = await conn.fetch(
-            f"SELECT id, hash FROM occurrences WHERE {_KEY} AND id = ANY($3::text[])", *key, list(new)
-        )
+        found = await conn.fetch(by_ids("occurrences", "o.id, o.hash"), *key, list(new))
         stored = {r[0]: r[1] for r in found}
         await _ahead.upsert(
             conn, _UPSERT_OCCURRENCES, [row for _, row in new.values() if stored.get(row[2]) != row[rows_.HASH]]
