@@ -20,9 +20,10 @@ import urllib.parse
 import uuid
 
 import asyncpg
+import attrs
 from bench_store import PAGE, make_event
 
-from calbridge.model import Upsert
+from calbridge.model import Event, Upsert
 from calbridge.store._schema import COLS, encode_row
 from calbridge.store.base import CalendarState
 from calbridge.store.postgres import PostgresStore
@@ -38,7 +39,7 @@ def _db(dsn: str, name: str) -> str:
     return urllib.parse.urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
 
 
-async def through_store(url: str, schema: str, events: list, changed: list) -> tuple[float, float]:
+async def through_store(url: str, schema: str, events: list[Event], changed: list[Event]) -> tuple[float, float]:
     async with PostgresStore(url, schema=schema, pool=2) as store:
         state = CalendarState(account="work", calendar_id="primary", mark=1)
         pages = [events[i : i + PAGE] for i in range(0, len(events), PAGE)]
@@ -70,9 +71,8 @@ async def raw(url: str, schema: str, rows: list[tuple[object, ...]]) -> dict[str
             async with conn.transaction():
                 await conn.copy_records_to_table("events", records=page, columns=[*_NAMES, "mark"])
         out["COPY into the table"] = time.perf_counter() - t
-        upsert = f"INSERT INTO events SELECT * FROM tmp ON CONFLICT (account, calendar_id, id) DO UPDATE SET" + ", ".join(
-            f" {c} = excluded.{c}" for c in [*_NAMES[3:], "mark"]
-        )
+        assign = ", ".join(f"{c} = excluded.{c}" for c in [*_NAMES[3:], "mark"])
+        upsert = f"INSERT INTO events SELECT * FROM tmp ON CONFLICT (account, calendar_id, id) DO UPDATE SET {assign}"
         t = time.perf_counter()
         for page in pages:
             async with conn.transaction():
@@ -98,8 +98,6 @@ async def main() -> None:
     args = ap.parse_args()
     n = args.events
     events = [make_event(i) for i in range(n)]
-    import attrs
-
     changed = [attrs.evolve(e, title=e.title + " (moved)") for e in events]
     name = f"calbridge_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(DSN)
