@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from calbridge.config import Config, StoreOptions, load_config
-from calbridge.errors import ConfigError, StoreError
+from calbridge.errors import ConfigError, StoreBusy, StoreError
 from calbridge.registry import TEST_PROVIDERS_ENV, default_registry
 from calbridge.store import open_store
 from calbridge.store.postgres import PostgresStore, redact
@@ -192,3 +192,19 @@ def test_the_cli_syncs_reads_and_follows_the_feed_on_postgres(
     assert [json.loads(line)["seq"] for line in changes] == [1, 2, 3, 4, 5]
     assert fake_env.cli("changes", "--consumer", "c1", check=True).stdout == ""  # the offset was stored
     assert not fake_env.store.exists()  # no SQLite file beside it
+
+
+def test_status_and_a_busy_sync_name_the_holder(postgres_database: str, postgres_schema: str) -> None:
+    async def main() -> None:
+        url = postgres_database
+        async with PostgresStore(url, schema=postgres_schema) as a, PostgresStore(url, schema=postgres_schema) as b:
+            async with a.sync_lock(wait=0):
+                with pytest.raises(StoreBusy, match=rf"\(pid {os.getpid()}\)"):
+                    async with b.sync_lock(wait=0):
+                        pass
+                await b.status()
+                assert b.sync_holder() == str(os.getpid())
+            await b.status()
+            assert b.sync_holder() is None
+
+    asyncio.run(main())

@@ -172,7 +172,8 @@ class PostgresStore:
         async with pool.acquire() as conn:
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key):
                 if deadline is not None and loop.time() >= deadline:
-                    raise StoreBusy(f"another calbridge sync is using {self._where}")
+                    holder = await self._probe_holder(conn) or "unknown"
+                    raise StoreBusy(f"another calbridge sync (pid {holder}) is using {self._where}")
                 await asyncio.sleep(_POLL if deadline is None else max(0.0, min(_POLL, deadline - loop.time())))
             try:
                 yield
