@@ -14,6 +14,7 @@ from calbridge.export import event_to_dict
 from calbridge.model import Event, Kind, When
 from calbridge.registry import TEST_PROVIDERS_ENV
 from calbridge.testing.fake import FakeServer
+from tests._postgres import leave_out, postgres_database, postgres_schema  # fixtures for the PostgreSQL tests
 
 CANARY = "tok-CANARY-7f3a9c"
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -94,8 +95,20 @@ class FakeEnv:
         return proc
 
 
+_postgres_note: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    note = leave_out(config, items)
+    if note:
+        _postgres_note.append(note)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """How many stateful steps ran (the issue asks to say it), in every run, not only with -s."""
+    """How many stateful steps ran (the issue asks to say it), in every run, not only with -s; and
+    the one line saying the PostgreSQL tests were left out, when they were."""
+    for note in _postgres_note:
+        terminalreporter.write_line(note)
     stateful = sys.modules.get("tests.test_stateful")
     lines = stateful.summary_lines() if stateful is not None else []
     if lines:
@@ -109,3 +122,6 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calbridge_test_pro
     """A :class:`FakeEnv`, with the kit's ``fake`` provider visible in this process too."""
     monkeypatch.setenv("FAKE_TOKEN", CANARY)
     return FakeEnv(tmp_path)
+
+
+__all__ = ["postgres_database", "postgres_schema"]  # re-exported fixtures

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
 
 
 async def run(args: argparse.Namespace, config: Config) -> int:
-    from ..store.sqlite import SqliteStore
+    from ..store import open_store
 
     if args.after is not None and args.after < 0:
         raise StoreError("--after: expected a sequence number >= 0")
@@ -31,11 +31,11 @@ async def run(args: argparse.Namespace, config: Config) -> int:
     if args.account:
         config.account(args.account)  # an unknown name is a usage error (exit 2), as for `events`
     path = config.store_path
-    if not path.exists():
+    if config.store_url is None and not path.exists():
         print(f"calbridge: no store at {path} yet; run `calbridge sync` first", file=sys.stderr)
         return 1
     # A consumer stores its offset: only then is a writable handle needed.
-    store = SqliteStore(path, create=False, read_only=args.consumer is None)
+    store = open_store(config, create=False, read_only=args.consumer is None)
     left = args.limit
     async with store:
         with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):

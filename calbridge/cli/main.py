@@ -25,8 +25,8 @@ from ..toolkit.scrub import ScrubFilter, scrub
 from . import _changes, _output, _run
 
 if TYPE_CHECKING:
+    from ..store._open import StoreHandle
     from ..store.base import MirrorReader
-    from ..store.sqlite import SqliteStore
 
 
 _SCRUB = ScrubFilter()  # one instance: adding it again (main() run twice in a process) is a no-op
@@ -99,14 +99,14 @@ def _config(args: argparse.Namespace, *, resolve_auth: bool) -> Config:
 
 async def cmd_sync(args: argparse.Namespace) -> int:
     from ..engine import SyncEngine
-    from ..store.sqlite import SqliteStore
+    from ..store import open_store
 
     config = _config(args, resolve_auth=True)
     if args.account:
         config.account(args.account)
     progress = _output.Progress(enabled=sys.stdout.isatty())
     async with (
-        SqliteStore(config.store_path) as store,
+        open_store(config) as store,
         SyncEngine(
             config, store, clock=now, allow_mass_delete=args.allow_mass_delete, progress=progress.hook
         ) as engine,
@@ -172,20 +172,22 @@ async def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reader(config: Config) -> SqliteStore | None:
+def _reader(config: Config) -> StoreHandle | None:
     """The store for a command that only reads it; None (said on stderr) when there is none yet.
 
     A store this process may not write (a read-only medium, another user's file) is opened
     read-only, so ``events`` and ``status`` still work on it.
     """
-    from ..store.sqlite import SqliteStore
+    from ..store import open_store
 
+    if config.store_url is not None:  # a server store: opening it says when it is missing
+        return open_store(config, create=False, read_only=True)
     path = config.store_path
     if not path.exists():
         print(f"calbridge: no store at {path} yet; run `calbridge sync` first", file=sys.stderr)
         return None
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
-    return SqliteStore(path, create=False, read_only=not writable)
+    return open_store(config, create=False, read_only=not writable)
 
 
 async def _check_calendar(config: Config, store: MirrorReader, account: str | None, calendar: str) -> None:
@@ -226,11 +228,11 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 async def cmd_calendars(args: argparse.Namespace) -> int:
     from ..engine import SyncEngine
-    from ..store.sqlite import SqliteStore
+    from ..store import open_store
 
     config = _config(args, resolve_auth=True)
     failed = False
-    async with SqliteStore(config.store_path) as store, SyncEngine(config, store, clock=now) as engine:
+    async with open_store(config) as store, SyncEngine(config, store, clock=now) as engine:
         for account in config.accounts:
             try:
                 cals = await engine.calendars(account)
@@ -245,7 +247,10 @@ async def cmd_calendars(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _config(args, resolve_auth=True)
     names = ", ".join(f"{a.name} ({a.provider})" for a in config.accounts) or "no accounts"
-    print(f"{args.config}: valid — store {config.store_path}; {names}")
+    from ..store.postgres import redact
+
+    store = config.store_path if config.store_url is None else redact(config.store_url)
+    print(f"{args.config}: valid — store {store}; {names}")
     return 0
 
 

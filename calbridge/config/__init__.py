@@ -9,7 +9,8 @@ is then the working directory unless given.
 One module per job: ``_model`` (:class:`Config`), ``_settings`` (window and history),
 ``_service`` (the ``service`` and ``feed`` sections), ``_accounts`` (the ``accounts`` entries),
 ``_auth`` (plugins' ``auth``: the key check they run and the one place ``parse_auth`` is called),
-``_raw`` (the file's shape for cattrs, and its errors as places), ``_vars`` (``${VAR}``),
+``_raw`` (the file's shape for cattrs, and its errors as places), ``_store`` (the ``store``
+value), ``_vars`` (``${VAR}``),
 ``_load`` (a document or a file → :class:`Config`).
 """
 
@@ -21,6 +22,7 @@ from ._load import load_config, parse_config
 from ._model import Config
 from ._service import FeedSettings, Listen, ServiceSettings, parse_listen
 from ._settings import Settings, parse_duration
+from ._store import StoreOptions
 
 __all__ = [
     "AccountConfig",
@@ -29,6 +31,7 @@ __all__ = [
     "Listen",
     "ServiceSettings",
     "Settings",
+    "StoreOptions",
     "auth_fields",
     "load_config",
     "parse_config",

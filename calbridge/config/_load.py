@@ -15,20 +15,11 @@ from ._accounts import parse_accounts
 from ._model import Config
 from ._service import feed_from_file, service_from_file
 from ._settings import settings_from_file
+from ._store import parse_store
 from ._vars import expand_document
 
 if TYPE_CHECKING:
     from ..registry import Registry
-
-
-def _store_path(store: str, base: Path) -> Path:
-    if not store.startswith("sqlite:///"):
-        raise ConfigError("only sqlite:///PATH stores are supported", where="store")
-    raw = store[len("sqlite:///") :]
-    if not raw:
-        raise ConfigError("the sqlite store needs a path", where="store")
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else base / path
 
 
 def parse_config(
@@ -61,8 +52,11 @@ def parse_config(
     )  # fmt: skip
     service, feed = service_from_file(raw.service), feed_from_file(raw.feed)
     accounts = parse_accounts(raw.accounts, base_dir=base_dir, registry=registry, resolve_auth=resolve_auth)
+    store = parse_store(raw.store, base_dir)
     return Config(
-        store_path=_store_path(raw.store, base_dir),
+        store_path=store.path,
+        store_url=store.url,
+        store_options=store.options,
         settings=settings,
         service=service,
         feed=feed,

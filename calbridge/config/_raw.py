@@ -47,7 +47,7 @@ class RawFeed:
 
 @attrs.frozen(kw_only=True)
 class RawConfig:
-    store: str = "sqlite:///calbridge.db"
+    store: str | dict[str, Any] = "sqlite:///calbridge.db"  # read by _store
     window: RawWindow = attrs.field(factory=RawWindow)
     history: str | None = None
     limits: dict[str, Any] = attrs.field(factory=dict)
@@ -85,6 +85,17 @@ def _push(value: object, _: type) -> dict[str, Any] | bool | None:
 
 
 _converter.register_structure_hook(dict[str, Any] | bool | None, _push)
+
+
+def _store(value: object, _: type) -> str | dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"expected a store URL or a mapping with url, got {type(value).__name__}")
+
+
+_converter.register_structure_hook(str | dict[str, Any], _store)
 
 
 def _path_of(exc: BaseException, path: str = "") -> list[tuple[str, str]]:

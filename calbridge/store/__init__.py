@@ -1,8 +1,10 @@
 """Stores: the seams by role (``StateStore``, ``PageCommitter``, ``MirrorReader``, ``SecretStore``;
-``Store`` is their union) and the embedded SQLite default."""
+``Store`` is their union), the embedded SQLite default, and :func:`open_store`, which opens the one a
+config names (PostgreSQL, ``calbridge.store.postgres``, is imported only then)."""
 
 from __future__ import annotations
 
+from ._open import open_store
 from .base import (
     CalendarState,
     CalendarStatus,
@@ -27,4 +29,5 @@ __all__ = [
     "SqliteStore",
     "StateStore",
     "Store",
+    "open_store",
 ]

@@ -1,0 +1,376 @@
+"""The PostgreSQL implementation of :class:`~calbridge.store.base.Store` (every role but subscriptions).
+
+A pool of asyncpg connections; each call takes one for its transaction. The tables and stored forms
+are the SQLite store's (``_schema``); the feed is gap-free by its counter row (``_feed``)::
+
+    async with PostgresStore("postgresql://calbridge@db/calbridge") as store, store.sync_lock(wait=0):
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
+
+from ...errors import MissingDependency, StoreBusy, StoreError
+from ...feed import FeedEntry
+from ...model import Change, Event, EventKey, Window
+from ...provider import Quarantined
+from ..base import CalendarState, CalendarStatus, PendingSweep, RoundStart, Store
+from . import _ahead, _feed, _read, _schema, _write
+from ._dsn import redact
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_POLL = 0.1
+
+
+def _asyncpg() -> Any:
+    try:
+        import asyncpg  # only this store needs it: the `postgres` extra
+    except ImportError:
+        raise MissingDependency("the PostgreSQL store", module="asyncpg", extra="postgres") from None
+    return asyncpg
+
+
+class PostgresStore:
+    """The mirror in a PostgreSQL database; see the module docstring.
+
+    Args:
+        url: a ``postgresql://`` (or ``postgres://``) DSN; TLS and other libpq options in its query
+            (``?sslmode=verify-full&sslrootcert=…``) pass through to asyncpg.
+        pool: the most connections this handle opens.
+        statement_timeout: seconds a statement may run before the server cancels it (None: the server's).
+        schema: the schema holding the tables (None: ``public``); created when missing.
+        create: create (migrate) the tables when missing; otherwise a database without them fails.
+        read_only: only read (``events``, ``status``): no migration, read-only transactions.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool: int = 10,
+        statement_timeout: float | None = None,
+        schema: str | None = None,
+        create: bool = True,
+        read_only: bool = False,
+    ) -> None:
+        self._url = url
+        self._where = redact(url) + ("" if schema is None else f" (schema {schema})")
+        self._size = pool
+        self._timeout = statement_timeout
+        self._schema = schema or "public"
+        self._create = create and not read_only
+        self._read_only = read_only
+        self._pool: Any = None
+        self._holder: str | None = None  # who held the sync lock at the last status()
+        self._lock = asyncio.Lock()  # open and aclose
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r})"
+
+    @property
+    def where(self) -> str:
+        """The store as it may be shown: the DSN without its password (and the schema, when not public)."""
+        return self._where
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Connect (creating and migrating as needed).
+
+        Raises:
+            MissingDependency: asyncpg is not installed.
+            StoreError: no server, no tables and ``create`` is False, or a newer schema.
+        """
+        asyncpg = _asyncpg()
+        async with self._lock:
+            if self._pool is not None:
+                return
+            # The pid in application_name is what sync_holder reports of a sync holding the lock.
+            settings = {"search_path": self._schema, "application_name": f"calbridge {os.getpid()}"}
+            if self._timeout is not None:
+                settings["statement_timeout"] = str(int(self._timeout * 1000))
+            if self._read_only:
+                settings["default_transaction_read_only"] = "on"
+            try:
+                pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._size, server_settings=settings)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+                raise StoreError(f"cannot open store {self._where}: {_reason(exc)}") from None
+            try:
+                async with pool.acquire() as conn:
+                    await self._prepare(conn)
+            except BaseException:
+                await pool.close()
+                raise
+            self._pool = pool
+
+    async def _prepare(self, conn: Any) -> None:
+        asyncpg = _asyncpg()
+        try:
+            if self._create:
+                await _schema.migrate(conn, self._where, self._schema)
+                return
+            exists = await conn.fetchval("SELECT to_regclass('meta') IS NOT NULL")
+            version = await conn.fetchval("SELECT value FROM meta WHERE key = 'schema_version'") if exists else None
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"cannot open store {self._where}: {_reason(exc)}") from None
+        if version is None:
+            raise StoreError(f"no store at {self._where}: run `calbridge sync` first")
+        if int(version) != _schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self._where} has schema version {version}, this calbridge reads {_schema.SCHEMA_VERSION}"
+            )
+
+    async def aclose(self) -> None:
+        """Close the pool; idempotent."""
+        async with self._lock:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                await asyncio.shield(pool.close())
+
+    async def _run(self, fn: Callable[Concatenate[Any, _P], Awaitable[_T]], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        pool = self._pool
+        if pool is None:
+            raise StoreError(f"store {self._where} is not open")
+        asyncpg = _asyncpg()
+        try:
+            async with pool.acquire() as conn:
+                return await fn(conn, *args, **kwargs)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise StoreError(f"store {self._where}: {_reason(exc)}") from exc
+
+    @contextlib.asynccontextmanager
+    async def sync_lock(self, *, wait: float | None) -> AsyncIterator[None]:
+        """Hold a session-level advisory lock (on a connection kept for it) while syncing.
+
+        One sync per store, as SQLite's ``flock``; leases per calendar, for many workers at once,
+        are a later step (issue 15).
+
+        Raises:
+            StoreBusy: another session held it for ``wait`` seconds (None: wait forever).
+        """
+        pool = self._pool
+        if pool is None:
+            raise StoreError(f"store {self._where} is not open")
+        key = self._sync_key
+        loop = asyncio.get_running_loop()
+        deadline = None if wait is None else loop.time() + wait
+        async with pool.acquire() as conn:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key):
+                if deadline is not None and loop.time() >= deadline:
+                    holder = await self._probe_holder(conn) or "unknown"
+                    raise StoreBusy(f"another calbridge sync (pid {holder}) is using {self._where}")
+                await asyncio.sleep(_POLL if deadline is None else max(0.0, min(_POLL, deadline - loop.time())))
+            try:
+                yield
+            finally:
+                # A broken connection dropped the lock with its session; the pool discards it.
+                with contextlib.suppress(Exception):
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+
+    @property
+    def _sync_key(self) -> str:
+        return f"calbridge:sync:{self._schema}"
+
+    def sync_holder(self) -> str | None:
+        """The pid (as text) of the process that held the sync lock when :meth:`status` last read,
+        None when none did: ``status`` tells a round in progress from one a kill left behind."""
+        return self._holder
+
+    async def _probe_holder(self, conn: Any) -> str | None:
+        # An advisory lock on a bigint key shows in pg_locks as (classid, objid) = its high, low halves.
+        name = await conn.fetchval(
+            "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0)",
+            self._sync_key,
+        )
+        if name is None:
+            return None
+        return str(name).removeprefix("calbridge ").strip() or "unknown"
+
+    async def get_state(self, account: str, calendar_id: str) -> CalendarState | None:
+        """The saved state of a calendar, None when never saved."""
+        return await self._run(_schema.get_state, account, calendar_id)
+
+    async def round_start(self, account: str, calendar_id: str) -> RoundStart:
+        """The saved state and the series flagged stale, in one snapshot."""
+        return await self._run(_read.round_start, account, calendar_id)
+
+    async def save_state(self, state: CalendarState) -> None:
+        """Save ``state`` alone."""
+        await self._run(_schema.save_state, state)
+
+    async def commit_page(
+        self, state: CalendarState, changes: Sequence[Change], quarantined: Sequence[Quarantined] = ()
+    ) -> list[Change]:
+        """Apply a page and save ``state`` in one transaction; returns the effective changes."""
+        return await self._run(_write.commit_page, state, changes, quarantined)
+
+    async def record_quarantined(
+        self, account: str, calendar_id: str, quarantined: Sequence[Quarantined], *, mark: int
+    ) -> None:
+        """Record payloads read outside a page (an expansion's) under ``mark``, in one transaction."""
+        await self._run(_write.record_quarantined, account, calendar_id, quarantined, mark)
+
+    async def sweep_count(self, account: str, calendar_id: str, sweep: PendingSweep) -> tuple[int, int]:
+        """(rows ``sweep`` would remove, rows the calendar holds in ``events``)."""
+        return await self._run(_write.sweep_count, account, calendar_id, sweep)
+
+    async def sweep_batch(self, state: CalendarState, sweep: PendingSweep, *, limit: int = 1000) -> list[Change]:
+        """Delete up to ``limit`` swept rows (cascading) and save ``state``; returns the deletes."""
+        return await self._run(_write.sweep_batch, state, sweep, limit)
+
+    async def get_events(self, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]:
+        """The stored ``events`` rows among ``ids``."""
+        return await self._run(_read.get_events, account, calendar_id, ids)
+
+    async def series_ids(self, account: str, calendar_id: str) -> list[str]:
+        """Ids of the calendar's series masters that are not cancelled."""
+        return await self._run(_read.series_ids, account, calendar_id)
+
+    async def replace_occurrences(
+        self,
+        account: str,
+        calendar_id: str,
+        series_ids: Sequence[str],
+        window: Window,
+        occurrences: Sequence[Event],
+        *,
+        shown: Window | None = None,
+        horizon: dt.datetime | None = None,
+    ) -> list[Change]:
+        """Make ``occurrences`` the stored occurrences of ``series_ids`` overlapping ``window``."""
+        return await self._run(
+            _write.replace_occurrences, account, calendar_id, series_ids, window, occurrences, shown, horizon
+        )
+
+    async def series_horizons(self, account: str, calendar_id: str) -> dict[str, dt.datetime]:
+        """How far each series' stored occurrences answer for, by series id."""
+        return await self._run(_ahead.horizons, account, calendar_id)
+
+    async def exceptions_of(self, account: str, calendar_id: str, series_ids: Sequence[str]) -> list[Event]:
+        return await self._run(_read.exceptions_of, account, calendar_id, series_ids)
+
+    async def dirty_series(self, account: str, calendar_id: str) -> list[str]:
+        return await self._run(_read.dirty_series, account, calendar_id)
+
+    async def prune_occurrences(
+        self, account: str, calendar_id: str, live_series: Sequence[str], window: Window
+    ) -> list[Change]:
+        return await self._run(_write.prune_occurrences, account, calendar_id, live_series, window)
+
+    async def query(
+        self,
+        *,
+        account: str | None = None,
+        calendar_id: str | None = None,
+        window: Window | None = None,
+        expand: bool = False,
+        include_cancelled: bool = False,
+    ) -> list[Event]:
+        """The series view or (``expand``) the instance view, sorted by UTC start then id."""
+        out: list[Event] = []
+        batches = self.query_batches(
+            account=account, calendar_id=calendar_id, window=window, expand=expand,
+            include_cancelled=include_cancelled, batch=2000,
+        )  # fmt: skip
+        async for batch in batches:
+            out += batch
+        return out
+
+    async def query_batches(
+        self,
+        *,
+        account: str | None = None,
+        calendar_id: str | None = None,
+        window: Window | None = None,
+        expand: bool = False,
+        include_cancelled: bool = False,
+        batch: int = 500,
+    ) -> AsyncIterator[list[Event]]:
+        """What :meth:`query` returns, in order, as it is read: lists of up to ``batch`` events."""
+        pool = self._pool
+        if pool is None:
+            raise StoreError(f"store {self._where} is not open")
+        asyncpg = _asyncpg()
+        try:
+            async with pool.acquire() as conn:
+                rows = _read.query_batches(conn, account, calendar_id, window, expand, include_cancelled, batch)
+                async for events in rows:
+                    yield events
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise StoreError(f"store {self._where}: {_reason(exc)}") from exc
+
+    async def record_result(
+        self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None, state: CalendarState | None = None
+    ) -> None:
+        """Record a round's outcome (and save ``state`` with it); a success keeps the last error for ``status``."""
+        await self._run(_schema.record_result, account, calendar_id, at, error, state)
+
+    async def status(self) -> list[CalendarStatus]:
+        """One entry per calendar with a saved state or a recorded result (and who syncs, for
+        :meth:`sync_holder`)."""
+        rows = await self._run(_read.status)
+        self._holder = await self._run(self._probe_holder)
+        return rows
+
+    async def quarantined(self, account: str | None = None) -> list[tuple[EventKey, str]]:
+        """Quarantined payloads as (key, error); a payload without an id is keyed ``payload:<digest>``."""
+        return await self._run(_read.quarantined, account)
+
+    async def get_secret(self, account: str, name: str) -> str | None:
+        """A stored secret, None when absent (stored as given: the slot's codec sits above the store)."""
+        return await self._run(_schema.get_secret, account, name)
+
+    async def set_secret(self, account: str, name: str, value: str) -> None:
+        """Store (replace) a secret."""
+        await self._run(_schema.set_secret, account, name, value)
+
+    async def read_changes(self, after: int, limit: int, *, account: str | None = None) -> list[FeedEntry]:
+        """Up to ``limit`` feed entries after ``after``, in order (one snapshot)."""
+        return await self._run(_feed.read, after, limit, account)
+
+    async def last_change(self) -> int:
+        """The highest committed sequence number (0 when none)."""
+        return await self._run(_feed.last)
+
+    async def consumer_offset(self, name: str) -> int | None:
+        """Consumer ``name``'s acknowledged offset, ``None`` when new."""
+        return await self._run(_feed.get_offset, name)
+
+    async def set_consumer_offset(self, name: str, seq: int) -> None:
+        """Store consumer ``name``'s offset."""
+        await self._run(_feed.set_offset, name, seq)
+
+    async def prune_changes(self, before: dt.datetime, *, limit: int = 1000) -> int:
+        """Drop at most ``limit`` of the oldest entries committed before ``before``."""
+        return await self._run(_feed.prune, int(before.timestamp()), limit)
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, without the DSN (asyncpg's messages never carry the password; a DSN parse error may)."""
+    if isinstance(exc, ValueError):
+        return "the DSN is not valid"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+if TYPE_CHECKING:  # mypy checks here that the class implements every role (StateStore, PageCommitter, ...)
+    _implements: type[Store] = PostgresStore
+
+__all__ = ["PostgresStore"]
