@@ -23,7 +23,7 @@ from ..errors import StoreBusy
 
 if TYPE_CHECKING:
     from ..service import Service
-    from ..store.sqlite import SqliteStore
+    from ..store.base import Store
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -81,7 +81,7 @@ async def _serve(service: Service, worker: str) -> None:
 
 async def cmd_run(args: argparse.Namespace, config: Config, clock: Callable[[], dt.datetime]) -> int:
     from ..service import ListenError, Service
-    from ..store.sqlite import SqliteStore
+    from ..store import open_store
 
     if args.account:
         config.account(args.account)
@@ -89,7 +89,7 @@ async def cmd_run(args: argparse.Namespace, config: Config, clock: Callable[[], 
     worker = args.worker or f"{socket.gethostname()}:{os.getpid()}"
     _logging(bool(getattr(args, "verbose", False)))
 
-    def service(store: SqliteStore, lock_wait: float | None) -> Service:
+    def service(store: Store, lock_wait: float | None) -> Service:
         return Service(
             config,
             store,
@@ -100,7 +100,7 @@ async def cmd_run(args: argparse.Namespace, config: Config, clock: Callable[[], 
             lock_wait=lock_wait,
         )
 
-    async with SqliteStore(config.store_path) as store:
+    async with open_store(config) as store:
         try:
             try:
                 await _serve(service(store, 0), worker)

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 
 from ...model import Event, EventKey, Kind, Window
 from .._read import _series_reaches
-from .._schema import decode_event, overlap_args, parse_iso, state_from_json, ts
+from .._schema import coerced_from_json, decode_event, overlap_args, parse_iso, state_from_json, ts
 from ..base import CalendarStatus, RoundStart
+from . import _push
 from ._schema import Conn, by_ids, get_state
 from ._visible import UNSHADOWED
 
@@ -133,15 +134,19 @@ async def status(conn: Conn) -> list[CalendarStatus]:
             for r in await conn.fetch("SELECT account, calendar_id, state FROM calendar_state")
         }
         results = {
-            (r[0], r[1]): (r[2], r[3], r[4])
+            (r[0], r[1]): tuple(r[2:])
             for r in await conn.fetch(
-                "SELECT account, calendar_id, last_success, last_error, last_error_at FROM calendar_status"
+                "SELECT account, calendar_id, last_success, last_error, last_error_at, failures, next_attempt,"
+                " coerced FROM calendar_status"
             )
         }
+        pushes = await _push.push_states(conn)
     out: list[CalendarStatus] = []
-    for acct, cal in sorted(states.keys() | results.keys()):
+    for acct, cal in sorted(states.keys() | results.keys() | pushes.keys()):
         state = states.get((acct, cal))
-        success, error, error_at = results.get((acct, cal), (None, None, None))
+        success, error, error_at, failures, next_attempt, coerced = results.get(
+            (acct, cal), (None, None, None, 0, None, None)
+        )
         sweep = None if state is None else state.sweep
         out.append(
             CalendarStatus(
@@ -156,6 +161,10 @@ async def status(conn: Conn) -> list[CalendarStatus]:
                 sweep_held=bool(sweep is not None and sweep.held),
                 round=None if state is None else state.round,
                 sweep_pending=bool(sweep is not None and not sweep.held),
+                failures=failures,
+                next_attempt=parse_iso(next_attempt),
+                push=pushes.get((acct, cal)),
+                coerced=coerced_from_json(coerced),
             )
         )
     return out

@@ -9,11 +9,15 @@ columns sort as bytes (``COLLATE "C"``) so both stores order the views alike.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from ...errors import StoreError
 from ...state import CalendarState
-from .._schema import state_from_json, state_to_json
+from ...toolkit.scrub import scrub
+from .._schema import coerced_from_json, state_from_json, state_to_json
+from . import _push
 
 Conn = Any  # an asyncpg.Connection (asyncpg ships no type information)
 
@@ -58,6 +62,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "INSERT INTO feed_counter (seq) VALUES (0)",
         f'CREATE TABLE feed_consumers (name {_K} PRIMARY KEY, "offset" BIGINT NOT NULL, updated BIGINT NOT NULL)',
     ),
+    # The service's rows: backoff and coerced counts in calendar_status, push subscriptions, push
+    # states, delivery keys (``_push``).
+    _push.MIGRATION,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -133,11 +140,19 @@ async def save_state(conn: Conn, state: CalendarState) -> None:
 
 
 async def record_result(
-    conn: Conn, account: str, calendar_id: str, at: dt.datetime, error: str | None, state: CalendarState | None
+    conn: Conn,
+    account: str,
+    calendar_id: str,
+    at: dt.datetime,
+    error: str | None,
+    state: CalendarState | None,
+    coerced: Mapping[str, int] | None = None,
 ) -> None:
     async with conn.transaction():
         if state is not None:
             await save_state(conn, state)
+        if coerced:
+            await _add_coerced(conn, account, calendar_id, coerced)
         if error is None:
             if state is None:
                 state = await get_state(conn, account, calendar_id)
@@ -157,9 +172,23 @@ async def record_result(
                 " last_error_at = excluded.last_error_at",
                 account,
                 calendar_id,
-                error,
+                scrub(error),  # the last guard before disk
                 at.isoformat(),
             )
+
+
+async def _add_coerced(conn: Conn, account: str, calendar_id: str, coerced: Mapping[str, int]) -> None:
+    text = await conn.fetchval(
+        "SELECT coerced FROM calendar_status WHERE account = $1 AND calendar_id = $2 FOR UPDATE", account, calendar_id
+    )
+    counts = coerced_from_json(text)
+    for field, n in coerced.items():
+        counts[field] = counts.get(field, 0) + n
+    await conn.execute(
+        "INSERT INTO calendar_status (account, calendar_id, coerced) VALUES ($1, $2, $3)"
+        " ON CONFLICT (account, calendar_id) DO UPDATE SET coerced = excluded.coerced",
+        account, calendar_id, json.dumps(counts, sort_keys=True),
+    )  # fmt: skip
 
 
 async def get_secret(conn: Conn, account: str, name: str) -> str | None:

@@ -13,16 +13,21 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
+
+import attrs
 
 from ...errors import MissingDependency, StoreBusy, StoreError
 from ...feed import FeedEntry
 from ...model import Change, Event, EventKey, Window
 from ...provider import Quarantined
+from ...push import Subscription
+from .._secrets import SealedSecrets, SecretCodec
+from .._subscriptions import secret_name
 from ..base import CalendarState, CalendarStatus, PendingSweep, RoundStart, Store
-from . import _ahead, _feed, _read, _schema, _write
+from . import _ahead, _feed, _push, _read, _schema, _write
 from ._dsn import redact
 
 _P = ParamSpec("_P")
@@ -60,6 +65,7 @@ class PostgresStore:
         schema: str | None = None,
         create: bool = True,
         read_only: bool = False,
+        secret_codec: SecretCodec | None = None,
     ) -> None:
         self._url = url
         self._where = redact(url) + ("" if schema is None else f" (schema {schema})")
@@ -71,6 +77,8 @@ class PostgresStore:
         self._pool: Any = None
         self._holder: str | None = None  # who held the sync lock at the last status()
         self._lock = asyncio.Lock()  # open and aclose
+        self._codec = secret_codec
+        self._slot: SealedSecrets | None = None
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where!r})"
@@ -116,6 +124,7 @@ class PostgresStore:
             except BaseException:
                 await pool.close()
                 raise
+            self._slot = SealedSecrets(self, self._codec or SecretCodec.from_env())
             self._pool = pool
 
     async def _prepare(self, conn: Any) -> None:
@@ -318,10 +327,23 @@ class PostgresStore:
             raise StoreError(f"store {self._where}: {_reason(exc)}") from exc
 
     async def record_result(
-        self, account: str, calendar_id: str, *, at: dt.datetime, error: str | None, state: CalendarState | None = None
+        self,
+        account: str,
+        calendar_id: str,
+        *,
+        at: dt.datetime,
+        error: str | None,
+        state: CalendarState | None = None,
+        coerced: Mapping[str, int] | None = None,
     ) -> None:
         """Record a round's outcome (and save ``state`` with it); a success keeps the last error for ``status``."""
-        await self._run(_schema.record_result, account, calendar_id, at, error, state)
+        await self._run(_schema.record_result, account, calendar_id, at, error, state, coerced)
+
+    async def record_backoff(
+        self, account: str, calendar_id: str, *, failures: int, next_attempt: dt.datetime | None
+    ) -> None:
+        """The service's backoff of a calendar (rounds failed in a row, the next attempt), for ``status``."""
+        await self._run(_push.record_backoff, account, calendar_id, failures, next_attempt)
 
     async def status(self) -> list[CalendarStatus]:
         """One entry per calendar with a saved state or a recorded result (and who syncs, for
@@ -335,12 +357,61 @@ class PostgresStore:
         return await self._run(_read.quarantined, account)
 
     async def get_secret(self, account: str, name: str) -> str | None:
-        """A stored secret, None when absent (stored as given: the slot's codec sits above the store)."""
-        return await self._run(_schema.get_secret, account, name)
+        """A stored secret, None when absent (decrypted with ``CALBRIDGE_SECRET_KEY``; see ``_secrets``)."""
+        return await self._sealed.get_secret(account, name)
 
     async def set_secret(self, account: str, name: str, value: str) -> None:
-        """Store (replace) a secret."""
+        """Store (replace) a secret (encrypted when ``CALBRIDGE_SECRET_KEY`` is set)."""
+        await self._sealed.set_secret(account, name, value)
+
+    @property
+    def _sealed(self) -> SealedSecrets:
+        if self._slot is None:
+            raise StoreError(f"store {self._where} is not open")
+        return self._slot
+
+    async def read_secret(self, account: str, name: str) -> str | None:
+        """The slot's raw row (:class:`~calbridge.store._secrets.SecretRows`, under the codec)."""
+        return await self._run(_schema.get_secret, account, name)
+
+    async def write_secret(self, account: str, name: str, value: str) -> None:
         await self._run(_schema.set_secret, account, name, value)
+
+    # -- push (calbridge.store.base.SubscriptionStore) ------------------------------------------
+
+    async def subscription(self, provider: str, subscription_id: str) -> Subscription | None:
+        """The subscription with this id, its secret (from the secret slot) included, or None."""
+        sub = await self._run(_push.get, provider, subscription_id)
+        return None if sub is None else await self._with_secret(sub)
+
+    async def subscriptions(self, account: str | None = None, calendar_id: str | None = None) -> list[Subscription]:
+        """Every stored subscription (of ``account``, of its ``calendar_id``), secrets included."""
+        return [await self._with_secret(s) for s in await self._run(_push.list_all, account, calendar_id)]
+
+    async def _with_secret(self, sub: Subscription) -> Subscription:
+        secret = await self.get_secret(sub.account, secret_name(sub.provider, sub.id))
+        return attrs.evolve(sub, secret=secret or None)
+
+    async def save_subscription(self, subscription: Subscription) -> None:
+        """Insert or replace the row and its secret (the secret first: a row never lacks the one it had)."""
+        if subscription.secret is not None:
+            name = secret_name(subscription.provider, subscription.id)
+            await self.set_secret(subscription.account, name, subscription.secret)
+        else:
+            await self._run(_push.delete, subscription.provider, subscription.id)
+        await self._run(_push.save, subscription)
+
+    async def delete_subscription(self, provider: str, subscription_id: str) -> None:
+        """Forget the subscription and its secret; an unknown id is not an error."""
+        await self._run(_push.delete, provider, subscription_id)
+
+    async def set_push_state(self, account: str, calendar_id: str, state: str | None) -> None:
+        """What ``status`` shows as the calendar's push (None: nothing)."""
+        await self._run(_push.set_push_state, account, calendar_id, state)
+
+    async def first_delivery(self, key: str, *, now: dt.datetime, keep: dt.timedelta) -> bool:
+        """Record a delivery key; True the first time within ``keep`` (atomic across workers)."""
+        return await self._run(_push.first_delivery, key, now, keep)
 
     async def read_changes(self, after: int, limit: int, *, account: str | None = None) -> list[FeedEntry]:
         """Up to ``limit`` feed entries after ``after``, in order (one snapshot)."""
