@@ -4,8 +4,9 @@ Every installed provider's emulator (the ``calbridge.emulators`` group, or a plu
 ``create_emulator()``, both through the registry: this module never imports an emulator) is started,
 seeded with its sample calendar (plus ``--seed N`` more events), and described in a config file that
 points calbridge at it; ``emulate`` also serves the loopback control endpoint
-(:mod:`calbridge.testing.control`). The serving helpers come from the testing kit, which only this
-CLI module of the core may import (an import contract).
+(:mod:`calbridge.testing.control`) and writes a ``service`` section (a free loopback port, its own
+``public_url``) so ``calbridge run`` on that config is pushed by the emulators. The serving helpers
+come from the testing kit, which only this CLI module of the core may import (an import contract).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import yaml
 
 from ..model import Window
 from ..registry import default_registry
-from ..testing.control import control_app
+from ..testing.control import control_app, push_account
 from ..testing.emulator_api import EmulatorAPI, SeriesEmulatorAPI
 from ..testing.server import ThreadedServer
 
@@ -63,19 +65,40 @@ def running_emulators(workdir: Path, *, port: int = 0, seed: int = 0) -> Iterato
             server.stop()
 
 
-def write_config(path: Path, started: list[tuple[Any, ThreadedServer]], workdir: Path, store: str) -> None:
+def free_port(port: int = 0) -> int:
+    """``port``, or (0) a loopback port free right now, for ``calbridge run`` to listen on later."""
+    if port:
+        return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+Waiter = Callable[[threading.Event], None]
+
+
+def write_config(
+    path: Path, started: list[tuple[Any, ThreadedServer]], workdir: Path, store: str, *, service_port: int | None = None
+) -> list[Waiter]:
+    """Write the config; with ``service_port``, a ``service`` section listening there on loopback
+    (``public_url`` the same address: the emulators accept loopback http) and every account set up
+    for push. Returns what must run on threads until an emulator's console takes the URL (Feishu)."""
     ca_file = str(workdir / "calbridge-test-ca.pem")
-    accounts = []
+    public_url = None if service_port is None else f"http://127.0.0.1:{service_port}"
+    accounts, waiters = [], []
     for emu, server in started:
-        accounts.append(
-            emu.account_config(name=f"demo-{emu.name}", base_url=server.url, ca_file=ca_file if emu.tls else None)
-        )
-    doc = {
-        "store": store,
-        "window": {"past": "30d", "future": "180d"},
-        "accounts": accounts,
-    }
+        entry = emu.account_config(name=f"demo-{emu.name}", base_url=server.url, ca_file=ca_file if emu.tls else None)
+        if public_url is not None:
+            entry, waiter = push_account(emu, entry, public_url)
+            if waiter is not None:
+                waiters.append(waiter)
+        accounts.append(entry)
+    doc: dict[str, Any] = {"store": store, "window": {"past": "30d", "future": "180d"}}
+    if public_url is not None:
+        doc["service"] = {"listen": f"127.0.0.1:{service_port}", "public_url": public_url}
+    doc["accounts"] = accounts
     path.write_text(MARKER + "\n" + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return waiters
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,22 +121,29 @@ def _emulate(args: argparse.Namespace) -> int:
         if not started:
             print("calbridge: no installed provider plugin ships an emulator")
             return 1
-        write_config(target, started, workdir, "sqlite:///calbridge.db")
+        service_port = free_port(args.port + len(started) + 1 if args.port else 0)
+        waiters = write_config(target, started, workdir, "sqlite:///calbridge.db", service_port=service_port)
         for emu, server in started:
             print(f"{emu.name:8} {server.url}")
         print(f"config written to {target}; try `calbridge -c {target} sync`, then `events --expand`")
+        print(f"push: `calbridge -c {target} run` listens on 127.0.0.1:{service_port} (service.listen)")
         named = ((str(emu.name), emu) for emu, _ in started)
         apis: dict[str, EmulatorAPI] = {name: emu for name, emu in named if isinstance(emu, EmulatorAPI)}
         control_port = args.port + len(started) if args.port else 0
+        stop = threading.Event()
+        threads = [threading.Thread(target=w, args=(stop,), daemon=True) for w in waiters]
         with ThreadedServer(control_app(apis), port=control_port) as control:
             print(f"control endpoint: {control.url} (loopback only; POST /{{emulator}}/{{verb}}, see README)")
             print("Ctrl-C stops the emulators.", flush=True)
-            stop = threading.Event()
+            for thread in threads:
+                thread.start()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             try:
                 stop.wait()
             except KeyboardInterrupt:
-                pass
+                stop.set()
+            for thread in threads:
+                thread.join(15)
     return 0
 
 

@@ -15,6 +15,12 @@ all-day date). Verbs and their arguments (``calendar`` is optional everywhere)::
     clear   (none)                                  drop pending failures
     seed    n_events, n_series?                     -> the ids created
 
+and, where the emulator pushes (:mod:`calbridge.testing._push_control`)::
+
+    subscriptions  (none)              -> the live channels / subscriptions, never their secrets
+    lifetime       seconds             the longest a new channel (Google) or subscription (Graph) may live
+    lifecycle      id, event           Graph: send reauthorizationRequired, subscriptionRemoved or missed
+
 Only loopback peers are served (anything else gets 403), only with a loopback ``Host`` (no DNS
 rebinding) and a JSON body (a web page cannot post one without a CORS preflight, never answered).
 """
@@ -28,7 +34,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ._push_control import PUSH_VERBS, call_push, push_account, push_verbs_of
 from .emulator_api import EmulatorAPI, SeriesEmulatorAPI
+
+__all__ = ["VERBS", "call", "control_app", "push_account", "verbs_of"]
 
 # verb -> (method name, the arguments that are instants)
 VERBS: Mapping[str, tuple[str, tuple[str, ...]]] = {
@@ -72,9 +81,10 @@ def _host_name(header: str) -> str:
 
 
 def verbs_of(emulator: EmulatorAPI) -> list[str]:
-    """The verbs an emulator serves (no occurrence verbs without recurring events)."""
+    """The verbs an emulator serves (no occurrence verbs without recurring events, push verbs only
+    where it pushes)."""
     series = isinstance(emulator, SeriesEmulatorAPI)
-    return [v for v in VERBS if series or v not in SERIES_VERBS]
+    return [v for v in VERBS if series or v not in SERIES_VERBS] + push_verbs_of(emulator)
 
 
 def call(emulator: EmulatorAPI, verb: str, args: Mapping[str, Any]) -> Any:
@@ -86,6 +96,8 @@ def call(emulator: EmulatorAPI, verb: str, args: Mapping[str, Any]) -> Any:
     """
     if verb not in verbs_of(emulator):
         raise LookupError(f"no verb {verb!r} here; this emulator serves {', '.join(verbs_of(emulator))}")
+    if verb in PUSH_VERBS:
+        return call_push(emulator, verb, args)
     method, instants = VERBS[verb]
     kwargs = {k: (_instant(v, k) if k in instants and v is not None else v) for k, v in args.items()}
     first = (kwargs.pop("id"),) if "id" in kwargs else ()  # the event id is positional in the API
@@ -123,7 +135,7 @@ def control_app(emulators: Mapping[str, EmulatorAPI]) -> web.Application:
         try:
             return web.json_response({"result": call(emulator, what, args)})
         except LookupError as exc:
-            status = 404 if what not in VERBS else 400
+            status = 404 if what not in VERBS and what not in PUSH_VERBS else 400
             return web.json_response({"error": str(exc).strip("'\"")}, status=status)
         except (TypeError, ValueError) as exc:
             return web.json_response({"error": f"{what}: {exc}"}, status=400)
