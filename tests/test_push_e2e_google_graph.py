@@ -19,8 +19,10 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 
+from calbridge.config import parse_config
 from calbridge.registry import default_registry
 from calbridge.service import Policy
+from calbridge.service._serve import push_accounts
 from calbridge.testing.kit import Served
 from calbridge.testing.tls import TestCA, make_test_ca
 
@@ -100,6 +102,21 @@ def assert_no_secret(logs: pytest.LogCaptureFixture, secrets: list[str]) -> None
     assert secrets, "no secret read back from the store"
     for secret in secrets:
         assert secret not in text
+
+
+def test_a_config_parsed_without_a_registry_still_serves_its_push_endpoints(tmp_path: Path) -> None:
+    """Such a config's accounts are structured late (``push`` still None): once they were left out,
+    and every delivery was answered 404 while the subscriptions existed."""
+    accounts = [
+        {"name": "g", "provider": "google", "auth": {"kind": "authorized_user", "client_id": "c",
+                                                     "client_secret": "s", "refresh_token": "r"}},
+        {"name": "off", "provider": "google", "push": False, "auth": {"kind": "authorized_user", "client_id": "c",
+                                                                      "client_secret": "s", "refresh_token": "r"}},
+    ]  # fmt: skip
+    config = parse_config({"store": "sqlite:///m.db", "accounts": accounts}, base_dir=tmp_path)
+    verifiers, pushing = push_accounts(config, default_registry)
+    assert set(verifiers) == {"google"}
+    assert [a.name for a in pushing["google"]] == ["g"]
 
 
 # -- 1. create, update, delete by push; the next round incremental -------------------------------
@@ -262,7 +279,7 @@ async def test_graph_subscription_removed_leads_to_a_new_one_and_missed_to_a_rou
         m.create("after missed")
         await until_async(lambda: world.upserted("m", "after missed"), what="push through the new subscription")
         secrets = await secrets_of(world, "m")
-    assert_no_secret(logs, secrets + [old.client_state])
+    assert_no_secret(logs, [*secrets, old.client_state])
 
 
 # -- 4. bursts coalesce; Google's sync message triggers nothing ----------------------------------
