@@ -257,7 +257,7 @@ async def test_short_lived_subscriptions_stay_alive_across_a_minute(
     await _stays_alive(emulators, tmp_path, 62)
 
 
-async def test_graph_subscription_removed_leads_to_a_new_one_and_missed_to_a_round(
+async def test_graph_lifecycle_removed_gives_a_new_subscription_missed_a_round_reauthorization_a_renewal(
     graph: Served, tmp_path: Path, logs: pytest.LogCaptureFixture
 ) -> None:
     emu: Any = graph.emulator
@@ -276,6 +276,9 @@ async def test_graph_subscription_removed_leads_to_a_new_one_and_missed_to_a_rou
         rounds = len(world.rounds)
         emu.lifecycle_event(new.id, "missed")
         await until_async(lambda: len(world.rounds) > rounds, what="a round after missed")
+        emu.lifecycle_event(new.id, "reauthorizationRequired")
+        await until_async(lambda: not emu.subscriptions()[0].reauthorization_required, what="reauthorized")
+        assert [s.id for s in emu.subscriptions()] == [new.id]
         m.create("after missed")
         await until_async(lambda: world.upserted("m", "after missed"), what="push through the new subscription")
         secrets = await secrets_of(world, "m")
@@ -321,6 +324,28 @@ async def test_thirty_notifications_within_200ms_give_at_most_two_rounds(
     assert took < 0.2 * 5, took
     assert set(statuses) == {200 if provider == "google" else 202}
     assert 1 <= len(burst) <= 2, burst
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_thirty_changes_within_200ms_delivered_for_real_give_at_most_two_rounds(
+    provider: str, emulators: dict[str, Served], tmp_path: Path
+) -> None:
+    cal = Calendar(emulators[provider], "acct")
+    async with running(tmp_path, [cal]) as world:
+        await world.pushed("acct")
+        await asyncio.sleep(1.0)
+        rounds = len(world.rounds)
+        started = time.monotonic()
+        for n in range(30):
+            cal.create(f"burst {n}", hours=n % 5)
+        took = time.monotonic() - started
+        await until_async(lambda: all(world.upserted("acct", f"burst {n}") for n in range(30)), what="the burst")
+        await asyncio.sleep(3.0)  # time for a third, which must not come
+        burst = world.rounds[rounds:]
+        stored = len(await world.store.query())
+    assert took < 0.2, took
+    assert 1 <= len(burst) <= 2, burst
+    assert stored == 31
 
 
 async def test_the_first_google_sync_message_triggers_nothing(google: Served, tmp_path: Path) -> None:
