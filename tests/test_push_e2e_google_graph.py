@@ -237,6 +237,8 @@ async def _stays_alive(emulators: dict[str, Served], tmp_path: Path, seconds: fl
         # At half-life (4 s): every 2 s or so; never faster, as when each renewal was counted from
         # the creation and the renewals crowded towards its first expiry (then one a second).
         assert seconds / 4 <= len(renewals) <= seconds / 2 + 1, renewals
+        stops = google.emulator.state.requests_to("/channels/stop", "POST")
+        assert stops and {r.status for r in stops} == {204}  # each old channel stopped once, after the new stored
         assert {s.id for s in await world.subscriptions("g")} == {live_channels[0].id}
         assert {s.id for s in await world.subscriptions("m")} == {live_subs[0].id}
         for cal in (g, m):
