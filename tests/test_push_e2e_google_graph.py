@@ -195,6 +195,8 @@ async def test_forged_notifications_are_refused_and_cost_no_request(
             huge = await post("/push/graph", data=b"{" + b" " * (2 * 1024 * 1024) + b"}")
             huge_google = await post("/push/google", headers={**google_headers}, data=b"x" * (2 * 1024 * 1024))
             garbage = await post("/push/graph", data=b"\x00\xffnot json at all")
+            real_headers = {**google_headers, "X-Goog-Channel-Token": channel.secret or ""}
+            garbage_google = await post("/push/google", headers=real_headers, data=b"\x00 not a delivery {")
             garbage_json = await post("/push/graph", json={"value": "nope"})
 
             token = "Validation: Testing client application reachability for subscription Request-Id: a+b c&d"
@@ -209,7 +211,7 @@ async def test_forged_notifications_are_refused_and_cost_no_request(
     assert 400 <= wrong_token < 500 and 400 <= unknown < 500, (wrong_token, unknown)
     assert 400 <= wrong_state < 500 and 400 <= wrong_lifecycle < 500, (wrong_state, wrong_lifecycle)
     assert huge == 413 and huge_google == 413
-    assert garbage == 400 and garbage_json == 400
+    assert garbage == 400 and garbage_json == 400 and garbage_google == 400
     assert after == before  # not one request to either provider
     assert handshake[0] == 200 and handshake[1].split(";")[0] == "text/plain" and handshake[2] == token
     assert lifecycle_handshake == (200, token)
