@@ -92,6 +92,7 @@ class Service:
         self._rounds: dict[Key, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
+        self._renewal_moved = asyncio.Event()  # a subscription was taken, replaced or renewed
         self._stopping = False
         self._stack = contextlib.AsyncExitStack()
         self._app: web.Application | None = None
@@ -276,7 +277,7 @@ class Service:
         key = (trigger.account, trigger.calendar_id)
         if trigger.kind is NoticeKind.REAUTHORIZE:
             if self._subs is not None and trigger.subscription_id is not None:
-                self._spawn(self._subs.reauthorize(trigger.subscription_id))
+                self._spawn(self._reauthorize(trigger.subscription_id))
             return
         if key not in self._slots:
             logger.info("%s/%s: a notice for a calendar this service does not sync", *key)
@@ -290,20 +291,31 @@ class Service:
     async def _recreate(self, key: Key) -> None:
         assert self._subs is not None
         await self._subs.recreate(*key)
+        self._renewal_moved.set()
         self._route(Trigger(account=key[0], calendar_id=key[1], kind=NoticeKind.CHANGE))
 
     async def _ensure(self, account: AccountConfig, calendar_id: str) -> None:
         assert self._subs is not None
         await self._subs.ensure(account, calendar_id)
+        self._renewal_moved.set()
+
+    async def _reauthorize(self, subscription_id: str) -> None:
+        assert self._subs is not None
+        await self._subs.reauthorize(subscription_id)
+        self._renewal_moved.set()
 
     async def _renewals(self) -> None:
-        """Renew subscriptions before they expire, until stopped."""
+        """Renew subscriptions before they expire, until stopped; the wait is cut short when a
+        subscription is taken on after it began (at start every one is: the first wait would be ``poll``)."""
         assert self._subs is not None
         poll = self._policy.poll.total_seconds()
         while not self._stopping:
             due = self._subs.next_renewal()
             delay = poll if due is None else min(poll, (due - self._wall()).total_seconds())
-            await asyncio.sleep(max(delay, 1.0))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(delay, 1.0)):
+                    await self._renewal_moved.wait()
+            self._renewal_moved.clear()
             if self._stopping:
                 return
             try:

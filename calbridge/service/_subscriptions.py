@@ -325,8 +325,10 @@ def _expiry(sub: Subscription) -> dt.datetime:
 
 
 def _stamped(sub: Subscription, now: dt.datetime) -> Subscription:
-    """``sub`` with its creation time, which its renewal is due from."""
-    return sub if sub.created is not None else attrs.evolve(sub, created=now)
+    """``sub`` stamped with when its current lifetime began (``now``, on the manager's clock), which
+    its renewal is due from: kept from a first creation, a Graph PATCH pushed renewals towards the
+    first expiry until one went out every second."""
+    return attrs.evolve(sub, created=now)
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
 """Google push on the provider: a calendar's subscription is an events.watch channel delivering to
 ``{public_url}/push/google`` with the secret as its token. Google has no renewal call, so renewing
-opens a new channel and then stops the old one (apis.md 3.F); stopping is ``channels/stop``."""
+opens a new channel, and the old one is stopped once the new one is stored (apis.md 3.F); stopping
+is ``channels/stop``."""
 
 from __future__ import annotations
 
@@ -106,18 +107,11 @@ class GooglePush:
     async def renew(
         self, subscription: Subscription, *, public_url: str, secret: str, expires: dt.datetime
     ) -> Subscription:
-        """A new channel on the same calendar, then ``channels/stop`` of the old one.
-
-        The old channel failing to stop is logged, not raised: the new one is live (raising would
-        leave it unknown to the store), and the old one ends at its expiration anyway.
-        """
-        fresh = await self.subscribe(subscription.calendar_id, public_url=public_url, secret=secret, expires=expires)
-        try:
-            await self.unsubscribe(subscription)
-        except ProviderError as exc:
-            logger.warning("google: channel %s of %s not stopped after its renewal (%s); it ends on its own",
-                           subscription.id, subscription.calendar_id, exc)  # fmt: skip
-        return fresh
+        """A new channel on the same calendar; the caller stores it, then stops the old one with
+        :meth:`unsubscribe` (``calbridge.push``). Stopping it here, before the new channel is stored,
+        left a moment when a change was announced only to a channel the receiver refuses (404, and
+        Google does not retry that)."""
+        return await self.subscribe(subscription.calendar_id, public_url=public_url, secret=secret, expires=expires)
 
     async def unsubscribe(self, subscription: Subscription) -> None:
         """``channels/stop``; a channel already gone (404, 410) is fine.

@@ -5,6 +5,7 @@ body, apis.md 3.F) whose ``X-Goog-Channel-ID`` is a channel this store created a
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Mapping, Sequence
 
 from calbridge.push import Notice, NoticeKind, PushAccount, PushAnswer, PushRequest, Subscription, SubscriptionLookup
@@ -16,6 +17,18 @@ _REFUSED = {400: b"not a google channel message", 403: b"channel not verified", 
 
 def _refuse(status: int) -> PushAnswer:
     return PushAnswer(status=status, body=_REFUSED[status])
+
+
+def garbage(body: bytes) -> bool:
+    """A body no channel message has: Google sends none that means anything (apis.md 3.F), so an
+    empty one or JSON is taken, anything else is refused as garbage (the contract's 400)."""
+    if not body.strip():
+        return False
+    try:
+        json.loads(body)
+    except ValueError:  # UnicodeDecodeError included
+        return True
+    return False
 
 
 def judge(headers: Mapping[str, str], subscription: Subscription | None) -> PushAnswer:
@@ -45,10 +58,10 @@ class GoogleVerifier:
     async def handle(
         self, request: PushRequest, *, subscriptions: SubscriptionLookup, accounts: Sequence[PushAccount]
     ) -> PushAnswer:
-        """Answer a delivery: 200 with its notice, or 400 (no channel id or state), 404 (a channel this
+        """Answer a delivery: 200 with its notice, or 400 (no channel id or state, a garbage body), 404 (a channel this
         store did not create), 403 (a wrong token or resource) with none. Never raises for bad input."""
         headers = request.headers
         channel_id = headers.get("x-goog-channel-id")
-        if not channel_id or not headers.get("x-goog-resource-state"):
+        if not channel_id or not headers.get("x-goog-resource-state") or garbage(request.body):
             return _refuse(400)
         return judge(headers, await subscriptions.subscription("google", channel_id))

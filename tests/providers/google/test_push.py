@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 
 from calbridge.config import parse_config
-from calbridge.errors import ConfigError, InvalidRequest
+from calbridge.errors import ConfigError, InvalidRequest, ProviderError
 from calbridge.provider import Provider
 from calbridge.push import (
     Notice,
@@ -220,7 +220,7 @@ async def test_a_wrong_token_or_an_unknown_channel_is_refused_with_no_notice(
     assert SECRET not in caplog.text and "not-what-the-store-holds" not in caplog.text
 
 
-async def test_renew_opens_a_new_channel_and_the_old_one_stops_delivering(
+async def test_renew_opens_a_new_channel_and_the_old_one_stops_delivering_once_stopped(
     emu: GoogleEmulator, provider: Provider, receiver: Receiver
 ) -> None:
     old = await subscribe(provider, receiver)
@@ -230,6 +230,9 @@ async def test_renew_opens_a_new_channel_and_the_old_one_stops_delivering(
     receiver.lookup.add(new)
     receiver.known.set()
     assert new.id != old.id and new.resource == old.resource and new.secret == SECRET + "-2"
+    # both live until the caller stored the new one and stops the old
+    assert sorted(c.id for c in emu.state.push.channels(CAL)) == sorted([old.id, new.id])
+    await pusher(provider).unsubscribe(old)
     stopped = emu.state.push.channel(old.id)
     assert stopped is not None and stopped.stopped
     assert [c.id for c in emu.state.push.channels(CAL)] == [new.id]
@@ -333,7 +336,7 @@ def test_push_settings_are_empty_and_a_key_is_named_where_it_is(tmp_path: Path) 
     assert info.value.where == "accounts[1].push.verification_token"
 
 
-async def test_a_renewal_whose_old_channel_will_not_stop_keeps_the_new_one(
+async def test_a_renewal_leaves_the_old_channel_to_the_caller_and_a_failed_stop_raises(
     emu: GoogleEmulator, provider: Provider, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     old = await subscribe(provider, receiver)
@@ -341,8 +344,11 @@ async def test_a_renewal_whose_old_channel_will_not_stop_keeps_the_new_one(
     caplog.set_level(logging.WARNING)
     new = await pusher(provider).renew(old, public_url=receiver.url, secret=SECRET,
                                        expires=dt.datetime.now(dt.UTC) + HOUR)  # fmt: skip
+    assert emu.state.requests_to("/channels/stop", "POST") == []  # stopped by the caller, once it stored the new
+    with pytest.raises(ProviderError):
+        await pusher(provider).unsubscribe(old)  # the manager keeps it and retries later
     assert sorted(c.id for c in emu.state.push.channels(CAL)) == sorted([old.id, new.id])  # the old one runs out
-    assert old.id in caplog.text and "not stopped" in caplog.text and SECRET not in caplog.text
+    assert SECRET not in caplog.text
 
 
 def test_an_answer_without_expiration_is_taken_to_end_within_the_hour() -> None:
