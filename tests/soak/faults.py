@@ -20,11 +20,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 KINDS = ("rate_limit", "server_error", "reset", "truncated", "html", "slow", "wrong_type", "dead_cursor",
          "duplicate_page", "empty_page")  # fmt: skip
+TRANSIENT = frozenset({"rate_limit", "server_error", "reset", "slow"})
+"""Kinds calbridge retries within the round."""
 PAGE_KINDS = frozenset({"wrong_type", "dead_cursor", "duplicate_page", "empty_page"})
 """Kinds that only a listing (a sync page) can carry."""
 
-RETRIED, PAGED_ON, QUARANTINED, RESYNCED, FAILED = (
+RETRIED, CUT, PAGED_ON, QUARANTINED, RESYNCED, FAILED = (
     "retried, then succeeded",
+    "in flight when another fault failed the round; resumed next round",
     "followed the next link",
     "item quarantined, the page went on",
     "resynced: full listing and sweep",
@@ -45,8 +48,8 @@ class Fault:
 
 class Injector:
     """Middleware state: while ``on``, each API request is faulted with probability ``rate``, the kind
-    dealt from a seeded, shuffled deck of every kind (the first the request can carry), so each kind
-    comes up as often as the others."""
+    dealt from seeded, shuffled decks of every kind (the first the request can carry; a page kind
+    waits for a listing), so each kind comes up about as often as the others."""
 
     def __init__(self, wire: Wire, emulator: Any, *, seed: int, rate: float = 0.10, slow: float = 1.0) -> None:
         self.wire, self.emulator, self.rate, self.slow = wire, emulator, rate, slow
@@ -101,8 +104,8 @@ class Injector:
             kinds = [k for k in kinds if k not in ("dead_cursor", "duplicate_page")]
         elif request.path not in self._last:
             kinds = [k for k in kinds if k != "duplicate_page"]
-        if not any(k in kinds for k in self._deck):
-            self._deck = self.random.sample(KINDS, len(KINDS))  # every kind once per deck, in a seeded order
+        if not any(k in kinds for k in self._deck):  # a new deck; kinds this request cannot carry wait
+            self._deck += self.random.sample(KINDS, len(KINDS))
         kind = next(k for k in self._deck if k in kinds)
         self._deck.remove(kind)
         return kind
@@ -115,7 +118,7 @@ class Injector:
         """A request following a minted empty page goes on to the page it stands for."""
         query = request.url.query
         if EMPTY in query:
-            return request.clone(rel_url=request.rel_url.without_query(EMPTY))
+            return request.clone(rel_url=request.rel_url.with_query({k: v for k, v in query.items() if k != EMPTY}))
         value = query.get(self.wire.page_param, "")
         if not value.startswith(EMPTY):
             return request
@@ -167,9 +170,9 @@ class Injector:
 
     def _wrong_type(self, fault: Fault, request: web.Request, response: web.Response, body: bytes) -> web.Response:
         page = json.loads(body)
-        items = self.wire.items(page)
+        items = [i for i in self.wire.items(page) or () if isinstance(i, dict) and self.wire.corrupt_key in i]
         if not items:
-            fault.outcome = "not applicable (an empty page)"
+            fault.outcome = "not applicable (no item with that field)"
             return response
         item = self.random.choice(items)
         item[self.wire.corrupt_key] = 12345

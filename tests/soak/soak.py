@@ -22,7 +22,7 @@ from calbridge.testing.server import ThreadedServer
 from calbridge.testing.tls import make_test_ca
 
 from ..stateful.handles import HANDLES
-from .faults import FAILED, QUARANTINED, RESYNCED, RETRIED, Fault, Injector
+from .faults import CUT, FAILED, QUARANTINED, RESYNCED, RETRIED, TRANSIENT, Fault, Injector
 from .wire import WIRES
 
 TIMEOUT = 0.5  # seconds per request attempt: a slow answer sleeps past it
@@ -39,7 +39,7 @@ class Size:
     changes: int
 
 
-CI = Size(events=150, series=8, rounds=4, changes=20)
+CI = Size(events=200, series=10, rounds=6, changes=25)
 SLOW = Size(events=600, series=30, rounds=12, changes=60)
 
 
@@ -216,13 +216,13 @@ def settle(injector: Injector, report: SyncReport, changes: Changes) -> None:
     (result,) = report.calendars
     for fault in injector.open():
         if fault.kind == "wrong_type":
-            fault.outcome = QUARANTINED if result.quarantined else "not quarantined"
+            fault.outcome = QUARANTINED if result.quarantined else FAILED if result.error else "not quarantined"
             if fault.item and not changes.touch(fault.item):
                 fault.outcome += " (an occurrence: relisted when its series changes)"
         elif fault.kind == "dead_cursor" and result.expired:
             fault.outcome = RESYNCED
         elif result.error is not None:
-            fault.outcome = FAILED
+            fault.outcome = CUT if fault.kind in TRANSIENT else FAILED
         else:
             fault.outcome = RETRIED if fault.kind != "dead_cursor" else "ignored"
 
