@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the soak lives with the tests
 
-from tests.soak.faults import KINDS  # noqa: E402
-from tests.soak.soak import CI, SLOW, Outcome, soak  # noqa: E402
+from tests.soak.faults import KINDS
+from tests.soak.soak import CI, SLOW, Outcome, soak
 
 PROVIDERS = ("google", "graph", "feishu")
 
@@ -53,13 +53,15 @@ def main() -> None:
                 start = time.perf_counter()
                 o = soak(provider, seed, size, Path(tmp) / f"{provider}-{seed}", now=now)
                 outcomes.append(o)
+                took = time.perf_counter() - start
                 print(f"{provider} seed {seed}: {o.requests} API requests in {size.rounds} faulted rounds "
                       f"({o.rounds_failed} failed), {len(o.faults)} faults, {o.clean_runs} clean run(s), "
-                      f"{len(o.problems)} differences, {time.perf_counter() - start:.1f}s", file=sys.stderr)  # fmt: skip
+                      f"{len(o.problems)} differences, {took:.1f}s", file=sys.stderr)  # fmt: skip
     print(f"size {args.size}: {size.events} events ({size.series} series), {size.rounds} faulted rounds, "
           f"{size.changes} server changes between rounds; seeds {args.seeds}")  # fmt: skip
+    equal = sum(not o.problems for o in outcomes)
     print(f"API requests: {sum(o.requests for o in outcomes)}, faults: {sum(len(o.faults) for o in outcomes)}, "
-          f"mirrors equal to the server at the end: {sum(not o.problems for o in outcomes)}/{len(outcomes)}\n")  # fmt: skip
+          f"mirrors equal to the server at the end: {equal}/{len(outcomes)}\n")  # fmt: skip
     print("\n".join(table(outcomes)))
 
 

@@ -39,8 +39,8 @@ class Size:
     changes: int
 
 
-CI = Size(events=200, series=10, rounds=6, changes=25)
-SLOW = Size(events=600, series=30, rounds=12, changes=60)
+CI = Size(events=40, series=4, rounds=10, changes=12)
+SLOW = Size(events=150, series=12, rounds=30, changes=30)
 
 
 @attrs.frozen(kw_only=True)
@@ -113,7 +113,7 @@ class Changes:
         moves = ["create_single", "create_single", "update", "delete"]
         if self.series:
             moves += ["rename_series", "cancel", "move", "delete_series"]
-        move = self.random.choice(moves + ["create_series"])
+        move = self.random.choice([*moves, "create_series"])
         if move in ("update", "delete") and not self.singles:
             move = "create_single"
         if move == "create_single":
