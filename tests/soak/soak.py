@@ -40,7 +40,7 @@ class Size:
 
 
 CI = Size(events=40, series=4, rounds=10, changes=12)
-SLOW = Size(events=150, series=12, rounds=30, changes=30)
+SLOW = Size(events=60, series=6, rounds=40, changes=15)
 
 
 @attrs.frozen(kw_only=True)
