@@ -30,6 +30,7 @@ def test_fault_soak_ends_with_the_mirror_equal_to_the_server(
         table = outcome.table()
         for kind in sorted(TRANSIENT):
             assert table[kind, RETRIED], f"seed {seed}: no {kind} was retried: {table}"
+        assert not table["wrong_type", "not quarantined"], f"seed {seed}: a wrong-typed item was stored: {table}"
         kinds = set(KINDS) - (PAGE_KINDS if provider in FEW_LISTINGS and not calbridge_slow else set())
         missing = kinds - {f.kind for f in outcome.faults}
         assert not missing, f"seed {seed}: kinds never injected: {missing}"

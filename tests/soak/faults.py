@@ -80,7 +80,7 @@ class Injector:
         listing = request.path.endswith(self.wire.list_suffix) and request.method == "GET"
         with self.lock:
             for f in self.open():
-                if f.key == key and f.kind not in ("wrong_type", "empty_page", "dead_cursor"):
+                if f.key == key and f.kind in TRANSIENT:
                     f.outcome = RETRIED
                 elif f.kind == "empty_page" and listing:
                     f.outcome = PAGED_ON
