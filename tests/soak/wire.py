@@ -37,13 +37,11 @@ class Wire:
         return found if isinstance(found, list) else None
 
     def empty_page(self, token: str, url: str) -> dict[str, Any]:
-        """A page with no items whose next link leads to ``token`` (a URL for Graph)."""
+        """A page with no items whose next link is ``token`` (Google) or ``url`` (Graph); Feishu's
+        emulator makes its own."""
         if self.name == "google":
             return {"kind": "calendar#events", "items": [], "nextPageToken": token}
-        if self.name == "graph":
-            return {"value": [], "@odata.nextLink": url}
-        return {"code": 0, "msg": "success", "data": {"items": [], "has_more": True, "page_token": token,
-                                                      "sync_token": ""}}  # fmt: skip
+        return {"value": [], "@odata.nextLink": url}
 
     def dead(self) -> bytes:
         return json.dumps(self.dead_body).encode()
