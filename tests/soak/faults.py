@@ -25,8 +25,9 @@ TRANSIENT = frozenset({"rate_limit", "server_error", "reset", "slow"})
 PAGE_KINDS = frozenset({"wrong_type", "dead_cursor", "duplicate_page", "empty_page"})
 """Kinds that only a listing (a sync page) can carry."""
 
-RETRIED, CUT, PAGED_ON, QUARANTINED, RESYNCED, FAILED = (
+RETRIED, ACCEPTED, CUT, PAGED_ON, QUARANTINED, RESYNCED, FAILED = (
     "retried, then succeeded",
+    "answer taken as it was, the round succeeded",
     "in flight when another fault failed the round; resumed next round",
     "followed the next link",
     "item quarantined, the page went on",

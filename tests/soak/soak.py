@@ -22,7 +22,7 @@ from calbridge.testing.server import ThreadedServer
 from calbridge.testing.tls import make_test_ca
 
 from ..stateful.handles import HANDLES
-from .faults import CUT, FAILED, QUARANTINED, RESYNCED, RETRIED, TRANSIENT, Fault, Injector
+from .faults import ACCEPTED, CUT, FAILED, QUARANTINED, RESYNCED, RETRIED, TRANSIENT, Fault, Injector
 from .wire import WIRES
 
 TIMEOUT = 0.5  # seconds per request attempt: a slow answer sleeps past it
@@ -224,7 +224,7 @@ def settle(injector: Injector, report: SyncReport, changes: Changes) -> None:
         elif result.error is not None:
             fault.outcome = CUT if fault.kind in TRANSIENT else FAILED
         else:
-            fault.outcome = RETRIED if fault.kind != "dead_cursor" else "ignored"
+            fault.outcome = RETRIED if fault.kind in TRANSIENT else ACCEPTED
 
 
 def compare(handle: SeriesBaseHandle, mirror: Mirror) -> list[str]:
