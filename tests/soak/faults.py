@@ -63,6 +63,8 @@ class Injector:
         self._last: dict[str, bytes] = {}  # the last listing body per path, for a duplicated page
         self._minted = 0
         self._deck: list[str] = []
+        self.corruptible: Callable[[str], bool] = lambda event_id: True
+        """Which items a wrong-typed field may hit: those the soak can change on the server afterwards."""
 
     def wrap(self, app: web.Application) -> web.Application:
         app.middlewares.insert(0, self.middleware)
@@ -171,9 +173,10 @@ class Injector:
 
     def _wrong_type(self, fault: Fault, request: web.Request, response: web.Response, body: bytes) -> web.Response:
         page = json.loads(body)
-        items = [i for i in self.wire.items(page) or () if isinstance(i, dict) and self.wire.corrupt_key in i]
+        items = [i for i in self.wire.items(page) or () if isinstance(i, dict) and self.wire.corrupt_key in i
+                 and self.corruptible(str(i.get(self.wire.id_key, "")))]  # fmt: skip
         if not items:
-            fault.outcome = "not applicable (no item with that field)"
+            fault.outcome = "not applicable (no single or series master on the page)"
             return response
         item = self.random.choice(items)
         item[self.wire.corrupt_key] = 12345

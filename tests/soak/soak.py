@@ -191,6 +191,7 @@ def soak(provider: str, seed: int, size: Size, tmp: Path, *, now: dt.datetime) -
             changes.create_single()
         for _ in range(size.series):
             changes.create_series()
+        injector.corruptible = lambda event_id: event_id in changes.singles or event_id in changes.series
         mirror = Mirror(handle, tmp / "mirror", now=now, retry=RETRY)
         failed = 0
         for number in range(1, size.rounds + 1):
@@ -218,7 +219,7 @@ def settle(injector: Injector, report: SyncReport, changes: Changes) -> None:
         if fault.kind == "wrong_type":
             fault.outcome = QUARANTINED if result.quarantined else FAILED if result.error else "not quarantined"
             if fault.item and not changes.touch(fault.item):
-                fault.outcome += " (an occurrence: relisted when its series changes)"
+                fault.outcome += " (deleted since: nothing to relist)"
         elif fault.kind == "dead_cursor" and result.expired:
             fault.outcome = RESYNCED
         elif result.error is not None:
