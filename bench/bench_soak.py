@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the soak lives with the tests
 
 from tests.soak.faults import KINDS
-from tests.soak.soak import CI, SLOW, Outcome, soak
+from tests.soak.soak import Outcome, size_for, soak
 
 PROVIDERS = ("google", "graph", "feishu")
 
@@ -44,21 +44,22 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--providers", default=",".join(PROVIDERS))
     args = parser.parse_args()
-    size = SLOW if args.size == "slow" else CI
     now = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory() as tmp:
         for provider in args.providers.split(","):
             for seed in map(int, args.seeds.split(",")):
-                start = time.perf_counter()
+                start, size = time.perf_counter(), size_for(provider, slow=args.size == "slow")
                 o = soak(provider, seed, size, Path(tmp) / f"{provider}-{seed}", now=now)
                 outcomes.append(o)
                 took = time.perf_counter() - start
                 print(f"{provider} seed {seed}: {o.requests} API requests in {size.rounds} faulted rounds "
                       f"({o.rounds_failed} failed), {len(o.faults)} faults, {o.clean_runs} clean run(s), "
                       f"{len(o.problems)} differences, {took:.1f}s", file=sys.stderr)  # fmt: skip
-    print(f"size {args.size}: {size.events} events ({size.series} series), {size.rounds} faulted rounds, "
-          f"{size.changes} server changes between rounds; seeds {args.seeds}")  # fmt: skip
+    sizes = {p: size_for(p, slow=args.size == "slow") for p in args.providers.split(",")}
+    print(f"size {args.size}, seeds {args.seeds}: " + "; ".join(
+        f"{p} {s.events} events ({s.series} series), {s.rounds} faulted rounds, {s.changes} changes between rounds"
+        for p, s in sizes.items()))  # fmt: skip
     equal = sum(not o.problems for o in outcomes)
     print(f"API requests: {sum(o.requests for o in outcomes)}, faults: {sum(len(o.faults) for o in outcomes)}, "
           f"mirrors equal to the server at the end: {equal}/{len(outcomes)}\n")  # fmt: skip

@@ -41,6 +41,14 @@ class Size:
 
 CI = Size(events=40, series=4, rounds=10, changes=12)
 SLOW = Size(events=60, series=6, rounds=40, changes=15)
+SLOW_FEISHU = attrs.evolve(SLOW, rounds=120)  # 50-event pages: few listings, where the page-only kinds land
+
+
+def size_for(provider: str, *, slow: bool) -> Size:
+    """The soak's size for ``provider``: the CI one, or the ``--slow`` one."""
+    if not slow:
+        return CI
+    return SLOW_FEISHU if provider == "feishu" else SLOW
 
 
 @attrs.frozen(kw_only=True)
