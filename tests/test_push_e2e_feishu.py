@@ -6,13 +6,15 @@ duplicates, accounts sharing an app, tenant accounts; ``calbridge run`` as a pro
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
-from calbridge_providers.feishu.emulator import FeishuEmulator
+from calbridge_providers.feishu.emulator._pushwire import body_of, challenge_doc, event_doc, headers_for
 
 from ._feishu_service_world import APP, BOUND, KEY, TOKEN, World, at, feishu_account, running
 
@@ -74,7 +76,82 @@ async def test_create_update_delete_arrive_by_push_and_the_round_is_incremental(
     no_secret_in(caplog.text, out.out, out.err)
 
 
-async def test_smoke(tmp_path: Path) -> None:
-    emu = FeishuEmulator()
-    async with running(tmp_path, alice(None), emu=emu) as w:
-        assert w.of(ALICE)
+def forged_event(w: World, *, token: str = TOKEN, event_id: str = "ev-forged") -> dict[str, Any]:
+    return event_doc(event_id=event_id, app_id=APP, token=token, tenant_key="tk", calendar_id=w.emu.primary_id,
+                     user_open_id="ou_user", calendar_event_id=None, change_type=None)  # fmt: skip
+
+
+def sealed(doc: dict[str, Any], key: str, *, sign_with: str | None) -> tuple[bytes, dict[str, str]]:
+    body = body_of(doc, key)
+    return body, headers_for(body, sign_with, signed=sign_with is not None)
+
+
+def _chunked(size: int) -> Any:
+    """A body sent in chunks without a Content-Length (the cap must hold as it is read)."""
+
+    async def chunks() -> Any:
+        for _ in range(size // 65536):
+            yield b" " * 65536
+
+    return chunks
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["plain", "encrypted"])
+async def test_forged_deliveries_are_refused_and_ask_nothing_of_the_provider(tmp_path: Path, key: str | None) -> None:
+    async with running(tmp_path, alice(key), key=key) as w, aiohttp.ClientSession() as http:
+        url = f"{w.public_url}/push/feishu"
+        forged: dict[str, tuple[Any, dict[str, str], int]] = {
+            "2 MiB body": (b"{" + b" " * (2 * 1024 * 1024) + b"}", {"Content-Type": "application/json"}, 413),
+            "2 MiB chunked, no length": (_chunked(2 * 1024 * 1024), {"Content-Type": "application/json"}, 413),
+            "garbage": (b"\x00\xff not json {", {"Content-Type": "application/json"}, 400),
+        }
+        if key is None:
+            forged["wrong verification token"] = (body_of(forged_event(w, token="vt-wrong"), None), {}, 401)
+            good = body_of(forged_event(w, event_id="ev-good"), None), {}
+        else:
+            body, headers = sealed(forged_event(w), KEY, sign_with=KEY)
+            forged["bad signature"] = (body, {**headers, "X-Lark-Signature": "0" * 64}, 401)
+            forged["wrong encrypt key"] = (*sealed(forged_event(w), "ek-wrong", sign_with="ek-wrong"), 401)
+            forged["right key, wrong verification token"] = (
+                *sealed(forged_event(w, token="vt-wrong"), KEY, sign_with=KEY), 401)  # fmt: skip
+            forged["plain body"] = (body_of(forged_event(w), None), {}, 401)
+            good = sealed(forged_event(w, event_id="ev-good"), KEY, sign_with=KEY)
+        await asyncio.sleep(0.5)  # the start's subscription calls are done
+        asked, rounds = w.provider_requests(), len(w.of(ALICE))
+        for reason, (body, headers, status) in forged.items():
+            data = body() if callable(body) else body
+            async with http.post(url, data=data, headers=headers) as resp:
+                assert resp.status == status, reason
+        await asyncio.sleep(2.0)  # time for a round, which must not come
+        assert w.provider_requests() == asked and len(w.of(ALICE)) == rounds
+        # The same delivery made right is acted on: the refusals above were for the reasons named.
+        async with http.post(url, data=good[0], headers=good[1]) as resp:
+            assert resp.status == 200
+        await pushed_round(w, ALICE, rounds)
+        assert w.provider_requests() > asked
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["plain", "encrypted"])
+async def test_the_url_verification_challenge_is_answered_exactly_by_the_service(
+    tmp_path: Path, key: str | None
+) -> None:
+    async with running(tmp_path, alice(key), key=key) as w, aiohttp.ClientSession() as http:
+        saved = w.emu.push.challenges[-1]  # the console's own check, sent when the URL was saved
+        assert saved.ok and saved.status == 200 and saved.encrypted == (key is not None)
+        assert w.emu.push.consoles[APP].request_url == f"{w.public_url}/push/feishu"
+        url = f"{w.public_url}/push/feishu"
+        asked = w.provider_requests()
+        for challenge in ("c-1", "ünïcode \"quoted\" challenge"):
+            body = body_of(challenge_doc(challenge, TOKEN), key)
+            async with http.post(url, data=body, headers=headers_for(body, key, signed=False)) as resp:
+                assert resp.status == 200 and resp.content_type == "application/json"
+                assert json.loads(await resp.read()) == {"challenge": challenge}
+        wrong = [("vt-wrong", key)] + ([(TOKEN, "ek-wrong")] if key else [])
+        for token, with_key in wrong:
+            body = body_of(challenge_doc("c-2", token), with_key)
+            async with http.post(url, data=body, headers=headers_for(body, with_key, signed=False)) as resp:
+                assert resp.status == 401 and b"c-2" not in await resp.read()
+        if key is not None:  # an encrypted app's plain challenge does not verify either
+            async with http.post(url, data=body_of(challenge_doc("c-3", TOKEN), None)) as resp:
+                assert resp.status == 401
+        assert w.provider_requests() == asked
