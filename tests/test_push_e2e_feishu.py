@@ -155,3 +155,58 @@ async def test_the_url_verification_challenge_is_answered_exactly_by_the_service
             async with http.post(url, data=body_of(challenge_doc("c-3", TOKEN), None)) as resp:
                 assert resp.status == 401
         assert w.provider_requests() == asked
+
+
+async def test_a_duplicate_delivery_triggers_one_round_not_two(tmp_path: Path) -> None:
+    async with running(tmp_path, alice(KEY), key=KEY) as w:
+        await w.until(lambda: w.emu.push.subscriptions())
+        w.emu.push.duplicates, w.emu.push.duplicate_delay = 1, 1.5  # the copy comes after the round is done
+        before = len(w.of(ALICE))
+        w.emu.create_event(summary="once", start=at(2), end=at(3))
+        await w.until(lambda: len(w.emu.push.deliveries()) == 2 and w.emu.push.pending() == 0)
+        first, copy = w.emu.push.deliveries()
+        assert (first.copy, copy.copy, first.status, copy.status) == (0, 1, 200, 200)
+        assert first.event_id == copy.event_id
+        await asyncio.sleep(2.0)  # time for a second round, which must not come
+        assert len(w.of(ALICE)) == before + 1
+        # Another change (another event_id) is not taken for a duplicate.
+        w.emu.push.duplicates = 0
+        w.emu.create_event(summary="twice", start=at(4), end=at(5))
+        await pushed_round(w, ALICE, before + 1)
+        assert await w.titles() == ["once", "twice"]
+
+
+async def test_two_accounts_of_one_app_are_both_triggered_by_one_delivery(tmp_path: Path) -> None:
+    def accounts(emu: FeishuEmulator, url: str) -> list[dict[str, Any]]:
+        return [feishu_account(emu, url, ALICE), feishu_account(emu, url, "bob")]
+
+    async with running(tmp_path, accounts) as w:
+        await w.until(lambda: len(w.emu.requests("/events/subscription")) == 2)
+        assert w.emu.push.subscriptions() == [(APP, w.emu.primary_id)]  # one per app and calendar
+        assert await w.push_state("bob") == await w.push_state(ALICE) == "pushed until unsubscribed"
+        a, b = len(w.of(ALICE)), len(w.of("bob"))
+        w.emu.create_event(summary="shared", start=at(2), end=at(3))
+        await pushed_round(w, ALICE, a)
+        await pushed_round(w, "bob", b)
+        assert len(w.emu.push.deliveries()) == 1
+        assert {c[0] for c in w.changes.seen if c[1] == "upsert"} == {ALICE, "bob"}
+
+
+async def settled_state(w: World, account: str) -> str:
+    """The calendar's push state once the service has set it (its subscribe step runs in the background)."""
+    async with asyncio.timeout(BOUND):
+        while (state := await w.push_state(account)) is None:
+            await asyncio.sleep(0.05)
+    return state
+
+
+async def test_a_tenant_account_is_polled_and_status_says_why(tmp_path: Path) -> None:
+    def accounts(emu: FeishuEmulator, url: str) -> list[dict[str, Any]]:
+        return [feishu_account(emu, url, "tenant", kind="tenant"), feishu_account(emu, url, "unset", push=None)]
+
+    async with running(tmp_path, accounts) as w:
+        state = await settled_state(w, "tenant")
+        assert state.startswith("polled: ") and "user_access_token" in state, state
+        assert await settled_state(w, "unset") == "polled: no push settings (verification_token)"
+        assert w.emu.push.subscriptions() == [] and w.emu.requests("/events/subscription") == []
+        no_secret_in("\n".join(f"{s.account} {s.push}" for s in await w.store.status()))
