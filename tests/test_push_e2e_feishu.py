@@ -8,15 +8,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
+from calbridge.testing.server import ThreadedServer
+from calbridge_providers.feishu.emulator import FeishuEmulator
 from calbridge_providers.feishu.emulator._pushwire import body_of, challenge_doc, event_doc, headers_for
 
-from ._feishu_service_world import APP, BOUND, KEY, TOKEN, World, at, feishu_account, running
+from ._feishu_service_world import APP, BOUND, KEY, TOKEN, World, at, feishu_account, free_port, running
 
 ALICE = "alice"
 
@@ -210,3 +220,103 @@ async def test_a_tenant_account_is_polled_and_status_says_why(tmp_path: Path) ->
         assert await settled_state(w, "unset") == "polled: no push settings (verification_token)"
         assert w.emu.push.subscriptions() == [] and w.emu.requests("/events/subscription") == []
         no_secret_in("\n".join(f"{s.account} {s.push}" for s in await w.store.status()))
+
+
+class Run:
+    """``calbridge -v run`` as a process (the real clock), its stderr read line by line as it comes."""
+
+    def __init__(self, config: Path, env: dict[str, str], *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "calbridge.cli.main", "-v", "-c", str(config), "run",
+                                      *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env={**os.environ, **env})  # fmt: skip
+        self.lines: list[str] = []
+        self.out = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, count: int = 1, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while sum(bool(re.search(pattern, line)) for line in list(self.lines)) < count:
+            assert self.proc.poll() is None, self.lines
+            assert time.monotonic() < deadline, f"no {count} lines matching {pattern!r} in {self.lines}"
+            time.sleep(0.05)
+
+    def stop(self, timeout: float) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        self.out, _ = self.proc.communicate(timeout=timeout)
+        self._reader.join(5)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def cli(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "calbridge.cli.main", "-c", str(config), *args],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **env})  # fmt: skip
+
+
+def write_config(tmp_path: Path, emu: FeishuEmulator, base_url: str, port: int) -> tuple[Path, dict[str, str]]:
+    """A config file whose secrets come from the environment (returned), as a deployment's would."""
+    entry = feishu_account(emu, base_url, ALICE, key=KEY)
+    env = {"FEISHU_APP_SECRET": entry["auth"]["app_secret"], "FEISHU_RT": entry["auth"]["refresh_token"],
+           "FEISHU_VERIFICATION_TOKEN": TOKEN, "FEISHU_ENCRYPT_KEY": KEY}  # fmt: skip
+    entry["auth"].update(app_secret="${FEISHU_APP_SECRET}", refresh_token="${FEISHU_RT}")
+    entry["push"] = {"verification_token": "${FEISHU_VERIFICATION_TOKEN}", "encrypt_key": "${FEISHU_ENCRYPT_KEY}"}
+    doc = {"store": "sqlite:///mirror.db", "window": {"past": "30d", "future": "90d"},
+           "service": {"listen": f"127.0.0.1:{port}", "public_url": f"http://127.0.0.1:{port}", "poll": "1h",
+                       "drain": "5s"},
+           "accounts": [entry]}  # fmt: skip
+    path = tmp_path / "calbridge.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path, env
+
+
+ROUND_LINE = r"^alice/primary: (full|incremental) round, \d+ pages; events (\d+) upserted"
+
+
+def test_calbridge_run_receives_a_change_by_push_and_unsubscribes_on_the_way_out(tmp_path: Path) -> None:
+    emu = FeishuEmulator()
+    port = free_port()
+    with ThreadedServer(emu.make_app) as server:
+        config, env = write_config(tmp_path, emu, server.url, port)
+        run = Run(config, env, "--unsubscribe")
+        try:
+            run.wait_for(rf"listening on 127\.0\.0\.1:{port}$")
+            outcome = emu.push.configure(APP, verification_token=TOKEN, encrypt_key=KEY,
+                                         request_url=f"http://127.0.0.1:{port}/push/feishu").result(BOUND)  # fmt: skip
+            assert outcome is not None and outcome.ok, outcome
+            run.wait_for(r"^alice/primary: full round, ")
+            deadline = time.monotonic() + BOUND
+            while emu.push.subscriptions() != [(APP, emu.primary_id)]:
+                assert time.monotonic() < deadline, run.lines
+                time.sleep(0.05)
+            status = cli(config, env, "status")
+            assert status.returncode == 0 and "pushed until unsubscribed" in status.stdout, status
+            started = time.monotonic()
+            emu.create_event(summary="by push", start=at(2), end=at(3))
+            run.wait_for(r"^alice/primary: incremental round, \d+ pages; events 1 upserted", timeout=BOUND)
+            assert time.monotonic() - started < BOUND
+            events = cli(config, env, "events", "--format", "jsonl")
+            assert [json.loads(line)["title"] for line in events.stdout.splitlines()] == ["by push"]
+            code = run.stop(timeout=30)
+        finally:
+            run.kill()
+        assert code == 0, run.lines
+        assert emu.push.subscriptions() == []  # --unsubscribe removed it on the way out
+        assert [r["path"].rsplit("/", 1)[-1] for r in emu.requests("/events/unsub")] == ["unsubscription"]
+        assert [d.status for d in emu.push.deliveries()] == [200]
+        after = cli(config, env, "status")
+    assert "pushed" not in after.stdout
+    texts = ["\n".join(run.lines), run.out, status.stdout, status.stderr, events.stdout, events.stderr,
+             after.stdout, after.stderr, config.read_text()]  # fmt: skip
+    no_secret_in(*texts)
+    for text in texts:
+        assert env["FEISHU_APP_SECRET"] not in text and env["FEISHU_RT"] not in text
