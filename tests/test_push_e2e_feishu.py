@@ -320,3 +320,25 @@ def test_calbridge_run_receives_a_change_by_push_and_unsubscribes_on_the_way_out
     no_secret_in(*texts)
     for text in texts:
         assert env["FEISHU_APP_SECRET"] not in text and env["FEISHU_RT"] not in text
+
+
+@pytest.mark.parametrize(
+    ("push", "message"),
+    [({"encrypt_key": KEY}, "accounts[0].push.verification_token: required"),
+     ({"verification_token": TOKEN, "encrypt": KEY}, "accounts[0].push.encrypt: unknown key"),
+     ("${FEISHU_VERIFICATION_TOKEN}", "accounts[0].push:")],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["run", "check-config"])
+def test_a_bad_push_section_exits_2_naming_the_place(
+    tmp_path: Path, push: Any, message: str, command: str
+) -> None:  # fmt: skip
+    emu = FeishuEmulator()
+    config, env = write_config(tmp_path, emu, "http://127.0.0.1:9", free_port())
+    doc = yaml.safe_load(config.read_text())
+    doc["accounts"][0]["push"] = push
+    config.write_text(yaml.safe_dump(doc))
+    proc = cli(config, env, command)
+    assert proc.returncode == 2, proc
+    assert proc.stderr.startswith(f"calbridge: {message}"), proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and proc.stdout == ""
+    no_secret_in(proc.stderr)
