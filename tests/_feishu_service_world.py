@@ -76,6 +76,8 @@ class World:
     store: SqliteStore
     service: Service
     public_url: str
+    accounts: list[dict[str, Any]]
+    port: int
 
     def __init__(self) -> None:
         self.rounds: list[CalendarResult] = []
@@ -112,18 +114,26 @@ async def running(
     *,
     key: str | None = None,
     configure: bool = True,
-    emu: FeishuEmulator | None = None,
+    served: tuple[FeishuEmulator, ThreadedServer] | None = None,
+    accounts: list[dict[str, Any]] | None = None,
+    port: int | None = None,
 ) -> AsyncIterator[World]:
     """The emulator served, the service serving (``poll`` 1h, ``public_url`` its own listen address)
     and, with ``configure``, the app's request URL saved in the console (its challenge answered by the
-    service) with the verification token and ``key``; the first round of every calendar is done."""
+    service) with the verification token and ``key``; the first round of every calendar is done.
+    ``served``, ``accounts`` and ``port`` given again: a restart of the same deployment."""
     w = World()
-    w.emu = emu or FeishuEmulator()
-    port = free_port()
+    port = port or free_port()
+    w.port = port
     w.public_url = f"http://127.0.0.1:{port}"
-    with ThreadedServer(w.emu.make_app) as server:
-        w.server = server
-        accounts = make_accounts(w.emu, server.url)
+    with contextlib.ExitStack() as stack:
+        if served is None:
+            w.emu = FeishuEmulator()
+            w.server = stack.enter_context(ThreadedServer(w.emu.make_app))
+        else:
+            w.emu, w.server = served
+        accounts = accounts or make_accounts(w.emu, w.server.url)
+        w.accounts = accounts
         doc = {"store": "sqlite:///mirror.db", "window": {"past": "30d", "future": "90d"},
                "service": {"listen": f"127.0.0.1:{port}", "public_url": w.public_url, "poll": "1h"},
                "accounts": accounts}  # fmt: skip

@@ -342,3 +342,24 @@ def test_a_bad_push_section_exits_2_naming_the_place(
     assert proc.stderr.startswith(f"calbridge: {message}"), proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and proc.stdout == ""
     no_secret_in(proc.stderr)
+
+
+async def test_a_restart_reuses_the_subscription_and_a_change_still_arrives_by_push(tmp_path: Path) -> None:
+    emu = FeishuEmulator()
+    with ThreadedServer(emu.make_app) as server:
+        async with running(tmp_path, alice(KEY), key=KEY, served=(emu, server)) as first:
+            await first.until(lambda: emu.push.subscriptions())
+            accounts, port = first.accounts, first.port
+        assert emu.push.subscriptions() == [(APP, emu.primary_id)]  # a stop without --unsubscribe keeps it
+        subscribed = len(emu.requests("/events/subscription"))
+        emu.create_event(summary="while down", start=at(2), end=at(3))  # its delivery finds nobody
+        async with running(tmp_path, alice(KEY), configure=False, served=(emu, server), accounts=accounts,
+                           port=port) as again:  # fmt: skip
+            assert await again.titles() == ["while down"]  # the round at start caught up
+            assert await settled_state(again, ALICE) == "pushed until unsubscribed"
+            before = len(again.of(ALICE))
+            emu.create_event(summary="after", start=at(4), end=at(5))
+            await pushed_round(again, ALICE, before)
+            assert await again.titles() == ["after", "while down"]
+            assert not again.of(ALICE)[before].full
+        assert len(emu.requests("/events/subscription")) == subscribed  # reused, not subscribed anew
