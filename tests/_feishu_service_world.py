@@ -26,6 +26,15 @@ KEY = "ek-canary-e2e-encrypt-7731"
 BOUND = 10.0  # seconds: five times and more the contract's "within seconds" on a loaded machine
 
 
+async def eventually(check: Callable[[], object], timeout: float = BOUND) -> None:
+    """Wait until ``check()`` is true, within ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "not within the bound"
+        await asyncio.sleep(0.02)
+
+
 def free_port() -> int:
     """A loopback port free now (the service binds it next: its public_url must name it up front)."""
     with socket.socket() as probe:
@@ -39,7 +48,7 @@ def push_settings(key: str | None) -> dict[str, str]:
 
 def feishu_account(
     emu: FeishuEmulator, base_url: str, name: str, *, kind: str = "user", key: str | None = None,
-    push: dict[str, Any] | None | bool = True, calendars: tuple[str, ...] = ("primary",),
+    push: dict[str, Any] | bool | None = True, calendars: tuple[str, ...] = ("primary",),
 ) -> dict[str, Any]:  # fmt: skip
     """A config ``accounts`` entry of the demo app; ``user`` accounts get a fresh refresh token."""
     auth: dict[str, Any] = {"kind": kind, "app_id": APP, "app_secret": emu.apps[APP]}
@@ -95,9 +104,7 @@ class World:
         return len(self.emu.requests())
 
     async def until(self, check: Callable[[], object], timeout: float = BOUND) -> None:
-        async with asyncio.timeout(timeout):
-            while not check():
-                await asyncio.sleep(0.02)
+        await eventually(check, timeout)
 
     async def push_state(self, account: str, calendar_id: str = "primary") -> str | None:
         rows = [s for s in await self.store.status() if (s.account, s.calendar_id) == (account, calendar_id)]
@@ -162,5 +169,5 @@ def at(hours: float) -> dt.datetime:
     return base + dt.timedelta(hours=hours)
 
 
-__all__ = ["APP", "BOUND", "KEY", "TOKEN", "Changes", "World", "at", "feishu_account", "free_port",
+__all__ = ["APP", "BOUND", "KEY", "TOKEN", "Changes", "World", "at", "eventually", "feishu_account", "free_port",
            "push_settings", "running"]  # fmt: skip

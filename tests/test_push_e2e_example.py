@@ -24,6 +24,7 @@ from calbridge.store.sqlite import SqliteStore
 from calbridge.testing.server import ThreadedServer
 
 from ._feishu_service_world import BOUND, at, free_port
+from ._feishu_service_world import eventually as until
 from .test_push_e2e_feishu import Run, cli
 
 
@@ -62,12 +63,6 @@ def config_doc(logged: Logged, server: ThreadedServer, port: int) -> dict[str, A
     return {"store": "sqlite:///mirror.db", "window": {"past": "30d", "future": "90d"},
             "service": {"listen": f"127.0.0.1:{port}", "public_url": f"http://127.0.0.1:{port}", "poll": "1h"},
             "accounts": [{**entry, "push": {}}]}  # fmt: skip
-
-
-async def until(check: Callable[[], object], timeout: float = BOUND) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

@@ -107,7 +107,10 @@ def _chunked(size: int) -> Any:
 
 
 @pytest.mark.parametrize("key", [None, KEY], ids=["plain", "encrypted"])
-async def test_forged_deliveries_are_refused_and_ask_nothing_of_the_provider(tmp_path: Path, key: str | None) -> None:
+async def test_forged_deliveries_are_refused_and_ask_nothing_of_the_provider(
+    tmp_path: Path, key: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     async with running(tmp_path, alice(key), key=key) as w, aiohttp.ClientSession() as http:
         url = f"{w.public_url}/push/feishu"
         forged: dict[str, tuple[Any, dict[str, str], int]] = {
@@ -139,6 +142,10 @@ async def test_forged_deliveries_are_refused_and_ask_nothing_of_the_provider(tmp
             assert resp.status == 200
         await pushed_round(w, ALICE, rounds)
         assert w.provider_requests() > asked
+    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) >= len(forged)  # each refusal is logged: one line, without its body
+    no_secret_in(caplog.text)
+    assert "ev-forged" not in caplog.text and "vt-wrong" not in caplog.text
 
 
 @pytest.mark.parametrize("key", [None, KEY], ids=["plain", "encrypted"])
@@ -151,7 +158,7 @@ async def test_the_url_verification_challenge_is_answered_exactly_by_the_service
         assert w.emu.push.consoles[APP].request_url == f"{w.public_url}/push/feishu"
         url = f"{w.public_url}/push/feishu"
         asked = w.provider_requests()
-        for challenge in ("c-1", "ünïcode \"quoted\" challenge"):
+        for challenge in ("c-1", 'ünïcode "quoted" challenge'):
             body = body_of(challenge_doc(challenge, TOKEN), key)
             async with http.post(url, data=body, headers=headers_for(body, key, signed=False)) as resp:
                 assert resp.status == 200 and resp.content_type == "application/json"
@@ -204,9 +211,11 @@ async def test_two_accounts_of_one_app_are_both_triggered_by_one_delivery(tmp_pa
 
 async def settled_state(w: World, account: str) -> str:
     """The calendar's push state once the service has set it (its subscribe step runs in the background)."""
-    async with asyncio.timeout(BOUND):
-        while (state := await w.push_state(account)) is None:
-            await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BOUND
+    while (state := await w.push_state(account)) is None:
+        assert loop.time() < deadline, "no push state within the bound"
+        await asyncio.sleep(0.05)
     return state
 
 
@@ -363,3 +372,20 @@ async def test_a_restart_reuses_the_subscription_and_a_change_still_arrives_by_p
             assert await again.titles() == ["after", "while down"]
             assert not again.of(ALICE)[before].full
         assert len(emu.requests("/events/subscription")) == subscribed  # reused, not subscribed anew
+
+
+async def test_calendars_all_subscribes_every_calendar_and_a_shared_one_is_pushed(tmp_path: Path) -> None:
+    emu = FeishuEmulator()
+    team = emu.new_calendar("team")
+    with ThreadedServer(emu.make_app) as server:
+        entry = feishu_account(emu, server.url, ALICE)
+        del entry["calendars"]  # calendars: all
+        async with running(tmp_path, alice(None), served=(emu, server), accounts=[entry]) as w:
+            await w.until(lambda: len(emu.push.subscriptions()) == 2)
+            assert {c for _, c in emu.push.subscriptions()} == {emu.primary_id, team}
+            await w.until(lambda: len({r.calendar_id for r in w.of(ALICE)}) == 2)
+            before = len(w.of(ALICE))
+            emu.create_event(summary="team event", start=at(2), end=at(3), calendar_id=team)
+            await pushed_round(w, ALICE, before)
+            assert [r.calendar_id for r in w.of(ALICE)[before:]] == [team]
+            assert await w.titles() == ["team event"]
