@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 from aiohttp import web
 from calbridge_example.emulator import ExampleEmulator
 
 from calbridge._run import CalendarResult
 from calbridge.config import parse_config
+from calbridge.registry import Registry, default_registry
 from calbridge.service import Service
 from calbridge.store.sqlite import SqliteStore
 from calbridge.testing.server import ThreadedServer
@@ -58,17 +60,21 @@ def served() -> Iterator[tuple[Logged, ThreadedServer]]:
         yield logged, server
 
 
-def config_doc(logged: Logged, server: ThreadedServer, port: int) -> dict[str, Any]:
+def config_doc(logged: Logged, server: ThreadedServer, port: int, *, push: bool = True) -> dict[str, Any]:
+    """The service's config; without ``push`` the account has no ``push`` key (the plugin needs none)."""
     entry = logged.emu.account_config(name="ex", base_url=server.url, ca_file=None)
     return {"store": "sqlite:///mirror.db", "window": {"past": "30d", "future": "90d"},
             "service": {"listen": f"127.0.0.1:{port}", "public_url": f"http://127.0.0.1:{port}", "poll": "1h"},
-            "accounts": [{**entry, "push": {}}]}  # fmt: skip
+            "accounts": [{**entry, "push": {}} if push else entry]}  # fmt: skip
 
 
 @contextlib.asynccontextmanager
-async def serving(tmp_path: Path, logged: Logged, server: ThreadedServer) -> AsyncIterator[tuple[Service, list[Any]]]:
+async def serving(
+    tmp_path: Path, logged: Logged, server: ThreadedServer, *, push: bool = True, registry: Registry | None = None
+) -> AsyncIterator[tuple[Service, list[Any]]]:
+    """The service serving; ``registry`` None: a config built in code, its accounts structured by the service."""
     port = free_port()
-    config = parse_config(config_doc(logged, server, port), base_dir=tmp_path, env={})
+    config = parse_config(config_doc(logged, server, port, push=push), base_dir=tmp_path, env={}, registry=registry)
     rounds: list[CalendarResult] = []
     async with SqliteStore(config.store_path) as store, Service(config, store, on_round=rounds.append) as svc:
         task = asyncio.create_task(svc.serve())
@@ -109,6 +115,17 @@ async def test_a_change_on_the_example_emulator_reaches_the_service_by_push(tmp_
                 assert resp.status == 413
             await asyncio.sleep(1.5)
             assert len(logged.requests) == asked and len(rounds) == done
+
+
+@pytest.mark.parametrize("registry", [None, default_registry], ids=["built-in-code", "loaded"])
+async def test_an_account_without_a_push_key_is_pushed_too(tmp_path: Path, registry: Registry | None) -> None:
+    with served() as (logged, server):
+        async with serving(tmp_path, logged, server, push=False, registry=registry) as (svc, rounds):
+            before = len(rounds)
+            logged.emu.add_event("by push", at(2), at(3))
+            await until(lambda: len(rounds) > before)
+            assert [e.title for e in await svc.store.query()] == ["by push"]
+            assert [status for _, status, _ in logged.emu.push.deliveries] == [202]
 
 
 def test_calbridge_run_with_the_example_plugin_pushes_and_unsubscribes(tmp_path: Path) -> None:
