@@ -82,6 +82,7 @@ async def test_create_update_delete_arrive_by_push_and_the_round_is_incremental(
         deliveries = w.emu.push.deliveries()
         assert sorted(d.change_type for d in deliveries) == ["create", "delete", "update"]
         assert {(d.status, d.encrypted) for d in deliveries} == {(200, key is not None)}
+        assert max(d.seconds for d in deliveries) < 5.0  # answered within 1 s (five times, loaded)
     out = capsys.readouterr()
     no_secret_in(caplog.text, out.out, out.err)
 
@@ -172,6 +173,25 @@ async def test_the_url_verification_challenge_is_answered_exactly_by_the_service
             async with http.post(url, data=body_of(challenge_doc("c-3", TOKEN), None)) as resp:
                 assert resp.status == 401
         assert w.provider_requests() == asked
+
+
+async def test_thirty_changes_within_200ms_give_at_most_two_rounds(tmp_path: Path) -> None:
+    async with running(tmp_path, alice(KEY), key=KEY) as w:
+        await w.until(lambda: w.emu.push.subscriptions())
+        before = len(w.of(ALICE))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for i in range(30):
+            w.emu.create_event(summary=f"burst {i:02d}", start=at(2), end=at(3))
+            await asyncio.sleep(0.005)
+        assert loop.time() - started < 1.0
+        await w.until(lambda: w.emu.push.pending() == 0 and len(w.emu.push.deliveries()) == 30)
+        await w.until(lambda: len(w.of(ALICE)) > before)
+        await asyncio.sleep(2.0)  # time for a third round, which must not come
+        assert 1 <= len(w.of(ALICE)) - before <= 2
+        assert await w.titles() == [f"burst {i:02d}" for i in range(30)]
+        deliveries = w.emu.push.deliveries()
+        assert {d.status for d in deliveries} == {200} and max(d.seconds for d in deliveries) < 5.0
 
 
 async def test_a_duplicate_delivery_triggers_one_round_not_two(tmp_path: Path) -> None:
