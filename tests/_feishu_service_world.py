@@ -48,12 +48,12 @@ def push_settings(key: str | None) -> dict[str, str]:
 
 def feishu_account(
     emu: FeishuEmulator, base_url: str, name: str, *, kind: str = "user", key: str | None = None,
-    push: dict[str, Any] | bool | None = True, calendars: tuple[str, ...] = ("primary",),
+    push: dict[str, Any] | bool | None = True, calendars: tuple[str, ...] = ("primary",), app: str = APP,
 ) -> dict[str, Any]:  # fmt: skip
-    """A config ``accounts`` entry of the demo app; ``user`` accounts get a fresh refresh token."""
-    auth: dict[str, Any] = {"kind": kind, "app_id": APP, "app_secret": emu.apps[APP]}
+    """A config ``accounts`` entry of ``app``; ``user`` accounts get a fresh refresh token."""
+    auth: dict[str, Any] = {"kind": kind, "app_id": app, "app_secret": emu.apps[app]}
     if kind == "user":
-        auth["refresh_token"] = emu.issue_refresh_token(APP)
+        auth["refresh_token"] = emu.issue_refresh_token(app)
     entry: dict[str, Any] = {"name": name, "provider": "feishu", "base_url": base_url, "auth": auth,
                              "calendars": list(calendars)}  # fmt: skip
     if push is True:

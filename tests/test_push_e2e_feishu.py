@@ -409,3 +409,26 @@ async def test_calendars_all_subscribes_every_calendar_and_a_shared_one_is_pushe
             await pushed_round(w, ALICE, before)
             assert [r.calendar_id for r in w.of(ALICE)[before:]] == [team]
             assert await w.titles() == ["team event"]
+
+
+async def test_a_plain_app_and_an_encrypted_app_share_the_endpoint(tmp_path: Path) -> None:
+    other = "cli_other_encrypted"
+
+    def accounts(emu: FeishuEmulator, url: str) -> list[dict[str, Any]]:
+        emu.apps[other] = "other-app-secret"
+        carol = feishu_account(emu, url, "carol", app=other, key=KEY)
+        carol["push"]["verification_token"] = TOKEN + "-other"
+        return [feishu_account(emu, url, ALICE), carol]
+
+    async with running(tmp_path, accounts) as w:  # the demo app plain, its console set by `running`
+        outcome = await asyncio.wrap_future(w.emu.push.configure(
+            other, verification_token=TOKEN + "-other", encrypt_key=KEY, request_url=f"{w.public_url}/push/feishu"))  # fmt: skip
+        assert outcome is not None and outcome.ok and outcome.encrypted, outcome
+        await w.until(lambda: len(w.emu.push.subscriptions()) == 2)
+        a, c = len(w.of(ALICE)), len(w.of("carol"))
+        w.emu.create_event(summary="both apps", start=at(2), end=at(3))
+        await pushed_round(w, ALICE, a)
+        await pushed_round(w, "carol", c)
+        await w.until(lambda: w.emu.push.pending() == 0)
+        by_app = sorted((d.app_id, d.encrypted, d.status) for d in w.emu.push.deliveries())
+        assert by_app == [(APP, False, 200), (other, True, 200)]
