@@ -421,8 +421,9 @@ async def test_a_plain_app_and_an_encrypted_app_share_the_endpoint(tmp_path: Pat
         return [feishu_account(emu, url, ALICE), carol]
 
     async with running(tmp_path, accounts) as w:  # the demo app plain, its console set by `running`
-        outcome = await asyncio.wrap_future(w.emu.push.configure(
-            other, verification_token=TOKEN + "-other", encrypt_key=KEY, request_url=f"{w.public_url}/push/feishu"))  # fmt: skip
+        url = f"{w.public_url}/push/feishu"
+        saving = w.emu.push.configure(other, verification_token=TOKEN + "-other", encrypt_key=KEY, request_url=url)
+        outcome = await asyncio.wrap_future(saving)
         assert outcome is not None and outcome.ok and outcome.encrypted, outcome
         await w.until(lambda: len(w.emu.push.subscriptions()) == 2)
         a, c = len(w.of(ALICE)), len(w.of("carol"))
