@@ -130,7 +130,8 @@ async def test_forged_deliveries_are_refused_and_ask_nothing_of_the_provider(
                 *sealed(forged_event(w, token="vt-wrong"), KEY, sign_with=KEY), 401)  # fmt: skip
             forged["plain body"] = (body_of(forged_event(w), None), {}, 401)
             good = sealed(forged_event(w, event_id="ev-good"), KEY, sign_with=KEY)
-        await asyncio.sleep(0.5)  # the start's subscription calls are done
+        await w.until(lambda: w.emu.push.subscriptions())  # the start's calls are done
+        await asyncio.sleep(0.3)
         asked, rounds = w.provider_requests(), len(w.of(ALICE))
         for reason, (body, headers, status) in forged.items():
             data = body() if callable(body) else body
