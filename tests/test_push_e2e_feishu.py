@@ -434,3 +434,23 @@ async def test_a_plain_app_and_an_encrypted_app_share_the_endpoint(tmp_path: Pat
         await w.until(lambda: w.emu.push.pending() == 0)
         by_app = sorted((d.app_id, d.encrypted, d.status) for d in w.emu.push.deliveries())
         assert by_app == [(APP, False, 200), (other, True, 200)]
+
+
+async def test_a_redelivery_after_a_restart_is_still_a_duplicate(tmp_path: Path) -> None:
+    emu = FeishuEmulator()
+    with ThreadedServer(emu.make_app) as server:
+        async with running(tmp_path, alice(None), served=(emu, server)) as first:
+            await first.until(lambda: emu.push.subscriptions())
+            emu.push.duplicates, emu.push.duplicate_delay = 1, 3.0  # the copy comes once restarted
+            before = len(first.of(ALICE))
+            emu.create_event(summary="once", start=at(2), end=at(3))
+            await pushed_round(first, ALICE, before)
+            accounts, port = first.accounts, first.port
+        async with running(tmp_path, alice(None), configure=False, served=(emu, server), accounts=accounts,
+                           port=port) as again:  # fmt: skip
+            started = len(again.of(ALICE))
+            await again.until(lambda: emu.push.pending() == 0)
+            copies = [(d.copy, d.status) for d in emu.push.deliveries()]
+            assert copies == [(0, 200), (1, 200)]  # the copy reached the restarted service
+            await asyncio.sleep(1.5)  # time for a round, which must not come: the store remembers the event_id
+            assert len(again.of(ALICE)) == started
