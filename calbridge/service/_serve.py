@@ -35,10 +35,11 @@ def push_accounts(config: Config, registry: Registry) -> tuple[dict[str, PushVer
         pusher = push_plugin(plugin)
         if pusher is None:
             continue
-        if isinstance(account.auth, Mapping):  # built in code: its plugin structures auth and push now
-            # (before `push` is read: unstructured, an absent `push` is None even where it pushes)
+        if isinstance(account.auth, Mapping) or account.push is None or isinstance(account.push, Mapping):
+            # Built in code: its plugin structures auth and push now (an absent `push` too: a plugin
+            # that needs no settings pushes without the key, and the manager subscribes it).
             account = structure_auth(plugin, account, base_dir=config.base_dir, where=f"{account.name}.auth")
-        if account.push is None:
+        if account.push is None or account.push is False:
             continue
         verifier = by_plugin.get(account.provider)
         if verifier is None:

@@ -9,7 +9,8 @@ HTTP from the emulator's own loop (apis.md 1.F; F6, F19, F20, F21).
   one delivery per change, at once), encrypted and signed when the app has an encrypt key.
 - At least once: an attempt not answered 200 within :attr:`~PushHub.answer_timeout` is retried
   after each of :attr:`~PushHub.retry_delays` (F21: 15 s, 5 min, 1 h, 6 h), with the same
-  ``event_id``; :attr:`~PushHub.duplicates` sends each delivery that many more times.
+  ``event_id``; :attr:`~PushHub.duplicates` sends each delivery that many more times, each copy
+  :attr:`~PushHub.duplicate_delay` seconds after the one before (as a late redelivery comes).
 - :meth:`deliveries` is the log, one record per attempt.
 
 Thread-safe: the Python API runs on any thread (the state's lock); the HTTP goes out from the
@@ -94,6 +95,7 @@ class _Outgoing:
     encrypt_key: str | None = attrs.field(repr=False)
     copies: int
     delays: tuple[float, ...]
+    spacing: float
 
 
 class PushHub:
@@ -109,6 +111,7 @@ class PushHub:
         self.challenge_timeout = 1.0  # F19: the challenge within 1 s
         self.retry_delays: tuple[float, ...] = (15.0, 300.0, 3600.0, 21600.0)  # F21
         self.duplicates = 0
+        self.duplicate_delay = 0.0  # seconds between a delivery and each of its duplicates
         self.grey_release = True  # send calendar_event_id and change_type (grey-release fields, F6)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -189,7 +192,8 @@ class PushHub:
                 out = _Outgoing(event_id=doc["header"]["event_id"], app_id=app_id, calendar_id=calendar_id,
                                 calendar_event_id=event_id, change_type=change_type,
                                 body=body_of(doc, console.encrypt_key), encrypt_key=console.encrypt_key,
-                                copies=1 + max(self.duplicates, 0), delays=tuple(self.retry_delays))  # fmt: skip
+                                copies=1 + max(self.duplicates, 0), delays=tuple(self.retry_delays),
+                                spacing=max(self.duplicate_delay, 0.0))  # fmt: skip
                 self._schedule(out)
 
     def _schedule(self, out: _Outgoing) -> None:
@@ -228,6 +232,8 @@ class PushHub:
 
     async def _deliver(self, out: _Outgoing) -> None:
         for copy in range(out.copies):
+            if copy and out.spacing:
+                await asyncio.sleep(out.spacing)
             for attempt in range(1, len(out.delays) + 2):
                 if attempt > 1:
                     await asyncio.sleep(out.delays[attempt - 2])
