@@ -255,3 +255,17 @@ async def test_turning_push_off_stops_what_was_subscribed(tmp_path: Path) -> Non
             await w.manager.ensure(w.acct(), "work")
             assert emu.subscriptions_alive() == [] and await w.store.subscriptions() == []
             assert await push_state(w) == "polled: push: false"
+
+
+async def test_unsubscribing_some_accounts_leaves_the_others_subscribed(tmp_path: Path) -> None:
+    """``run --account alice --unsubscribe`` removes alice's subscriptions, never bob's."""
+    emu = ExampleEmulator()
+    with served(emu) as server:
+        both = [account(server, emu, name="alice"), account(server, emu, name="bob")]
+        async with world(tmp_path, both) as w:
+            await w.manager.ensure(w.acct("alice"), "work")
+            await w.manager.ensure(w.acct("bob"), "work")
+            assert len(emu.subscriptions_alive()) == 2
+            await w.manager.unsubscribe_all(["alice"])
+            (left,) = await w.store.subscriptions()
+            assert left.account == "bob" and emu.subscriptions_alive() == [left.id]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol, runtime_checkable
 
 from ..config import AccountConfig
@@ -38,8 +38,8 @@ class Subscriptions(Protocol):
         """Answer Graph's ``reauthorizationRequired``: reauthorize, or renew."""
         ...
 
-    async def unsubscribe_all(self) -> None:
-        """Remove every subscription this store holds (``run --unsubscribe``)."""
+    async def unsubscribe_all(self, accounts: Collection[str] | None = None) -> None:
+        """Remove the subscriptions of ``accounts`` (None: every configured one) (``run --unsubscribe``)."""
         ...
 
 

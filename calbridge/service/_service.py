@@ -131,7 +131,7 @@ class Service:
             if self._unsubscribe and self._subs is not None:
                 try:
                     async with asyncio.timeout(max(self.config.service.drain.total_seconds(), 5.0)):
-                        await self._subs.unsubscribe_all()
+                        await self._subs.unsubscribe_all([a.name for a in self._accounts])
                 except Exception:
                     logger.exception("removing the subscriptions failed")
         finally:

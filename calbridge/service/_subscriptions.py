@@ -19,7 +19,7 @@ import datetime as dt
 import functools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Protocol
 
 import attrs
@@ -182,14 +182,16 @@ class SubscriptionManager:
         later = self._backoff.get(key)
         return due if due is None or later is None else max(due, later)
 
-    async def unsubscribe_all(self) -> None:
-        """Stop every stored subscription of the configured accounts and forget it (``--unsubscribe``);
-        one that cannot be stopped is kept and logged."""
-        accounts = {a.name: a for a in self._engine.config.accounts}
+    async def unsubscribe_all(self, accounts: Collection[str] | None = None) -> None:
+        """Stop every stored subscription of the configured accounts (of ``accounts``, the ones this
+        service runs: ``run --account A --unsubscribe`` leaves B's alone) and forget it
+        (``--unsubscribe``); one that cannot be stopped is kept and logged."""
+        configured = {a.name: a for a in self._engine.config.accounts}
+        picked = {n: a for n, a in configured.items() if accounts is None or n in accounts}
         jobs: list[Callable[[], Awaitable[None]]] = []
         calendars: set[tuple[str, str]] = set()
         for sub in await self._store.subscriptions():
-            account = accounts.get(sub.account)
+            account = picked.get(sub.account)
             if account is None or account.provider != sub.provider:
                 continue
             calendars.add((account.name, sub.calendar_id))
