@@ -8,7 +8,7 @@ import asyncio
 import datetime as dt
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +275,7 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, ...]] = []
         self.renewal: dt.datetime | None = None
+        self.unsubscribed: list[str] | None = None
 
     async def ensure(self, account: Any, calendar_id: str) -> None:
         self.calls.append(("ensure", account.name, calendar_id))
@@ -292,8 +293,9 @@ class Recorder:
     async def reauthorize(self, subscription_id: str) -> None:
         self.calls.append(("reauthorize", subscription_id))
 
-    async def unsubscribe_all(self) -> None:
+    async def unsubscribe_all(self, accounts: Collection[str] | None = None) -> None:
         self.calls.append(("unsubscribe_all",))
+        self.unsubscribed = None if accounts is None else sorted(accounts)
 
 
 async def test_notices_are_routed_by_kind_and_subscriptions_kept(google: Served, tmp_path: Path) -> None:
@@ -325,6 +327,7 @@ async def test_notices_are_routed_by_kind_and_subscriptions_kept(google: Served,
     assert ("renew_due",) in subs.calls and ("reauthorize", "sub-1") in subs.calls
     assert ("recreate", "a", cal) in subs.calls
     assert subs.calls[-1] == ("unsubscribe_all",)
+    assert subs.unsubscribed == ["a"]  # the accounts this service runs, not every configured one
 
 
 async def test_a_rate_limited_round_says_when_it_may_retry(google: Served, tmp_path: Path) -> None:
