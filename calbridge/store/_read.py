@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from ..model import Event, EventKey, Kind, Window
 from ..recurrence import last_end
@@ -26,7 +27,7 @@ from ._schema import (
     ts,
 )
 from ._subscriptions import push_states
-from .base import CalendarStatus, RoundStart
+from .base import CalendarState, CalendarStatus, RoundStart
 
 
 def get_events(conn: sqlite3.Connection, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]:
@@ -184,12 +185,30 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
             )
         }
         pushes = push_states(conn)
+    return status_rows(states, results, pushes, events=events, occurrences=occurrences, quarantine=quarantine)
+
+
+Counts = dict[tuple[str, str], int]
+
+
+def status_rows(
+    states: dict[tuple[str, str], CalendarState],
+    results: dict[tuple[str, str], tuple[Any, ...]],
+    pushes: dict[tuple[str, str], str],
+    *,
+    events: Counts,
+    occurrences: Counts,
+    quarantine: Counts,
+) -> list[CalendarStatus]:
+    """``status`` from what either store read in one snapshot: saved states, ``calendar_status`` rows
+    (last_success, last_error, last_error_at, failures, next_attempt, coerced), push states, counts."""
     out: list[CalendarStatus] = []
     for acct, cal in sorted(states.keys() | results.keys() | pushes.keys()):
         state = states.get((acct, cal))
         success, error, error_at, failures, next_attempt, coerced = results.get(
             (acct, cal), (None, None, None, 0, None, None)
         )
+        sweep = None if state is None else state.sweep
         out.append(
             CalendarStatus(
                 account=acct,
@@ -200,9 +219,9 @@ def status(conn: sqlite3.Connection) -> list[CalendarStatus]:
                 events=events.get((acct, cal), 0),
                 occurrences=occurrences.get((acct, cal), 0),
                 quarantined=quarantine.get((acct, cal), 0),
-                sweep_held=bool(state is not None and state.sweep is not None and state.sweep.held),
+                sweep_held=bool(sweep is not None and sweep.held),
                 round=None if state is None else state.round,
-                sweep_pending=bool(state is not None and state.sweep is not None and not state.sweep.held),
+                sweep_pending=bool(sweep is not None and not sweep.held),
                 failures=failures,
                 next_attempt=parse_iso(next_attempt),
                 push=pushes.get((acct, cal)),

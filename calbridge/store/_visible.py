@@ -16,11 +16,10 @@ import json
 import sqlite3
 from collections.abc import Collection, Iterable, Mapping
 
-from ..model import Change, Delete, Event, EventKey, Upsert
+from ..model import Change, Event
+from ._decide import Seen, Slot, diff_views, published
 from ._schema import IN_IDS, UNSHADOWED, decode_event
 
-Slot = tuple[str, int]  # (series id, original start in Unix seconds)
-Seen = dict[str, tuple[int, str]]  # id -> (content hash, table holding the visible row)
 Written = tuple[int, str | None, int | None]  # an events row a write left: (hash, series_id, orig_utc)
 
 # CROSS JOIN keeps the slots the outer loop: SQLite otherwise scans the calendar's occurrences and
@@ -148,18 +147,8 @@ class Diff:
         the events rows the write is known to have left, see :func:`visible`)."""
         acct, cal = self._account, self._calendar
         after, _ = visible(self._conn, acct, cal, self._ids, self._slots, expanded=self._expanded, written=written)
-        before = self._before
-        changed = {i: v for i, v in after.items() if before.get(i, (None,))[0] != v[0]}
-        unknown = {i: v for i, v in changed.items() if not (v[1] == self._table and i in self._known)}
-        after_json = texts(self._conn, acct, cal, unknown)
-        gone = before.keys() - after.keys()
-        ranked = list(dict.fromkeys([*(i for i in order if i in changed or i in gone), *sorted(changed.keys() | gone)]))
-        out: list[Change] = []
-        for i in ranked:
-            if i in changed:
-                event = decode_event(after_json[i]) if i in unknown else self._known[i]
-                out.append(Upsert(event=event, created=i not in before))
-            else:
-                key = EventKey(account=acct, calendar_id=cal, id=i)
-                out.append(Delete(key=key, previous=decode_event(self._before_json[i])))
-        return out
+        diff = diff_views(self._before, after, self._known, self._table)
+        after_json = texts(self._conn, acct, cal, diff.unknown)
+        return published(acct, cal, diff, order=order, before=self._before, known=self._known,
+                         after_events={i: decode_event(after_json[i]) for i in diff.unknown},
+                         before_events={i: decode_event(self._before_json[i]) for i in diff.gone})  # fmt: skip

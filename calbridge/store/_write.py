@@ -17,13 +17,12 @@ from typing import Concatenate, ParamSpec
 
 from .. import planner
 from ..errors import StoreError
-from ..model import UTC, Change, Event, EventKey, Kind, Upsert, Window
+from ..model import UTC, Change, Event, EventKey, Upsert, Window
 from ..provider import Quarantined
 from ..state import CalendarState, PendingSweep
-from . import _ahead, _feed, _schema, _visible
+from . import _ahead, _decide, _feed, _schema, _visible
 
 _P = ParamSpec("_P")
-_SLOTTED = (Kind.EXCEPTION, Kind.OCCURRENCE)
 
 
 def _check(account: str, calendar_id: str, key: Event | EventKey) -> None:
@@ -84,41 +83,19 @@ def _upsert_run(conn: sqlite3.Connection, state: CalendarState, run: dict[str, t
             (acct, cal, json.dumps(list(run))),
         )
     }
-    rows: list[tuple[object, ...]] = []
-    remark: list[str] = []
-    dirty: set[str] = set()
-    for event_id, (change, row) in run.items():
-        old = stored.get(event_id)
-        if old is None or old[0] != row[_schema.HASH]:
-            rows.append((*row, mark))
-            stale = planner.stale_after_upsert(change.event, None if old is None else Kind(old[2]))
-            if stale is not None:
-                dirty.add(stale)
-        elif old[1] != mark:
-            remark.append(event_id)
-    conn.executemany(_schema.UPSERT_EVENT, rows)
-    if remark:  # a full listing that finds a row unchanged: only its mark moves
+    plan = _decide.plan_upserts(run, stored, mark)
+    conn.executemany(_schema.UPSERT_EVENT, plan.rows)
+    if plan.remark:  # a full listing that finds a row unchanged: only its mark moves
         conn.execute(
             f"UPDATE events SET mark = ? WHERE account = ? AND calendar_id = ? AND {_schema.IN_IDS}",
-            (mark, acct, cal, json.dumps(remark)),
+            (mark, acct, cal, json.dumps(plan.remark)),
         )
-    _mark_dirty(conn, acct, cal, dirty)
+    _mark_dirty(conn, acct, cal, plan.dirty)
 
 
 def _quarantine_row(account: str, calendar_id: str, q: Quarantined, at: str) -> tuple[str | None, ...]:
     qkey = q.event_id or "payload:" + hashlib.sha256(q.payload.encode()).hexdigest()[:16]
     return (account, calendar_id, qkey, q.event_id, q.error, q.payload, at)
-
-
-def _page_slots(changes: Sequence[Change]) -> set[_visible.Slot]:
-    """The slots the page's exceptions (and synced occurrences) take."""
-    out: set[_visible.Slot] = set()
-    for change in changes:
-        if isinstance(change, Upsert):
-            ev = change.event
-            if ev.series_id is not None and ev.original_start is not None and ev.kind in _SLOTTED:
-                out.add((ev.series_id, _schema.ts(ev.original_start.utc())))
-    return out
 
 
 def commit_page(
@@ -139,7 +116,7 @@ def commit_page(
                 deleted.add(change.key.id)
         ids = final.keys() | _visible.cascade_ids(conn, acct, cal, deleted)
         known = {i: e for i, e in final.items() if e is not None}
-        diff = _visible.Diff(conn, acct, cal, ids, _page_slots(changes), known=known, table="events")
+        diff = _visible.Diff(conn, acct, cal, ids, _decide.page_slots(changes), known=known, table="events")
         run: dict[str, tuple[Upsert, _schema.Row]] = {}
         texts: dict[str, str] = {}  # each upserted id's stored JSON, for the feed
         for change in changes:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from ...model import Event, EventKey, Kind, Window
-from .._read import _series_reaches
-from .._schema import coerced_from_json, decode_event, overlap_args, parse_iso, state_from_json, ts
+from .._read import _series_reaches, status_rows
+from .._schema import decode_event, overlap_args, state_from_json, ts
 from ..base import CalendarStatus, RoundStart
 from . import _push
 from ._schema import Conn, by_ids, get_state
@@ -141,33 +141,7 @@ async def status(conn: Conn) -> list[CalendarStatus]:
             )
         }
         pushes = await _push.push_states(conn)
-    out: list[CalendarStatus] = []
-    for acct, cal in sorted(states.keys() | results.keys() | pushes.keys()):
-        state = states.get((acct, cal))
-        success, error, error_at, failures, next_attempt, coerced = results.get(
-            (acct, cal), (None, None, None, 0, None, None)
-        )
-        sweep = None if state is None else state.sweep
-        out.append(
-            CalendarStatus(
-                account=acct,
-                calendar_id=cal,
-                last_success=parse_iso(success),
-                last_error=error,
-                last_error_at=parse_iso(error_at),
-                events=events.get((acct, cal), 0),
-                occurrences=occurrences.get((acct, cal), 0),
-                quarantined=quarantine.get((acct, cal), 0),
-                sweep_held=bool(sweep is not None and sweep.held),
-                round=None if state is None else state.round,
-                sweep_pending=bool(sweep is not None and not sweep.held),
-                failures=failures,
-                next_attempt=parse_iso(next_attempt),
-                push=pushes.get((acct, cal)),
-                coerced=coerced_from_json(coerced),
-            )
-        )
-    return out
+    return status_rows(states, results, pushes, events=events, occurrences=occurrences, quarantine=quarantine)
 
 
 async def quarantined(conn: Conn, account: str | None) -> list[tuple[EventKey, str]]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
-from ...model import Change, Delete, Event, EventKey, Upsert
+from ...model import Change, Event
+from .._decide import Seen, Slot, diff_views, published
 from .._schema import decode_event
-from .._visible import Seen, Slot, Written
+from .._visible import Written
 from ._schema import Conn, by_ids
 
 # An occurrences row (as ``o``) no events row hides: not one of its id, not an exception or a synced
@@ -133,18 +134,8 @@ class Diff:
         after, _ = await visible(
             self._conn, acct, cal, self._ids, self._slots, expanded=self._expanded, written=written
         )
-        before = self._before
-        changed = {i: v for i, v in after.items() if before.get(i, (None,))[0] != v[0]}
-        unknown = {i: v for i, v in changed.items() if not (v[1] == self._table and i in self._known)}
-        after_json = await texts(self._conn, acct, cal, unknown)
-        gone = before.keys() - after.keys()
-        ranked = list(dict.fromkeys([*(i for i in order if i in changed or i in gone), *sorted(changed.keys() | gone)]))
-        out: list[Change] = []
-        for i in ranked:
-            if i in changed:
-                event = decode_event(after_json[i]) if i in unknown else self._known[i]
-                out.append(Upsert(event=event, created=i not in before))
-            else:
-                key = EventKey(account=acct, calendar_id=cal, id=i)
-                out.append(Delete(key=key, previous=decode_event(self._before_json[i])))
-        return out
+        diff = diff_views(self._before, after, self._known, self._table)
+        after_json = await texts(self._conn, acct, cal, diff.unknown)
+        return published(acct, cal, diff, order=order, before=self._before, known=self._known,
+                         after_events={i: decode_event(after_json[i]) for i in diff.unknown},
+                         before_events={i: decode_event(self._before_json[i]) for i in diff.gone})  # fmt: skip

@@ -13,16 +13,15 @@ from collections.abc import Sequence
 
 from ... import planner
 from ...errors import StoreError
-from ...model import UTC, Change, Event, EventKey, Kind, Upsert, Window
+from ...model import UTC, Change, Event, EventKey, Upsert, Window
 from ...provider import Quarantined
 from ...state import CalendarState, PendingSweep
+from .. import _decide
 from .. import _schema as rows_
 from .._ahead import split as _split  # the overlap rule alone, no connection involved
-from .._visible import Slot
 from . import _ahead, _feed, _visible
 from ._schema import Conn, by_ids, save_state
 
-_SLOTTED = (Kind.EXCEPTION, Kind.OCCURRENCE)
 _UPSERT_EVENTS = _ahead.upsert_sql("events", with_mark=True)
 _UPSERT_OCCURRENCES = _ahead.upsert_sql("occurrences")
 _KEY = "account = $1 AND calendar_id = $2"
@@ -76,34 +75,13 @@ async def _upsert_run(conn: Conn, state: CalendarState, run: dict[str, tuple[Ups
     acct, cal, mark = state.account, state.calendar_id, state.mark
     found = await conn.fetch(by_ids("events", "o.id, o.hash, o.mark, o.kind"), acct, cal, list(run))
     stored = {r[0]: (r[1], r[2], r[3]) for r in found}
-    rows: list[tuple[object, ...]] = []
-    remark: list[str] = []
-    dirty: set[str] = set()
-    for event_id, (change, row) in run.items():
-        old = stored.get(event_id)
-        if old is None or old[0] != row[rows_.HASH]:
-            rows.append((*row, mark))
-            stale = planner.stale_after_upsert(change.event, None if old is None else Kind(old[2]))
-            if stale is not None:
-                dirty.add(stale)
-        elif old[1] != mark:
-            remark.append(event_id)
-    await _ahead.upsert(conn, _UPSERT_EVENTS, rows)
-    if remark:  # a full listing that finds a row unchanged: only its mark moves
+    plan = _decide.plan_upserts(run, stored, mark)
+    await _ahead.upsert(conn, _UPSERT_EVENTS, plan.rows)
+    if plan.remark:  # a full listing that finds a row unchanged: only its mark moves
         await conn.execute(
-            f"UPDATE events SET mark = $3 WHERE {_KEY} AND id = ANY($4::text[])", acct, cal, mark, remark
+            f"UPDATE events SET mark = $3 WHERE {_KEY} AND id = ANY($4::text[])", acct, cal, mark, plan.remark
         )
-    await _mark_dirty(conn, acct, cal, dirty)
-
-
-def _page_slots(changes: Sequence[Change]) -> set[Slot]:
-    out: set[Slot] = set()
-    for change in changes:
-        if isinstance(change, Upsert):
-            ev = change.event
-            if ev.series_id is not None and ev.original_start is not None and ev.kind in _SLOTTED:
-                out.add((ev.series_id, rows_.ts(ev.original_start.utc())))
-    return out
+    await _mark_dirty(conn, acct, cal, plan.dirty)
 
 
 async def commit_page(
@@ -124,7 +102,7 @@ async def commit_page(
     async with conn.transaction():
         ids = final.keys() | await _visible.cascade_ids(conn, acct, cal, deleted)
         known = {i: e for i, e in final.items() if e is not None}
-        diff = await _visible.Diff.start(conn, acct, cal, ids, _page_slots(changes), known=known, table="events")
+        diff = await _visible.Diff.start(conn, acct, cal, ids, _decide.page_slots(changes), known=known, table="events")
         run: dict[str, tuple[Upsert, rows_.Row]] = {}
         texts: dict[str, str] = {}
         for change in changes:
