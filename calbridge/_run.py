@@ -44,6 +44,8 @@ class CalendarResult:
     sweep_held: tuple[int, int] | None = None
     retry_at: dt.datetime | None = None  # rate-limited: when the provider said it may be asked again
     stopped: bool = False  # a stop came between pages: committed pages stay, the next round resumes
+    held_by: str | None = None  # a store shared by workers: another live worker holds it; not synced here
+    lease_lost: bool = False  # its lease was taken over mid-round: the write refused, nothing of it written
 
     @property
     def ok(self) -> bool:

@@ -73,6 +73,10 @@ class StoreBusy(StoreError):
     """Another process is syncing into the same store."""
 
 
+class LeaseLost(StoreError):
+    """A write for a calendar whose lease another worker has taken: nothing of it was written."""
+
+
 class FeedBehind(StoreError):
     """A change-feed read starts below what retention kept: reading on would skip changes silently."""
 

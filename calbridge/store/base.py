@@ -62,6 +62,9 @@ class CalendarStatus:
     next_attempt: dt.datetime | None = None
     # values its rounds read as the schema's neutral value (junk enums, cut text), in all, by field
     coerced: Mapping[str, int] = attrs.field(factory=dict)
+    # a store shared by many workers (``calbridge.lease``): who holds the calendar, until when
+    holder: str | None = None
+    lease_expires: dt.datetime | None = None
 
     @property
     def coerced_total(self) -> int:
