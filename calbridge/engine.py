@@ -25,11 +25,13 @@ from typing import Any
 
 import aiohttp
 
+from . import _leased_sync as _leased
 from ._calendar_sync import CalendarSync, RoundStopped
 from ._http import request_log, ssl_context_for
 from ._run import CalendarResult, ChangeBatch, SyncReport
 from .config import AccountConfig, Config, structure_auth
-from .errors import CalbridgeError, RateLimited
+from .errors import CalbridgeError, LeaseLost, RateLimited
+from .lease import Lease, LeaseStore
 from .model import Calendar, Change, Delete
 from .planner import RoundLimits, SweepPolicy
 from .provider import Provider, ProviderContext
@@ -64,6 +66,7 @@ class SyncEngine:
         sweep_batch: int = 1000,
         progress: ProgressHook | None = None,
         feed_keep: dt.timedelta | None = None,
+        worker: str | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -85,6 +88,7 @@ class SyncEngine:
         self._listeners: list[Listener] = []
         self._queues: list[asyncio.Queue[ChangeBatch | None]] = []
         self._closed = False
+        self.worker = worker or _leased.default_worker()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -203,11 +207,14 @@ class SyncEngine:
         """
         accounts = [self.config.account(account)] if account else list(self.config.accounts)
         report = SyncReport(started=self._clock())
-        async with self.store.sync_lock(wait=lock_wait):
-            async with asyncio.TaskGroup() as tg:
-                for acc in accounts:
-                    tg.create_task(self._sync_account(acc, full, report))
-            await self.prune_feed()
+        if isinstance(self.store, LeaseStore):  # shared by workers: each calendar under a lease
+            await _leased.sync(self, self.store, accounts, full, report, worker=self.worker)
+        else:
+            async with self.store.sync_lock(wait=lock_wait):
+                async with asyncio.TaskGroup() as tg:
+                    for acc in accounts:
+                        tg.create_task(self._sync_account(acc, full, report))
+                await self.prune_feed()
         report.finished = self._clock()
         return report
 
@@ -224,15 +231,20 @@ class SyncEngine:
                 break
         return total
 
-    async def _sync_account(self, account: AccountConfig, full: bool, report: SyncReport) -> None:
+    async def listed(self, account: AccountConfig, report: SyncReport) -> list[str] | None:
+        """:meth:`calendar_ids`, or None with the failure in ``report`` (the account's other work is off)."""
         try:
-            ids = await self.calendar_ids(account)
+            return await self.calendar_ids(account)
         except CalbridgeError as exc:
             report.calendars.append(CalendarResult(account=account.name, calendar_id="*", error=_describe(exc)))
-            return
         except Exception as exc:  # a provider bug: this account fails, the others go on
             logger.exception("%s: listing calendars failed", account.name)
             report.calendars.append(CalendarResult(account=account.name, calendar_id="*", error=_describe(exc)))
+        return None
+
+    async def _sync_account(self, account: AccountConfig, full: bool, report: SyncReport) -> None:
+        ids = await self.listed(account, report)
+        if ids is None:
             return
         async with asyncio.TaskGroup() as tg:
             for cal in ids:
@@ -244,18 +256,26 @@ class SyncEngine:
         await self._round(account, calendar_id, full, result, None)
 
     async def sync_calendar(
-        self, account_name: str, calendar_id: str, *, full: bool = False, stopping: Callable[[], bool] | None = None
+        self,
+        account_name: str,
+        calendar_id: str,
+        *,
+        full: bool = False,
+        stopping: Callable[[], bool] | None = None,
+        lease: Lease | None = None,
     ) -> CalendarResult:
         """One round of one calendar, then its expansion, as :meth:`sync` runs each (same semaphores,
-        same outcome recorded); the store's ``sync_lock`` is the caller's to hold.
+        same outcome recorded); the store's ``sync_lock`` (or ``lease``) is the caller's to hold.
 
         ``stopping`` is asked between pages: once true, the round requests no further page and ends
-        with ``stopped`` set and no outcome recorded (the next round resumes). Failures land in the
-        result; only cancellation escapes.
+        with ``stopped`` set and no outcome recorded (the next round resumes). With ``lease`` (a store
+        shared by workers) every write is fenced by it: once it is taken over the round ends with
+        ``lease_lost`` set and nothing more written. Failures land in the result; only cancellation
+        escapes.
         """
         account = self.config.account(account_name)
         result = CalendarResult(account=account.name, calendar_id=calendar_id)
-        await self._round(account, calendar_id, full, result, stopping)
+        await self._round(account, calendar_id, full, result, stopping, lease)
         return result
 
     async def _round(
@@ -265,7 +285,13 @@ class SyncEngine:
         full: bool,
         result: CalendarResult,
         stopping: Callable[[], bool] | None,
+        lease: Lease | None = None,
     ) -> None:
+        store = self.store
+        if lease is not None:
+            if not isinstance(store, LeaseStore):
+                raise TypeError(f"a lease was given, but {type(store).__name__} is not shared by workers")
+            store = store.fenced(lease)
         sem = self._per_account.setdefault(account.name, asyncio.Semaphore(self._per_account_n))
         async with sem, self._global:
             if stopping is not None and stopping():  # stopped while it waited for its turn: not started
@@ -274,12 +300,15 @@ class SyncEngine:
             started = self._clock()
             run: CalendarSync | None = None
             try:
-                run = self._calendar_sync(account, calendar_id, result, stopping)
+                run = self._calendar_sync(account, calendar_id, result, stopping, store)
                 await run.run(full=full)
                 if run.owes_last:
                     await self._publish(account.name, calendar_id, (), last=True)
             except RoundStopped:
                 result.stopped = True
+                return
+            except LeaseLost:
+                self._lease_lost(result)
                 return
             except CalbridgeError as exc:
                 result.error = _describe(exc)
@@ -293,12 +322,29 @@ class SyncEngine:
                 result.error = f"internal error: {_describe(exc)}"
             # The outcome, with the state a quiet round left (its new cursor): one write.
             unsaved = None if run is None else run.unsaved
-            await self.store.record_result(account.name, calendar_id, at=started, error=result.error, state=unsaved,
-                                           coerced=result.coerced)  # fmt: skip
+            try:
+                await store.record_result(account.name, calendar_id, at=started, error=result.error, state=unsaved,
+                                          coerced=result.coerced)  # fmt: skip
+            except LeaseLost:
+                self._lease_lost(result)
+                return
             self._report(account.name, "done", {"calendar": calendar_id, "result": result})
 
+    @staticmethod
+    def _lease_lost(result: CalendarResult) -> None:
+        """Another worker took the calendar mid-round: what this round committed stays, the rest is its."""
+        result.lease_lost = True
+        result.error = None
+        logger.warning("%s/%s: lease lost to another worker; this round wrote nothing more",
+                       result.account, result.calendar_id)  # fmt: skip
+
     def _calendar_sync(
-        self, account: AccountConfig, calendar_id: str, result: CalendarResult, stopping: Callable[[], bool] | None
+        self,
+        account: AccountConfig,
+        calendar_id: str,
+        result: CalendarResult,
+        stopping: Callable[[], bool] | None,
+        store: Store,
     ) -> CalendarSync:
         async def publish(changes: Sequence[Change]) -> None:
             await self._publish(account.name, calendar_id, changes)
@@ -309,7 +355,7 @@ class SyncEngine:
         settings = self.config.settings
         sweep = SweepPolicy(ratio=self._sweep_ratio, allow_mass_delete=self.allow_mass_delete, batch=self._sweep_batch)
         return CalendarSync(
-            store=self.store,
+            store=store,
             provider=self.provider(account),
             result=result,
             clock=self._clock,

@@ -293,7 +293,12 @@ class Recorder:
     async def reauthorize(self, subscription_id: str) -> None:
         self.calls.append(("reauthorize", subscription_id))
 
-    async def unsubscribe_all(self, accounts: Collection[str] | None = None) -> None:
+    def release(self, account_name: str, calendar_id: str) -> None:
+        self.calls.append(("release", account_name, calendar_id))
+
+    async def unsubscribe_all(
+        self, accounts: Collection[str] | None = None, *, calendars: Collection[tuple[str, str]] | None = None
+    ) -> None:
         self.calls.append(("unsubscribe_all",))
         self.unsubscribed = None if accounts is None else sorted(accounts)
 

@@ -85,6 +85,9 @@ class Progress:
 def print_report(report: SyncReport) -> None:
     out = _console()
     for r in sorted(report.calendars, key=lambda c: (c.account, c.calendar_id)):
+        if r.held_by is not None:  # a store shared by workers: a live worker syncs it
+            out.print(f"{r.account}/{r.calendar_id}: held by {r.held_by}; skipped", markup=False)
+            continue
         what = "full" if r.full else "incremental"
         # Exactly what was published: events are singles, series and exceptions; occurrences are the
         # expanded ones, whoever produced them (Graph's sync stream or an expansion).
@@ -104,6 +107,8 @@ def print_report(report: SyncReport) -> None:
                 f"; SWEEP HELD: it would remove {cand} of {total} events — check the account's access, then "
                 "rerun with --allow-mass-delete if that is right"
             )
+        if r.lease_lost:
+            line += "; lease lost to another worker mid-round (it goes on from what was committed)"
         if r.error:
             line += f"; FAILED: {scrub(r.error)}"
         out.print(line, markup=False)
@@ -112,7 +117,9 @@ def print_report(report: SyncReport) -> None:
         names = ", ".join(f"{f.account}/{f.calendar_id}" for f in failures)
         out.print(f"{len(failures)} of {len(report.calendars)} calendars did not sync cleanly: {names}", markup=False)
     else:
-        out.print(f"{len(report.calendars)} calendars synced", markup=False)
+        held = sum(1 for r in report.calendars if r.held_by is not None)
+        synced = f"{len(report.calendars) - held} calendars synced"
+        out.print(synced + (f", {held} held by other workers" if held else ""), markup=False)
 
 
 def when_text(w: When, tz: dt.tzinfo = dt.UTC) -> str:

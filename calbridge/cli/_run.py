@@ -98,6 +98,7 @@ async def cmd_run(args: argparse.Namespace, config: Config, clock: Callable[[], 
             listen=listen,
             unsubscribe=args.unsubscribe,
             lock_wait=lock_wait,
+            worker=worker,
         )
 
     async with open_store(config) as store:

@@ -38,8 +38,15 @@ class Subscriptions(Protocol):
         """Answer Graph's ``reauthorizationRequired``: reauthorize, or renew."""
         ...
 
-    async def unsubscribe_all(self, accounts: Collection[str] | None = None) -> None:
-        """Remove the subscriptions of ``accounts`` (None: every configured one) (``run --unsubscribe``)."""
+    async def unsubscribe_all(
+        self, accounts: Collection[str] | None = None, *, calendars: Collection[tuple[str, str]] | None = None
+    ) -> None:
+        """Remove the subscriptions of ``accounts`` (None: every configured one), of ``calendars`` only
+        when given (a fleet's worker: the ones it holds) (``run --unsubscribe``)."""
+        ...
+
+    def release(self, account_name: str, calendar_id: str) -> None:
+        """Stop managing the calendar's subscription (another worker holds it now); it stays in the store."""
         ...
 
 

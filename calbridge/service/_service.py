@@ -24,13 +24,17 @@ from typing import Any
 
 from aiohttp import web
 
+from .._leased_sync import default_worker
 from .._run import CalendarResult
 from ..config import AccountConfig, Config, Listen
 from ..engine import SyncEngine
+from ..errors import LeaseLost
+from ..lease import LISTING, Lease, LeaseStore
 from ..push import NoticeKind
 from ..registry import Registry, default_registry
 from ..store.base import Store
 from . import _schedule as schedule
+from ._fleet import Fleet
 from ._lines import round_line
 from ._seams import BackoffRecorder, PushStateRecorder, Subscriptions, default_subscriptions
 from ._serve import Site, push_accounts, receiver_app
@@ -38,7 +42,6 @@ from ._triggers import Trigger
 
 logger = logging.getLogger("calbridge.service")
 Key = tuple[str, str]
-LISTING = "*"  # the slot of an account's calendar list (accounts with `calendars: all`)
 NO_PUBLIC_URL = "polled: no service.public_url"
 
 
@@ -74,11 +77,13 @@ class Service:
         lock_wait: float | None = None,
         on_round: Callable[[CalendarResult], Any] | None = None,
         policy: schedule.Policy | None = None,
+        worker: str | None = None,
     ) -> None:
         self.config, self.store = config, store
+        self.worker = worker or default_worker()
         self._registry = registry or default_registry
         self._owns_engine = engine is None
-        self.engine = engine or SyncEngine(config, store, registry=self._registry, clock=clock)
+        self.engine = engine or SyncEngine(config, store, registry=self._registry, clock=clock, worker=self.worker)
         self._clock = clock or wall
         self._wall, self._rand = wall, rand
         picked = [config.account(n) for n in accounts] if accounts else list(config.accounts)
@@ -97,6 +102,12 @@ class Service:
         self._stack = contextlib.AsyncExitStack()
         self._app: web.Application | None = None
         self._site: Site | None = None
+        # A store shared by workers: this one syncs the calendars it holds (``_fleet``).
+        self._fleet: Fleet | None = None
+        if isinstance(store, LeaseStore):
+            self._fleet = Fleet(store, self.worker, config.service.lease, picked, claimed=self._claimed,
+                                dropped=self._dropped, busy=lambda key: key in self._rounds,
+                                relayed=self._relayed)  # fmt: skip
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -105,7 +116,8 @@ class Service:
         try:
             if self._owns_engine:
                 await stack.enter_async_context(self.engine)
-            await stack.enter_async_context(self.store.sync_lock(wait=self._lock_wait))
+            if self._fleet is None:
+                await stack.enter_async_context(self.store.sync_lock(wait=self._lock_wait))
             public_url = self.config.service.public_url
             if self._subs is None and public_url is not None:
                 self._subs = default_subscriptions(self.store, self.engine, public_url, self._wall)
@@ -113,7 +125,11 @@ class Service:
             self._app = receiver_app(
                 verifiers=verifiers, accounts=accounts, store=self.store, trigger=self.trigger, draining=self.draining
             )
-            self._take_on()
+            if self._fleet is None:
+                self._take_on()
+            else:
+                await stack.enter_async_context(self._fleet.listening())
+                await self._fleet.start()
             if self._serve_http:
                 self._site = Site(self._app, self._listen)
                 await self._site.start()
@@ -129,11 +145,15 @@ class Service:
         await self._cancel(set(self._rounds.values()) | self._background)
         try:
             if self._unsubscribe and self._subs is not None:
+                # A fleet's worker removes the subscriptions of the calendars it holds, no one else's.
+                held = None if self._fleet is None else self._fleet.held.calendars()
                 try:
                     async with asyncio.timeout(max(self.config.service.drain.total_seconds(), 5.0)):
-                        await self._subs.unsubscribe_all([a.name for a in self._accounts])
+                        await self._subs.unsubscribe_all([a.name for a in self._accounts], calendars=held)
                 except Exception:
                     logger.exception("removing the subscriptions failed")
+            if self._fleet is not None:
+                await self._fleet.stop()
         finally:
             await self._stack.aclose()
 
@@ -187,6 +207,8 @@ class Service:
         """Run until :meth:`stop`, then drain (at most ``service.drain``) and return."""
         if self._subs is not None:
             self._spawn(self._renewals())
+        if self._fleet is not None:
+            self._spawn(self._fleet.run())
         self._spawn(self._prune_feed())
         while not self._stopping:
             self._wake.clear()
@@ -232,11 +254,16 @@ class Service:
         account, calendar_id = key
         before = self._slots[key].failures
         result: CalendarResult | None = None
+        lease = None if self._fleet is None else self._fleet.held.get(key)
+        store = self.store if lease is None or self._fleet is None else self._fleet.store.fenced(lease)
         try:
             if calendar_id == LISTING:
                 outcome = await self._list(account)
             else:
-                result = await self.engine.sync_calendar(account, calendar_id, stopping=self.draining)
+                result = await self.engine.sync_calendar(account, calendar_id, stopping=self._stopping_for(key),
+                                                         lease=lease)  # fmt: skip
+                if result.lease_lost:
+                    self._dropped(key, "lost")
                 retry_at = None
                 if result.retry_at is not None:  # the engine's clock may be pinned; the schedule's is real
                     retry_at = self._wall() + (result.retry_at - self._clock())
@@ -245,16 +272,28 @@ class Service:
             logger.exception("%s/%s: the round failed", account, calendar_id)
             outcome = schedule.Outcome(ok=False)
         now = self._wall()
+        self._rounds.pop(key, None)
+        if key not in self._slots:  # dropped meanwhile (its lease lost or given up)
+            self._wake.set()
+            return
         slot = self._slots[key] = schedule.finished(self._slots[key], outcome, now, self._rand(), self._policy)
-        del self._rounds[key]
         if calendar_id != LISTING and result is not None:
             logger.info("%s", round_line(result, slot, now))
             if self._on_round is not None:
                 self._on_round(result)
-        if (slot.failures or before) and not outcome.stopped and isinstance(self.store, BackoffRecorder):
+        if (slot.failures or before) and not outcome.stopped and isinstance(store, BackoffRecorder):
             next_attempt = slot.due if slot.failures else None
-            await self.store.record_backoff(account, calendar_id, failures=slot.failures, next_attempt=next_attempt)
+            with contextlib.suppress(LeaseLost):  # taken over since: the holder records its own
+                await store.record_backoff(account, calendar_id, failures=slot.failures, next_attempt=next_attempt)
         self._wake.set()
+
+    def _stopping_for(self, key: Key) -> Callable[[], bool]:
+        """What a round asks between pages: the service drains, or this worker's lease on the calendar
+        may have lapsed (its renewals stalled): request no further page."""
+        fleet = self._fleet
+        if fleet is None:
+            return self.draining
+        return lambda: self._stopping or not fleet.held.valid(key)
 
     async def _list(self, name: str) -> schedule.Outcome:
         """An account with ``calendars: all``: its calendars, each taken on (and re-listed every poll)."""
@@ -264,17 +303,54 @@ class Service:
         except Exception as exc:
             logger.info("%s: listing calendars FAILED: %s", name, f"{type(exc).__name__}: {exc}")
             return schedule.Outcome(ok=False)
+        if self._fleet is not None:  # every worker may claim them now, this one included
+            await self._fleet.offer([(name, c) for c in ids])
+            return schedule.Outcome(ok=True)
         now = self._wall()
         for calendar_id in ids:
             self._add_calendar(account, calendar_id, now)
         return schedule.Outcome(ok=True)
 
+    # -- the fleet (a store shared by workers) ---------------------------------------------------
+
+    def _claimed(self, lease: Lease) -> None:
+        """A calendar claimed: due now, subscribed by this worker from now on."""
+        now = self._wall()
+        account = self.config.account(lease.account)
+        if lease.calendar_id == LISTING:
+            self._slots.setdefault(lease.key, schedule.first(now))
+        else:
+            self._add_calendar(account, lease.calendar_id, now)
+        self._wake.set()
+
+    def _dropped(self, key: Key, why: str) -> None:
+        """A calendar no longer held: no round of it starts here, its subscription is the next holder's.
+        A round in flight of a lost one is cancelled (its writes would be refused anyway)."""
+        self._slots.pop(key, None)
+        task = self._rounds.get(key)
+        if why == "lost" and task is not None and task is not asyncio.current_task():
+            del self._rounds[key]
+            task.cancel()
+        if self._subs is not None and key[1] != LISTING:
+            self._subs.release(*key)
+
+    def _relayed(self, trigger: Trigger) -> None:
+        """A notice another worker received for a calendar held here."""
+        try:
+            self._route(trigger, relayed=True)
+        except Exception:
+            logger.exception("%s/%s: a relayed trigger failed", trigger.account, trigger.calendar_id)
+
     # -- push --------------------------------------------------------------------------------
 
-    def _route(self, trigger: Trigger) -> None:
+    def _route(self, trigger: Trigger, *, relayed: bool = False) -> None:
         if self._stopping or trigger.kind is NoticeKind.SYNC:
             return
         key = (trigger.account, trigger.calendar_id)
+        if self._fleet is not None and key not in self._slots:
+            if not relayed:  # held by another worker (or by none yet: the next to claim it runs a round)
+                self._spawn(self._fleet.relay(trigger))
+            return
         if trigger.kind is NoticeKind.REAUTHORIZE:
             if self._subs is not None and trigger.subscription_id is not None:
                 self._spawn(self._reauthorize(trigger.subscription_id))

@@ -182,27 +182,42 @@ class SubscriptionManager:
         later = self._backoff.get(key)
         return due if due is None or later is None else max(due, later)
 
-    async def unsubscribe_all(self, accounts: Collection[str] | None = None) -> None:
+    async def unsubscribe_all(
+        self, accounts: Collection[str] | None = None, *, calendars: Collection[tuple[str, str]] | None = None
+    ) -> None:
         """Stop every stored subscription of the configured accounts (of ``accounts``, the ones this
-        service runs: ``run --account A --unsubscribe`` leaves B's alone) and forget it
-        (``--unsubscribe``); one that cannot be stopped is kept and logged."""
+        service runs: ``run --account A --unsubscribe`` leaves B's alone; of ``calendars`` when given:
+        a fleet's worker stops those it holds) and forget it (``--unsubscribe``); one that cannot be
+        stopped is kept and logged."""
         configured = {a.name: a for a in self._engine.config.accounts}
         picked = {n: a for n, a in configured.items() if accounts is None or n in accounts}
+        only = None if calendars is None else set(calendars)
         jobs: list[Callable[[], Awaitable[None]]] = []
-        calendars: set[tuple[str, str]] = set()
+        found: set[tuple[str, str]] = set()
         for sub in await self._store.subscriptions():
             account = picked.get(sub.account)
             if account is None or account.provider != sub.provider:
                 continue
-            calendars.add((account.name, sub.calendar_id))
+            if only is not None and (sub.account, sub.calendar_id) not in only:
+                continue
+            found.add((account.name, sub.calendar_id))
             jobs.append(functools.partial(self._stop, account, sub))
         await _bounded(jobs)
         self._held.clear()
         self._backoff.clear()
         self._retries.clear()
         self._stale.clear()
-        for name, calendar_id in sorted(calendars):
+        for name, calendar_id in sorted(found):
             await self._store.set_push_state(name, calendar_id, None)
+
+    def release(self, account_name: str, calendar_id: str) -> None:
+        """Another worker holds the calendar now: stop renewing or retrying its subscription here (the
+        row stays in the store, where the new holder finds and reuses it)."""
+        self._retries.pop((account_name, calendar_id), None)
+        for key, (account, sub) in list(self._held.items()):
+            if account.name == account_name and sub.calendar_id == calendar_id:
+                del self._held[key]
+                self._backoff.pop(key, None)
 
     # -- the steps -------------------------------------------------------------------------------
 
