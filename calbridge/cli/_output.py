@@ -16,6 +16,7 @@ from rich.table import Table
 
 from .._run import CalendarResult, SyncReport
 from ..export import event_to_dict
+from ..lease import Worker
 from ..model import Calendar, Event, When
 from ..store.base import CalendarStatus
 from ..toolkit.scrub import scrub
@@ -209,9 +210,12 @@ def print_events(events: Sequence[Event], fmt: str, *, tz: dt.tzinfo | None = No
 
 
 def _last_success(r: CalendarStatus, syncing: str | None) -> str:
-    """A round with committed pages and no end is running now (a sync holds the store) or was killed."""
+    """A round with committed pages and no end is running now (a sync holds the store, or a worker
+    the calendar) or was killed."""
     if r.round is not None or r.sweep_pending:
         what = f"{r.round.value} round" if r.round is not None else "sweep"
+        if r.holder is not None and r.lease_expires is not None and r.lease_expires > dt.datetime.now(dt.UTC):
+            return f"{what} in progress (worker {r.holder})"
         if syncing:
             return f"{what} in progress (pid {syncing})"
         return f"{what} unfinished (interrupted); the next sync resumes it"
@@ -228,12 +232,22 @@ def _backoff(r: CalendarStatus) -> str:
     return text
 
 
-def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None, polled: str | None = None) -> None:
+def print_status(
+    rows: Sequence[CalendarStatus],
+    *,
+    syncing: str | None = None,
+    polled: str | None = None,
+    workers: Sequence[Worker] | None = None,
+) -> None:
     """The status table; ``syncing`` is the pid of a sync holding the store now, if any; ``polled`` is
-    what the push column says of a calendar the service recorded nothing for (no ``public_url``)."""
+    what the push column says of a calendar the service recorded nothing for (no ``public_url``);
+    ``workers`` (a store shared by workers) the workers alive, with a ``held by`` column."""
     table = Table(header_style="bold")
-    columns = ("calendar", "last success", "last error", "backoff", "push", "events", "occurrences", "coerced",
-               "quarantined")
+    columns = ["calendar", "last success", "last error", "backoff", "push", "events", "occurrences", "coerced",
+               "quarantined"]  # fmt: skip
+    fleet = workers is not None
+    if fleet:
+        columns.insert(1, "held by")
     for col in columns:
         table.add_column(col, overflow="fold")
     for r in rows:
@@ -242,7 +256,7 @@ def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None, 
             err = ""  # an older failure, since recovered
         if r.sweep_held:
             err = (err + "; " if err else "") + "sweep held (sync --allow-mass-delete)"
-        table.add_row(
+        cells = [
             f"{r.account}/{r.calendar_id}",
             _last_success(r, syncing),
             err,
@@ -252,8 +266,27 @@ def print_status(rows: Sequence[CalendarStatus], *, syncing: str | None = None, 
             str(r.occurrences),
             _coerced(r.coerced),
             str(r.quarantined),
-        )
+        ]
+        if fleet:
+            cells.insert(1, _held_by(r))
+        table.add_row(*cells)
     _console().print(table)
+    if workers is not None:
+        names = ", ".join(f"{w.name} (until {_utc(w.expires)})" for w in workers)
+        alive = f"{len(workers)} worker{'s' if len(workers) != 1 else ''} alive"
+        _console().print(f"{alive}: {names}" if workers else "no worker alive", markup=False)
+
+
+def _utc(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _held_by(r: CalendarStatus) -> str:
+    """``w1 until 2026-12-03 08:15:02Z``; an expired lease is one the next claim takes."""
+    if r.holder is None or r.lease_expires is None:
+        return ""
+    lapsed = " (lapsed)" if r.lease_expires <= dt.datetime.now(dt.UTC) else ""
+    return f"{r.holder} until {_utc(r.lease_expires)}{lapsed}"
 
 
 def _coerced(counts: Mapping[str, int]) -> str:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from ..config import Config, load_config
 from ..errors import CalbridgeError, ConfigError, MissingDependency, StoreBusy, StoreError
 from ..export import parse_instant
+from ..lease import LeaseStore
 from ..model import Window
 from ..registry import default_registry
 from ..toolkit.scrub import ScrubFilter, scrub
@@ -221,8 +222,9 @@ async def cmd_status(args: argparse.Namespace) -> int:
         return 1
     async with store:
         rows = await store.status()
+        workers = await store.workers() if isinstance(store, LeaseStore) else None
     polled = "polled: no service.public_url" if config.service.public_url is None else None
-    _output.print_status(rows, syncing=store.sync_holder(), polled=polled)
+    _output.print_status(rows, syncing=store.sync_holder(), polled=polled, workers=workers)
     return 0
 
 
