@@ -113,6 +113,11 @@ def finished(slot: Slot, outcome: Outcome, now: dt.datetime, rand: float, policy
     return Slot(due=due, failures=failures)
 
 
+def deferred(slot: Slot, due: dt.datetime) -> Slot:
+    """Not now: due at ``due`` instead (a fleet's calendar whose lease is being renewed)."""
+    return attrs.evolve(slot, running=False, due=max(slot.due, due))
+
+
 def next_wake(slots: Iterable[Slot]) -> dt.datetime | None:
     """The earliest ``due`` among the calendars not running, ``None`` when every one runs."""
     dues = [s.due for s in slots if not s.running]

@@ -214,7 +214,9 @@ class Service:
             self._wake.clear()
             now = self._wall()
             for key, slot in list(self._slots.items()):
-                if schedule.due_now(slot, now):
+                if schedule.due_now(slot, now) and not self._may_start(key):
+                    self._slots[key] = schedule.deferred(slot, now + self._beat)
+                elif schedule.due_now(slot, now):
                     self._slots[key] = schedule.started(slot)
                     self._rounds[key] = asyncio.create_task(self._round(key), name=f"calbridge {key[0]}/{key[1]}")
             wake = schedule.next_wake(self._slots.values())
@@ -274,9 +276,13 @@ class Service:
         now = self._wall()
         self._rounds.pop(key, None)
         if key not in self._slots:  # dropped meanwhile (its lease lost or given up)
+            if result is not None and self._on_round is not None:
+                self._on_round(result)
             self._wake.set()
             return
         slot = self._slots[key] = schedule.finished(self._slots[key], outcome, now, self._rand(), self._policy)
+        if outcome.stopped and not self._may_start(key):  # its lease may have lapsed: after the next beat
+            slot = self._slots[key] = schedule.deferred(slot, now + self._beat)
         if calendar_id != LISTING and result is not None:
             logger.info("%s", round_line(result, slot, now))
             if self._on_round is not None:
@@ -286,6 +292,14 @@ class Service:
             with contextlib.suppress(LeaseLost):  # taken over since: the holder records its own
                 await store.record_backoff(account, calendar_id, failures=slot.failures, next_attempt=next_attempt)
         self._wake.set()
+
+    def _may_start(self, key: Key) -> bool:
+        """A round may start unless the service drains or (a fleet) the calendar's lease may have lapsed."""
+        return self._fleet is None or self._fleet.held.valid(key)
+
+    @property
+    def _beat(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self._fleet.period if self._fleet is not None else 1.0)
 
     def _stopping_for(self, key: Key) -> Callable[[], bool]:
         """What a round asks between pages: the service drains, or this worker's lease on the calendar
