@@ -76,8 +76,9 @@ class SyncEngine:
         self._sleep = sleep
         self._session = session
         self._owns_session = session is None
+        self.concurrency = concurrency
         self._global = asyncio.Semaphore(concurrency)
-        self._per_account_n = per_account
+        self._per_account_n = self.per_account = per_account
         self._per_account: dict[str, asyncio.Semaphore] = {}
         self.allow_mass_delete = allow_mass_delete
         self._sweep_ratio = sweep_ratio

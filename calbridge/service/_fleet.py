@@ -71,9 +71,10 @@ class Fleet:
         return account.calendars is None or key[1] in account.calendars
 
     async def start(self) -> None:
-        """Offer the configured calendars and take a first share."""
+        """Offer the configured calendars and say this worker is alive; it claims at its first beat, a
+        period on, so workers started together each count the others before claiming a share."""
         await self.store.offer(self.configured())
-        await self.beat()
+        await self.store.beat(self.worker, self.ttl, accounts=list(self._accounts))
 
     async def offer(self, keys: Sequence[Key]) -> None:
         """Calendars an account's listing found: claimable by every worker from now on."""

@@ -213,18 +213,42 @@ class Service:
         while not self._stopping:
             self._wake.clear()
             now = self._wall()
-            for key, slot in list(self._slots.items()):
-                if schedule.due_now(slot, now) and not self._may_start(key):
-                    self._slots[key] = schedule.deferred(slot, now + self._beat)
-                elif schedule.due_now(slot, now):
-                    self._slots[key] = schedule.started(slot)
-                    self._rounds[key] = asyncio.create_task(self._round(key), name=f"calbridge {key[0]}/{key[1]}")
-            wake = schedule.next_wake(self._slots.values())
+            waiting = self._start_due(now)
+            # Rounds due that wait for room are started when one finishes (it wakes the loop); the
+            # loop sleeps until the next one to come due otherwise.
+            later = (s for s in self._slots.values() if s.due > now) if waiting else self._slots.values()
+            wake = schedule.next_wake(later)
             timeout = None if wake is None else max((wake - now).total_seconds(), 0.0)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
         await self._drain()
+
+    def _start_due(self, now: dt.datetime) -> bool:
+        """Start the rounds due, earliest first, as far as there is room; True when some must wait.
+
+        Room is twice the engine's concurrency in all and per account: enough to keep its semaphores
+        busy, few enough that a calendar waiting for its turn is not yet taken (a fleet may give it to
+        a worker that joined)."""
+        total = 2 * self.engine.concurrency - len(self._rounds)
+        per_account: dict[str, int] = {}
+        for key in self._rounds:
+            per_account[key[0]] = per_account.get(key[0], 0) + 1
+        due = sorted((slot.due, key) for key, slot in self._slots.items() if schedule.due_now(slot, now))
+        waiting = False
+        for _, key in due:
+            slot = self._slots[key]
+            if not self._may_start(key):
+                self._slots[key] = schedule.deferred(slot, now + self._beat)
+                continue
+            if total <= 0 or per_account.get(key[0], 0) >= 2 * self.engine.per_account:
+                waiting = True
+                continue
+            self._slots[key] = schedule.started(slot)
+            self._rounds[key] = asyncio.create_task(self._round(key), name=f"calbridge {key[0]}/{key[1]}")
+            total -= 1
+            per_account[key[0]] = per_account.get(key[0], 0) + 1
+        return waiting
 
     async def _drain(self) -> None:
         rounds = set(self._rounds.values())

@@ -2,9 +2,9 @@
 beat, from the census (workers alive, calendars known) and what it holds. No I/O.
 
 Each worker aims at ``ceil(calendars / workers)``: a worker that joins claims what is free and the
-others give up their excess (idle calendars only: a round in flight is never cut short to rebalance),
-so with 3 workers and 300 calendars each ends between 50 and 150 (at 100 once settled). A worker
-gives up at most :data:`RELEASE_STEP` per beat so calendars move gradually, not all at once.
+others give up their excess at their next beat, idle calendars only (a round in flight is never cut
+short to rebalance), so with 3 workers and 300 calendars each ends between 50 and 150 (at 100 once
+settled).
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ from collections.abc import Sequence
 import attrs
 
 from ..lease import Census, Key
-
-RELEASE_STEP = 50
-"""Calendars a worker gives up per beat at most when above its share."""
 
 
 @attrs.frozen(kw_only=True)
@@ -33,11 +30,11 @@ def target(census: Census) -> int:
     return math.ceil(census.calendars / max(census.workers, 1))
 
 
-def share(census: Census, *, held: int, idle: Sequence[Key], step: int = RELEASE_STEP) -> ShareStep:
+def share(census: Census, *, held: int, idle: Sequence[Key]) -> ShareStep:
     """What to do at a beat holding ``held`` calendars, of which ``idle`` (in the order to give them
     up) run no round now."""
     goal = target(census)
     if held < goal:
         return ShareStep(claim=goal - held)
-    excess = min(held - goal, step, len(idle))
+    excess = min(held - goal, len(idle))
     return ShareStep(release=tuple(idle[:excess])) if excess > 0 else ShareStep()
