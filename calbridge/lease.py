@@ -116,9 +116,10 @@ class LeaseStore(AccountLocks, Protocol):
         self, worker: str, ttl: dt.timedelta, *, limit: int, accounts: Sequence[str] | None = None,
         keys: Sequence[Key] | None = None,
     ) -> list[Lease]:  # fmt: skip
-        """Take up to ``limit`` known calendars that no live lease holds (free, expired, or already
-        ``worker``'s), among ``accounts`` or ``keys`` when given, each until now + ``ttl`` with a new
-        token; rows another claim is taking are skipped (``FOR UPDATE SKIP LOCKED``), never waited for."""
+        """Take up to ``limit`` known calendars that no live lease holds (free or expired; not
+        ``worker``'s own live ones: a second process under the same name takes nothing),
+        among ``accounts`` or ``keys`` when given, each until now + ``ttl`` with a new token;
+        rows another claim is taking are skipped (``FOR UPDATE SKIP LOCKED``), never waited for."""
         ...
 
     async def renew(self, worker: str, ttl: dt.timedelta) -> list[Lease]:

@@ -3,13 +3,16 @@ quarantine (the same queries as ``calbridge.store._read``, in PostgreSQL's diale
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Sequence
+
+import attrs
 
 from ...model import Event, EventKey, Kind, Window
 from .._read import _series_reaches, status_rows
 from .._schema import decode_event, overlap_args, state_from_json, ts
 from ..base import CalendarStatus, RoundStart
-from . import _push
+from . import _leases, _push
 from ._schema import Conn, by_ids, get_state
 from ._visible import UNSHADOWED
 
@@ -141,7 +144,13 @@ async def status(conn: Conn) -> list[CalendarStatus]:
             )
         }
         pushes = await _push.push_states(conn)
-    return status_rows(states, results, pushes, events=events, occurrences=occurrences, quarantine=quarantine)
+        held = await _leases.holders(conn)
+    rows = status_rows(states, results, pushes, events=events, occurrences=occurrences, quarantine=quarantine)
+    return [_with_holder(r, held.get((r.account, r.calendar_id))) for r in rows]
+
+
+def _with_holder(row: CalendarStatus, held: tuple[str, dt.datetime] | None) -> CalendarStatus:
+    return row if held is None else attrs.evolve(row, holder=held[0], lease_expires=held[1])
 
 
 async def quarantined(conn: Conn, account: str | None) -> list[tuple[EventKey, str]]:

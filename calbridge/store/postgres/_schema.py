@@ -65,6 +65,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # The service's rows: backoff and coerced counts in calendar_status, push subscriptions, push
     # states, delivery keys (``_push``).
     _push.MIGRATION,
+    # Many workers (``_leases``): a row per calendar known to the workers, its holder, the token of
+    # its last claim and until when (the database's clock); the workers alive; the tokens drawn.
+    (
+        f"CREATE TABLE leases (account {_K}, calendar_id {_K}, holder TEXT, token BIGINT NOT NULL DEFAULT 0,"
+        " expires TIMESTAMPTZ, PRIMARY KEY (account, calendar_id))",
+        "CREATE INDEX leases_holder ON leases (holder) WHERE holder IS NOT NULL",
+        f"CREATE TABLE workers (name {_K} PRIMARY KEY, seen TIMESTAMPTZ NOT NULL, expires TIMESTAMPTZ NOT NULL)",
+        "CREATE SEQUENCE lease_tokens",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import datetime as dt
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -21,14 +22,16 @@ import attrs
 
 from ...errors import MissingDependency, StoreBusy, StoreError
 from ...feed import FeedEntry
+from ...lease import Census, Holding, Key, Lease, TriggerCallback, Worker
 from ...model import Change, Event, EventKey, Window
 from ...provider import Quarantined
 from ...push import Subscription
 from .._secrets import SealedSecrets, SecretCodec
 from .._subscriptions import secret_name
 from ..base import CalendarState, CalendarStatus, PendingSweep, RoundStart, Store
-from . import _ahead, _feed, _push, _read, _schema, _write
+from . import _ahead, _feed, _leases, _push, _read, _schema, _write
 from ._dsn import redact
+from ._triggers import TriggerListener
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -79,6 +82,9 @@ class PostgresStore:
         self._lock = asyncio.Lock()  # open and aclose
         self._codec = secret_codec
         self._slot: SealedSecrets | None = None
+        self._settings: dict[str, str] = {}
+        self._fence: Lease | None = None  # set on a handle from fenced(): its calendar's writes check it
+        self._owner = True  # False on a fenced handle: the pool is another handle's to close
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where!r})"
@@ -114,6 +120,7 @@ class PostgresStore:
                 settings["statement_timeout"] = str(int(self._timeout * 1000))
             if self._read_only:
                 settings["default_transaction_read_only"] = "on"
+            self._settings = settings
             try:
                 pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._size, server_settings=settings)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
@@ -145,7 +152,9 @@ class PostgresStore:
             )
 
     async def aclose(self) -> None:
-        """Close the pool; idempotent."""
+        """Close the pool; idempotent (a fenced handle closes nothing)."""
+        if not self._owner:
+            return
         async with self._lock:
             pool, self._pool = self._pool, None
             if pool is not None:
@@ -161,6 +170,24 @@ class PostgresStore:
                 return await fn(conn, *args, **kwargs)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise StoreError(f"store {self._where}: {_reason(exc)}") from exc
+
+    async def _write_for(
+        self,
+        account: str,
+        calendar_id: str,
+        fn: Callable[Concatenate[Any, _P], Awaitable[_T]],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> _T:
+        """``fn`` as a write for (``account``, ``calendar_id``): on a fenced handle, behind its lease's check."""
+        fence = self._fence
+        if fence is None:
+            return await self._run(fn, *args, **kwargs)
+        if fence.key != (account, calendar_id):
+            raise StoreError(
+                f"a handle fenced for {fence.account}/{fence.calendar_id} cannot write {account}/{calendar_id}"
+            )
+        return await self._run(_leases.fenced, fence, lambda conn: fn(conn, *args, **kwargs))
 
     @contextlib.asynccontextmanager
     async def sync_lock(self, *, wait: float | None) -> AsyncIterator[None]:
@@ -213,6 +240,92 @@ class PostgresStore:
             return None
         return str(name).removeprefix("calbridge ").strip() or "unknown"
 
+    # -- many workers (calbridge.lease.LeaseStore) ------------------------------------------------
+
+    async def beat(self, worker: str, ttl: dt.timedelta, *, accounts: Sequence[str] | None = None) -> Census:
+        """Record ``worker`` alive until now + ``ttl`` (forgetting workers gone a day); the census of
+        live workers and known calendars of ``accounts`` (None: all; :data:`~calbridge.lease.LISTING`
+        rows count: they are shared like calendars)."""
+        return await self._run(_leases.beat, worker, ttl, accounts)
+
+    async def offer(self, keys: Sequence[Key]) -> None:
+        """Make these calendars known (claimable); known ones are left as they are."""
+        await self._run(_leases.offer, keys)
+
+    async def retire(self, keys: Sequence[Key]) -> None:
+        """Forget these calendars (no longer configured) and their leases."""
+        await self._run(_leases.retire, keys)
+
+    async def claim(
+        self, worker: str, ttl: dt.timedelta, *, limit: int, accounts: Sequence[str] | None = None,
+        keys: Sequence[Key] | None = None,
+    ) -> list[Lease]:  # fmt: skip
+        """Take up to ``limit`` known calendars no live lease holds (``worker``'s own included), in
+        (account, calendar) order; one statement, never waiting on another claim."""
+        return await self._run(_leases.claim, worker, ttl, limit, accounts, keys)
+
+    async def renew(self, worker: str, ttl: dt.timedelta) -> list[Lease]:
+        """Extend every lease ``worker`` holds to now + ``ttl`` (tokens unchanged); returns them."""
+        return await self._run(_leases.renew, worker, ttl)
+
+    async def release(self, leases: Sequence[Lease]) -> None:
+        """Free these (each only if its token is still the calendar's)."""
+        await self._run(_leases.release, leases)
+
+    async def holdings(self) -> list[Holding]:
+        """Every known calendar and who holds it, by (account, calendar)."""
+        return await self._run(_leases.holdings)
+
+    async def workers(self) -> list[Worker]:
+        """The workers alive now, by name."""
+        return await self._run(_leases.workers)
+
+    def fenced(self, lease: Lease) -> PostgresStore:
+        """This store sharing its pool, with every write for ``lease``'s calendar checked against its
+        token in the write's transaction (:class:`~calbridge.errors.LeaseLost`); a write for another
+        calendar is refused (StoreError); reads are unfenced; closing it closes nothing."""
+        if self._pool is None:
+            raise StoreError(f"store {self._where} is not open")
+        handle = copy.copy(self)
+        handle._fence, handle._owner = lease, False
+        return handle
+
+    @property
+    def _channel(self) -> str:
+        return _leases.channel(self._schema)
+
+    async def publish_trigger(self, payload: str) -> None:
+        """NOTIFY every listener on this store (its schema's channel) of ``payload`` (at most 7,000 bytes)."""
+        if len(payload.encode()) > 7000:
+            raise ValueError(f"a trigger payload is at most 7000 bytes, not {len(payload.encode())}")
+        await self._run(_leases.publish, self._channel, payload)
+
+    @contextlib.asynccontextmanager
+    async def listen_triggers(self, callback: TriggerCallback) -> AsyncIterator[None]:
+        """While entered, ``callback(payload)`` runs on this loop for every trigger published on the
+        store, on a connection of its own that is reconnected in the background when lost.
+
+        Raises:
+            StoreError: the store is not open, or the connection cannot be made.
+        """
+        if self._pool is None:
+            raise StoreError(f"store {self._where} is not open")
+        asyncpg = _asyncpg()
+        url, settings = self._url, dict(self._settings)
+
+        async def connect() -> Any:
+            return await asyncpg.connect(url, server_settings=settings, timeout=30)
+
+        listener = TriggerListener(connect, self._channel, callback, self._where)
+        try:
+            await listener.__aenter__()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            raise StoreError(f"store {self._where}: cannot listen: {_reason(exc)}") from None
+        try:
+            yield
+        finally:
+            await listener.__aexit__(None, None, None)
+
     async def get_state(self, account: str, calendar_id: str) -> CalendarState | None:
         """The saved state of a calendar, None when never saved."""
         return await self._run(_schema.get_state, account, calendar_id)
@@ -223,19 +336,19 @@ class PostgresStore:
 
     async def save_state(self, state: CalendarState) -> None:
         """Save ``state`` alone."""
-        await self._run(_schema.save_state, state)
+        await self._write_for(state.account, state.calendar_id, _schema.save_state, state)
 
     async def commit_page(
         self, state: CalendarState, changes: Sequence[Change], quarantined: Sequence[Quarantined] = ()
     ) -> list[Change]:
         """Apply a page and save ``state`` in one transaction; returns the effective changes."""
-        return await self._run(_write.commit_page, state, changes, quarantined)
+        return await self._write_for(state.account, state.calendar_id, _write.commit_page, state, changes, quarantined)
 
     async def record_quarantined(
         self, account: str, calendar_id: str, quarantined: Sequence[Quarantined], *, mark: int
     ) -> None:
         """Record payloads read outside a page (an expansion's) under ``mark``, in one transaction."""
-        await self._run(_write.record_quarantined, account, calendar_id, quarantined, mark)
+        await self._write_for(account, calendar_id, _write.record_quarantined, account, calendar_id, quarantined, mark)
 
     async def sweep_count(self, account: str, calendar_id: str, sweep: PendingSweep) -> tuple[int, int]:
         """(rows ``sweep`` would remove, rows the calendar holds in ``events``)."""
@@ -243,7 +356,7 @@ class PostgresStore:
 
     async def sweep_batch(self, state: CalendarState, sweep: PendingSweep, *, limit: int = 1000) -> list[Change]:
         """Delete up to ``limit`` swept rows (cascading) and save ``state``; returns the deletes."""
-        return await self._run(_write.sweep_batch, state, sweep, limit)
+        return await self._write_for(state.account, state.calendar_id, _write.sweep_batch, state, sweep, limit)
 
     async def get_events(self, account: str, calendar_id: str, ids: Sequence[str]) -> dict[str, Event]:
         """The stored ``events`` rows among ``ids``."""
@@ -265,9 +378,10 @@ class PostgresStore:
         horizon: dt.datetime | None = None,
     ) -> list[Change]:
         """Make ``occurrences`` the stored occurrences of ``series_ids`` overlapping ``window``."""
-        return await self._run(
-            _write.replace_occurrences, account, calendar_id, series_ids, window, occurrences, shown, horizon
-        )
+        return await self._write_for(
+            account, calendar_id,
+            _write.replace_occurrences, account, calendar_id, series_ids, window, occurrences, shown, horizon,
+        )  # fmt: skip
 
     async def series_horizons(self, account: str, calendar_id: str) -> dict[str, dt.datetime]:
         """How far each series' stored occurrences answer for, by series id."""
@@ -282,7 +396,9 @@ class PostgresStore:
     async def prune_occurrences(
         self, account: str, calendar_id: str, live_series: Sequence[str], window: Window
     ) -> list[Change]:
-        return await self._run(_write.prune_occurrences, account, calendar_id, live_series, window)
+        return await self._write_for(
+            account, calendar_id, _write.prune_occurrences, account, calendar_id, live_series, window
+        )
 
     async def query(
         self,
@@ -337,18 +453,20 @@ class PostgresStore:
         coerced: Mapping[str, int] | None = None,
     ) -> None:
         """Record a round's outcome (and save ``state`` with it); a success keeps the last error for ``status``."""
-        await self._run(_schema.record_result, account, calendar_id, at, error, state, coerced)
+        await self._write_for(
+            account, calendar_id, _schema.record_result, account, calendar_id, at, error, state, coerced
+        )
 
     async def record_backoff(
         self, account: str, calendar_id: str, *, failures: int, next_attempt: dt.datetime | None
     ) -> None:
         """The service's backoff of a calendar (rounds failed in a row, the next attempt), for ``status``."""
-        await self._run(_push.record_backoff, account, calendar_id, failures, next_attempt)
+        await self._write_for(account, calendar_id, _push.record_backoff, account, calendar_id, failures, next_attempt)
 
     async def status(self) -> list[CalendarStatus]:
         """One entry per calendar with a saved state or a recorded result (and who syncs, for
         :meth:`sync_holder`)."""
-        rows = await self._run(_read.status)
+        rows = await self._run(_read.status)  # with each calendar's lease holder and expiry
         self._holder = await self._run(self._probe_holder)
         return rows
 
