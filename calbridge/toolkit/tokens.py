@@ -2,6 +2,9 @@
 :class:`StaticTokenSource` for a token the caller keeps fresh, and :class:`CachedToken`, the
 lock-and-expiry cache a refreshing source is built on (the provider supplies the fetch), which
 keeps its token in the store's secret slot (:class:`TokenSlot`) so the next process reuses it.
+A store shared by many processes (:class:`~calbridge.lease.AccountLocks`) serialises the fetch per
+account (:func:`account_lock`): a rotating refresh token is never spent twice, and the processes
+share one access token.
 
 No repr, log line or message here carries a token.
 """
@@ -9,22 +12,25 @@ No repr, log line or message here carries a token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
 from ..errors import StoreError
+from ..lease import AccountLocks
 from .scrub import register_secret
 
 if TYPE_CHECKING:
     from ..provider import SecretStore
 
-__all__ = ["CachedToken", "StaticTokenSource", "Token", "TokenSlot", "TokenSource", "binding"]
+__all__ = ["CachedToken", "StaticTokenSource", "Token", "TokenSlot", "TokenSource", "account_lock", "binding"]
 
 logger = logging.getLogger("calbridge.toolkit")
 
@@ -95,6 +101,19 @@ def binding(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
 
 
+def account_lock(secrets: SecretStore, account: str) -> AbstractAsyncContextManager[None]:
+    """The store's lock on ``account`` across processes when it offers one (an
+    :class:`~calbridge.lease.AccountLocks`), else nothing to hold (SQLite: one process syncs at a
+    time). Refresh-token exchanges and token-cache writes of an account run under it.
+
+    Raises (on entering):
+        TransientError: another process held it past the store's lock timeout.
+    """
+    if isinstance(secrets, AccountLocks):
+        return secrets.account_lock(account)
+    return contextlib.nullcontext()
+
+
 @attrs.frozen(kw_only=True)
 class TokenSlot:
     """Where a :class:`CachedToken` keeps its token between processes: secret ``name`` of ``account``
@@ -147,7 +166,10 @@ class CachedToken:
     With a ``slot`` the token outlives the process: before fetching, a token stored there that is
     not within ``margin`` of expiry (and was not rejected) is used instead; a fetched token is stored;
     a rejected one is dropped from the slot too. A failing secret store
-    (:class:`~calbridge.errors.StoreError`) only costs a fetch.
+    (:class:`~calbridge.errors.StoreError`) only costs a fetch. When the slot's store is an
+    :class:`~calbridge.lease.AccountLocks`, the fetch (and the drop) run under its
+    :func:`account_lock`, after the slot is read once more: a token another process stored while
+    this one waited is used instead of fetching.
     """
 
     refreshable = True
@@ -210,11 +232,25 @@ class CachedToken:
             if fresh is None:
                 fresh = await self._stored()  # an earlier process's (or a concurrent one's) token
                 if fresh is None:
-                    self.fetches += 1
-                    fresh = await self._fetch()
-                    await self._store(fresh)
+                    fresh = await self._fetch_shared()
                 self._current = fresh
             return fresh.value
+
+    async def _fetch_shared(self) -> Token:
+        slot = self._slot
+        if slot is None or not isinstance(slot.secrets, AccountLocks):
+            return await self._fetch_and_store()
+        async with slot.secrets.account_lock(slot.account):
+            # Another process may have fetched (and stored) while this one waited: that token is
+            # shared, and its fetch already spent the refresh token this one would have sent.
+            stored = await self._stored()
+            return stored if stored is not None else await self._fetch_and_store()
+
+    async def _fetch_and_store(self) -> Token:
+        self.fetches += 1
+        fresh = await self._fetch()
+        await self._store(fresh)
+        return fresh
 
     async def invalidate(self, rejected: str) -> None:
         async with self._lock:
@@ -223,7 +259,9 @@ class CachedToken:
                 self._current = None
             if self._slot is not None:
                 try:
-                    await self._slot.drop(rejected)
+                    # Under the account's lock, so a token another process stores meanwhile is not erased.
+                    async with account_lock(self._slot.secrets, self._slot.account):
+                        await self._slot.drop(rejected)
                 except StoreError as exc:
                     logger.warning("%r: the rejected token could not be dropped (%s)", self, type(exc).__name__)
 

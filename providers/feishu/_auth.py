@@ -11,7 +11,10 @@ once), a fixed bearer on :class:`~calbridge.toolkit.StaticTokenSource`.
   1.E.3). Refresh tokens are single-use and rotate, so the newest one is written to the secret
   store *before* the access token is used, together with a hash of the configured one: a changed
   configured token means the user re-authorised and wins. When the stored token is refused the
-  configured one is tried once. The access token is kept there too (a :class:`TokenSlot` bound to
+  configured one is tried once. The exchange runs inside :class:`CachedToken`'s fetch, so under
+  the store's account lock when it has one (many workers on PostgreSQL): a second worker reads the
+  rotated token, or finds the first one's access token and does not refresh at all. The access
+  token is kept there too (a :class:`TokenSlot` bound to
   the configured refresh token), so a new process reuses it.
 
 Tokens never reach logs, reprs or error messages: errors are built from codes and provider text only.

@@ -4,7 +4,8 @@ google-auth is blocking: refreshes run in ``asyncio.to_thread`` through its ``re
 on a session that trusts the account's ``ca_file``; :class:`~calbridge.toolkit.CachedToken` makes
 callers share one refresh and refreshes ahead of expiry, and keeps the access token in the store's
 secret slot until then (a :class:`~calbridge.toolkit.TokenSlot` bound to the credentials), so the
-next process reuses it instead of asking the token endpoint again. Only the access token leaves
+next process reuses it instead of asking the token endpoint again; on a store shared by many
+workers the refresh runs under its account lock, so they share one access token. Only the access token leaves
 this module; no repr, log line or error message carries a token or secret.
 """
 

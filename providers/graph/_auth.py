@@ -6,10 +6,12 @@ msal is blocking and its constructor already talks to the authority (OIDC discov
 application is built lazily, inside :func:`asyncio.to_thread`, on the first token request — never
 while the config is checked. Its :class:`msal.SerializableTokenCache` lives in the store's secret
 slot, so a token is fetched once per lifetime and a refresh token Microsoft rotates survives the
-process. A configured refresh token wins once it differs from the one the stored cache grew from
-(a hash of it is stored beside the cache). :class:`~calbridge.toolkit.CachedToken` makes callers
-share one acquisition and keeps the token until 5 minutes before it expires, as msal's own cache does;
-its :class:`~calbridge.toolkit.TokenSlot` keeps the access token across processes, so a process that
+process; each acquisition starts from the stored cache, under the store's account lock (many
+workers on one store never send a refresh token another already spent). A configured refresh
+token wins once it differs from the one the stored cache grew from (a hash of it is stored
+beside the cache). :class:`~calbridge.toolkit.CachedToken` makes callers share one acquisition
+and keeps the token until 5 minutes before it expires, as msal's own cache does; its
+:class:`~calbridge.toolkit.TokenSlot` keeps the access token across processes, so a process that
 finds a valid one never builds msal at all (building it costs an OIDC discovery request every time).
 
 msal's HTTP goes through the toolkit's :func:`~calbridge.toolkit.ca_requests_session`: proxy
@@ -137,10 +139,15 @@ class MsalTokenSource:
                     cache.remove_at(item)
 
     async def _fetch(self) -> Token:
+        # CachedToken runs this under the store's account lock (toolkit.account_lock), so the cache
+        # read here and written below is the newest any process holds: another worker may have
+        # spent (and Microsoft rotated) the refresh token this process's msal cache still has.
+        stored = await self._load_cache()
         if self._app is None:
-            stored = await self._load_cache()
             await asyncio.to_thread(self._build, stored)
-            self._purge_rejected()
+        elif stored:
+            self._reload(stored)
+        self._purge_rejected()
         result = await asyncio.to_thread(self._acquire)
         if self._cache.has_state_changed:
             self._cache.has_state_changed = False
@@ -163,6 +170,13 @@ class MsalTokenSource:
                 await secrets.set_secret(self._account, RT_HASH_SECRET, configured)
                 return None
         return await secrets.get_secret(self._account, CACHE_SECRET)
+
+    def _reload(self, stored: str) -> None:
+        """Replace msal's in-memory cache with the stored one (an unreadable one is ignored)."""
+        try:
+            self._cache.deserialize(stored)
+        except ValueError:
+            logger.warning("graph account %s: stored token cache unreadable; keeping this process's", self._account)
 
     def _build(self, stored: str | None) -> None:
         import msal

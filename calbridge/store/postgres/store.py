@@ -15,6 +15,7 @@ import copy
 import datetime as dt
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 
@@ -29,7 +30,7 @@ from ...push import Subscription
 from .._secrets import SealedSecrets, SecretCodec
 from .._subscriptions import secret_name
 from ..base import CalendarState, CalendarStatus, PendingSweep, RoundStart, Store
-from . import _ahead, _feed, _leases, _push, _read, _schema, _write
+from . import _ahead, _feed, _leases, _locks, _push, _read, _schema, _write
 from ._dsn import redact
 from ._triggers import TriggerListener
 
@@ -550,6 +551,17 @@ class PostgresStore:
     async def prune_changes(self, before: dt.datetime, *, limit: int = 1000) -> int:
         """Drop at most ``limit`` of the oldest entries committed before ``before``."""
         return await self._run(_feed.prune, int(before.timestamp()), limit)
+
+    # -- account locks (calbridge.lease.AccountLocks) -------------------------------------------
+
+    def account_lock(self, account: str, *, timeout: float = _locks.TIMEOUT) -> AbstractAsyncContextManager[None]:
+        """Exclusive across every handle on this schema while held (an advisory lock), for an
+        account's token refresh; waits up to ``timeout`` seconds, then raises TransientError."""
+        if self._pool is None:
+            raise StoreError(f"store {self._where} is not open")
+        key = _locks.account_key(self._schema, account)
+        what = f"the token lock of account {account!r}"
+        return _locks.advisory_lock(self._pool, key, timeout=timeout, what=what, where=self._where)
 
 
 def _reason(exc: BaseException) -> str:

@@ -60,6 +60,8 @@ class FeishuState:
         self.user_tokens: dict[str, float] = {}  # access token → expires_at
         self.user_apps: dict[str, str] = {}  # access token → the app_id it was issued to
         self.refresh_tokens: dict[str, tuple[str, bool]] = {}  # refresh token → (app_id, alive)
+        self.refresh_spends: list[str] = []  # every issued refresh token presented to the refresh grant, in order
+        self.refresh_reuses = 0  # of those, the ones already spent (refused with 20073)
         self.revoked: set[str] = set()
         self.tenant_errors_http200 = True
         self.seq = 0

@@ -87,7 +87,10 @@ class TokenRoutes:
                 status=400,
             )
         with self.s.lock:
-            entry = self.s.refresh_tokens.get(body.get("refresh_token", ""))
+            presented = body.get("refresh_token", "")
+            entry = self.s.refresh_tokens.get(presented)
+            if entry is not None:
+                self.s.refresh_spends.append(presented)
             if entry is None:
                 return web.json_response(
                     {
@@ -98,6 +101,7 @@ class TokenRoutes:
                     status=400,
                 )
             if not entry[1]:
+                self.s.refresh_reuses += 1  # single-use, as Feishu's: a second spend is refused
                 return web.json_response(
                     {"code": 20073, "error": "invalid_grant", "error_description": "The refresh token has been used."},
                     status=400,
