@@ -14,7 +14,13 @@ from calbridge.export import event_to_dict
 from calbridge.model import Event, Kind, When
 from calbridge.registry import TEST_PROVIDERS_ENV
 from calbridge.testing.fake import FakeServer
-from tests._postgres import leave_out, postgres_database, postgres_schema  # fixtures for the PostgreSQL tests
+from tests._postgres import (  # fixtures for the PostgreSQL tests
+    AnyStore,
+    any_store,
+    leave_out,
+    postgres_database,
+    postgres_schema,
+)
 
 CANARY = "tok-CANARY-7f3a9c"
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -72,6 +78,18 @@ class FakeEnv:
             )
         )
         self.store = tmp / "mirror.db"
+        self.any_store = AnyStore("sqlite", path=self.store)
+
+    def use(self, store: AnyStore) -> None:
+        """Name ``store`` in the config instead of the SQLite file (:meth:`open` opens it too)."""
+        doc = yaml.safe_load(self.config.read_text())
+        doc["store"] = store.url
+        self.config.write_text(yaml.safe_dump(doc))
+        self.any_store = store
+
+    def open(self, **kw: Any) -> Any:
+        """An unopened handle on the config's store, SQLite or PostgreSQL."""
+        return self.any_store.open(**kw)
 
     def env(self) -> dict[str, str]:
         return {
@@ -96,6 +114,10 @@ class FakeEnv:
 
 
 _postgres_note: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: any_store's PostgreSQL case (needs the server)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -124,4 +146,11 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calbridge_test_pro
     return FakeEnv(tmp_path)
 
 
-__all__ = ["postgres_database", "postgres_schema"]  # re-exported fixtures
+@pytest.fixture
+def store_env(fake_env: FakeEnv, any_store: AnyStore) -> FakeEnv:
+    """A :class:`FakeEnv` whose config names the test's own store: SQLite, then PostgreSQL."""
+    fake_env.use(any_store)
+    return fake_env
+
+
+__all__ = ["any_store", "postgres_database", "postgres_schema"]  # re-exported fixtures

@@ -12,11 +12,13 @@ from calbridge.store import _schema
 from calbridge.store.sqlite import SqliteStore
 from calbridge.testing._store_build import T0, state
 
+from ._postgres import AnyStore
+
 A, CAL = "acct", "cal"
 
 
-async def test_rounds_add_their_counts_by_field(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "m.db") as store:
+async def test_rounds_add_their_counts_by_field(any_store: AnyStore) -> None:
+    async with any_store.open() as store:
         await store.record_result(A, CAL, at=T0, error=None, state=state(), coerced={"visibility": 2})
         await store.record_result(A, CAL, at=T0 + dt.timedelta(hours=1), error="TransientError: 503",
                                   coerced={"visibility": 1, "title": 1})  # fmt: skip
@@ -29,6 +31,7 @@ async def test_rounds_add_their_counts_by_field(tmp_path: Path) -> None:
 
 
 async def test_a_store_of_the_schema_before_migrates_with_nothing_counted(tmp_path: Path) -> None:
+    # SQLite-only: it builds a file of SQLite's previous schema version by hand.
     path = tmp_path / "m.db"
     conn = sqlite3.connect(path, isolation_level=None)
     _schema.migrate(conn, "m", _schema.MIGRATIONS[:-1])

@@ -17,7 +17,6 @@ from calbridge.config import AccountConfig, load_config
 from calbridge.engine import ChangeBatch, SyncEngine
 from calbridge.model import Event, Kind, Status, When
 from calbridge.registry import default_registry
-from calbridge.store.sqlite import SqliteStore
 
 from .conftest import NOW, FakeEnv, fake_event
 
@@ -51,16 +50,16 @@ def test_account_config_takes_a_list_of_calendars() -> None:
 
 
 async def test_a_failing_listener_is_logged_with_its_calendar(
-    fake_env: FakeEnv, caplog: pytest.LogCaptureFixture
+    store_env: FakeEnv, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake_env.server.put("cal1", fake_event(1))
+    store_env.server.put("cal1", fake_event(1))
 
     def broken(batch: ChangeBatch) -> None:
         raise RuntimeError("listener bug")
 
-    config = load_config(fake_env.config, registry=default_registry)
+    config = load_config(store_env.config, registry=default_registry)
     with caplog.at_level(logging.ERROR, logger="calbridge.engine"):
-        async with SqliteStore(fake_env.store) as store, SyncEngine(config, store, clock=lambda: NOW) as engine:
+        async with store_env.open() as store, SyncEngine(config, store, clock=lambda: NOW) as engine:
             engine.add_listener(broken)
             report = await engine.sync()
     assert report.ok  # swallowed by design: the changes are committed either way

@@ -48,6 +48,7 @@ class Counting:
 
 async def _sync(env: FakeEnv, clock: Callable[[], dt.datetime] = lambda: NOW) -> tuple[list[tuple[str, str]], int]:
     config = load_config(env.config, registry=default_registry)
+    # SQLite-only: the write transactions are counted by SQLite's trace callback (BEGIN IMMEDIATE).
     async with SqliteStore(env.store) as store:
         writes: list[str] = []
         assert store._conn is not None

@@ -1,4 +1,5 @@
-"""SqliteStore, what is its own: file modes, opening and migrating the file, the cross-process lock.
+"""SqliteStore, what is its own: file modes, opening and migrating the file, the cross-process lock (and
+one ordering test run on both stores, via ``any_store``).
 
 What every store promises (commits, cascades, mark-and-sweep, occurrences, the two views, status,
 secrets, persistence) is the store conformance suite, run for SQLite in ``test_store_conformance.py``.
@@ -23,6 +24,8 @@ from calbridge.store import MirrorReader, PageCommitter, SecretStore, StateStore
 from calbridge.store.sqlite import SqliteStore
 from calbridge.testing._store_build import DAY, T0, ev, key, occ, state, window
 
+from ._postgres import AnyStore
+
 
 def test_satisfies_protocol(tmp_path: Path) -> None:
     s: Store = SqliteStore(tmp_path / "x.db")
@@ -31,10 +34,10 @@ def test_satisfies_protocol(tmp_path: Path) -> None:
     assert repr(s) == f"SqliteStore({str(tmp_path / 'x.db')!r})"
 
 
-async def test_changes_come_in_page_order_then_by_id(tmp_path: Path) -> None:
-    # The suite compares a write's changes by key (the order inside a batch is free); SQLite's own
-    # order is the page's, then the rest (cascades, slots given back) by id.
-    async with SqliteStore(tmp_path / "m.db") as store:
+async def test_changes_come_in_page_order_then_by_id(any_store: AnyStore) -> None:
+    # The suite compares a write's changes by key (the order inside a batch is free); each store's
+    # own order is the page's, then the rest (cascades, slots given back) by id.
+    async with any_store.open() as store:
         b, a = ev("b"), ev("a", T0 + DAY)
         assert await store.commit_page(state(), [Upsert(event=b), Upsert(event=a)]) == [
             Upsert(event=b, created=True),

@@ -14,7 +14,6 @@ from calbridge.engine import SyncEngine
 from calbridge.export import event_schema
 from calbridge.model import Kind, Status, When
 from calbridge.registry import default_registry
-from calbridge.store.sqlite import SqliteStore
 
 from .conftest import CANARY, NOW, FakeEnv, fake_event
 
@@ -57,10 +56,10 @@ def lines(env: FakeEnv, *args: str) -> list[dict[str, object]]:
     return rows
 
 
-def test_instance_view_follows_the_contract(fake_env: FakeEnv) -> None:
-    weekly_series(fake_env)
-    fake_env.cli("sync", check=True)
-    rows = lines(fake_env, "--expand", "--from", "2026-02-01", "--to", "2026-06-01")
+def test_instance_view_follows_the_contract(store_env: FakeEnv) -> None:
+    weekly_series(store_env)
+    store_env.cli("sync", check=True)
+    rows = lines(store_env, "--expand", "--from", "2026-02-01", "--to", "2026-06-01")
     got = [(r["kind"], r["start"]) for r in rows]  # type: ignore[index]
     want_occ = ["2026-02-23T14:00:00Z", "2026-03-02T14:00:00Z", "2026-03-23T13:00:00Z", "2026-03-30T13:00:00Z"]
     want_occ += ["2026-04-06T13:00:00Z", "2026-04-13T13:00:00Z", "2026-04-20T13:00:00Z", "2026-04-27T13:00:00Z"]
@@ -71,33 +70,33 @@ def test_instance_view_follows_the_contract(fake_env: FakeEnv) -> None:
     assert all(k != "series" for k, _ in got)
     starts = [(r["start"].get("datetime") or r["start"]["date"] + "T00:00:00Z", r["id"]) for r in rows]  # type: ignore[union-attr,index]
     assert starts == sorted(starts)
-    with_cancelled = lines(fake_env, "--expand", "--include-cancelled", "--from", "2026-02-01", "--to", "2026-06-01")
+    with_cancelled = lines(store_env, "--expand", "--include-cancelled", "--from", "2026-02-01", "--to", "2026-06-01")
     assert [r["id"] for r in with_cancelled if r["status"] == "cancelled"] == ["wk_cancel"]
-    series_view = lines(fake_env)
+    series_view = lines(store_env)
     assert sorted(r["kind"] for r in series_view) == ["exception", "series", "single"]  # type: ignore[type-var]
 
 
-def test_occurrence_entering_the_window_appears(fake_env: FakeEnv) -> None:
+def test_occurrence_entering_the_window_appears(store_env: FakeEnv) -> None:
     start = NOW + dt.timedelta(days=60)
     series = fake_event("daily", start=start, kind=Kind.SERIES, recurrence=("RRULE:FREQ=WEEKLY;COUNT=40",))
-    fake_env.server.put("cal1", series)
-    fake_env.cli("sync", check=True)
-    before = [r["id"] for r in lines(fake_env, "--expand") if r["kind"] == "occurrence"]
+    store_env.server.put("cal1", series)
+    store_env.cli("sync", check=True)
+    before = [r["id"] for r in lines(store_env, "--expand") if r["kind"] == "occurrence"]
     # 90 days of future window from NOW: weeks 60..90 → 5 occurrences.
     assert len(before) == 5
-    later = fake_env.env() | {"CALBRIDGE_NOW": "2026-03-21T12:00:00Z"}
+    later = store_env.env() | {"CALBRIDGE_NOW": "2026-03-21T12:00:00Z"}
     import subprocess
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "calbridge.cli.main", "-c", str(fake_env.config), "sync"],
+        [sys.executable, "-m", "calbridge.cli.main", "-c", str(store_env.config), "sync"],
         env=later,
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
     proc = subprocess.run(
-        [sys.executable, "-m", "calbridge.cli.main", "-c", str(fake_env.config), "events", "--expand"],
+        [sys.executable, "-m", "calbridge.cli.main", "-c", str(store_env.config), "events", "--expand"],
         env=later,
         capture_output=True,
         text=True,
@@ -106,22 +105,22 @@ def test_occurrence_entering_the_window_appears(fake_env: FakeEnv) -> None:
     assert set(before) < set(after) and len(after) == 8
 
 
-def test_secrets_never_appear(fake_env: FakeEnv) -> None:
-    fake_env.server.put("cal1", fake_event(1))
-    fake_env.server.add_fault("auth")
+def test_secrets_never_appear(store_env: FakeEnv) -> None:
+    store_env.server.put("cal1", fake_event(1))
+    store_env.server.add_fault("auth")
     for args in (("-v", "sync"), ("status",), ("check-config",), ("events",), ("-v", "sync", "--full")):
-        proc = fake_env.cli(*args)  # FakeEnv.cli asserts the canary is absent from stdout and stderr
+        proc = store_env.cli(*args)  # FakeEnv.cli asserts the canary is absent from stdout and stderr
         assert proc.returncode in (0, 1)
-    cfg = load_config(fake_env.config, registry=default_registry)
+    cfg = load_config(store_env.config, registry=default_registry)
     assert CANARY not in repr(cfg)
 
 
-async def test_cancelled_sync_leaves_a_resumable_store(fake_env: FakeEnv) -> None:
+async def test_cancelled_sync_leaves_a_resumable_store(store_env: FakeEnv) -> None:
     for i in range(30):
-        fake_env.server.put("cal1", fake_event(i))
-    fake_env.server.add_fault("rate_limit", retry_after=5)
-    config = load_config(fake_env.config, registry=default_registry)
-    async with SqliteStore(fake_env.store) as store, SyncEngine(config, store, clock=lambda: NOW) as engine:
+        store_env.server.put("cal1", fake_event(i))
+    store_env.server.add_fault("rate_limit", retry_after=5)
+    config = load_config(store_env.config, registry=default_registry)
+    async with store_env.open() as store, SyncEngine(config, store, clock=lambda: NOW) as engine:
         task = asyncio.create_task(engine.sync())
         await asyncio.sleep(0.3)  # inside the Retry-After wait
         task.cancel()
@@ -130,5 +129,5 @@ async def test_cancelled_sync_leaves_a_resumable_store(fake_env: FakeEnv) -> Non
         except asyncio.CancelledError:
             pass
         assert task.cancelled()
-    fake_env.cli("sync", check=True)  # the lock was released; resumes cleanly
-    assert [r["id"] for r in lines(fake_env)] == sorted(fake_env.server.events("cal1"))
+    store_env.cli("sync", check=True)  # the lock was released; resumes cleanly
+    assert [r["id"] for r in lines(store_env)] == sorted(store_env.server.events("cal1"))
