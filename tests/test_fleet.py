@@ -24,18 +24,18 @@ from calbridge.service import Policy, Service
 from calbridge.service._triggers import Trigger
 from calbridge.store.postgres import PostgresStore
 from calbridge.testing.kit import Served
-from calbridge.testing.tls import TestCA
+from calbridge.testing.tls import make_test_ca
 
 from ._service_world import SOON, serve, until_async
 from .stateful.handles import HANDLES
 
-LEASE = 1.0  # seconds: short, so takeovers are quick; bounds below are five times it and more
+LEASE = 2  # seconds: short, so takeovers are quick; bounds below are five times it and more
 WITHIN = 5 * LEASE + 10
 
 
 @pytest.fixture
-def google() -> Iterator[Served]:
-    served = serve("google", default_registry, TestCA())
+def google(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    served = serve("google", default_registry, make_test_ca(tmp_path_factory.mktemp("ca")))
     try:
         yield served
     finally:
@@ -110,10 +110,11 @@ async def test_calendars_spread_over_the_workers_and_each_is_listed_once(
                    for i in range(3)]  # fmt: skip
         await until_async(lambda: mirrored(workers[0].store, ids), WITHIN, what="all 12 calendars mirrored")  # type: ignore[arg-type]
         await until_async(lambda: all(w.held() == 4 for w in workers), WITHIN, what="4 calendars each")
+        await until_async(lambda: sum(len(w.rounds) for w in workers) >= 12, WITHIN, what="12 rounds recorded")
         rounds = [r for w in workers for r in w.rounds]
         assert not [r for r in rounds if r.error], rounds
         for cal in ids:  # the first full listing of each calendar happened once, by whichever held it
-            assert sum(1 for r in rounds if r.calendar_id == cal and r.full) == 1, cal
+            assert sum(1 for r in rounds if r.calendar_id == cal and r.full) == 1, (cal, rounds)
 
 
 async def test_a_worker_that_stops_hands_its_calendars_over(

@@ -23,7 +23,7 @@ import attrs
 
 from ...errors import MissingDependency, StoreBusy, StoreError
 from ...feed import FeedEntry
-from ...lease import Census, Holding, Key, Lease, TriggerCallback, Worker
+from ...lease import Census, Holding, Key, Lease, LeaseStore, TriggerCallback, Worker
 from ...model import Change, Event, EventKey, Window
 from ...provider import Quarantined
 from ...push import Subscription
@@ -573,5 +573,6 @@ def _reason(exc: BaseException) -> str:
 
 if TYPE_CHECKING:  # mypy checks here that the class implements every role (StateStore, PageCommitter, ...)
     _implements: type[Store] = PostgresStore
+    _leases_too: type[LeaseStore] = PostgresStore
 
 __all__ = ["PostgresStore"]
