@@ -32,7 +32,7 @@ from calbridge.testing.tls import TestCA
 from ._postgres import _admin, _unreachable, admin_dsn, with_database
 from ._service_world import free_port, serve
 from .stateful.handles import HANDLES
-from .test_cli_run import NOW, Run, cli
+from .test_cli_run import LISTENING, NOW, Run, cli
 
 LEASE = 2.0  # service.lease, seconds
 WITHIN = 5 * LEASE  # every bound on what the contract promises "within lease"
@@ -175,9 +175,9 @@ def write_config(tmp: Path, dsn: str, book: Book, *, public_url: str | None = No
 class Worker(Run):
     """One ``calbridge run --worker NAME --listen 127.0.0.1:PORT`` process (its stderr read as it comes)."""
 
-    def __init__(self, config: Path, name: str) -> None:
+    def __init__(self, config: Path, name: str, port: int | None = None) -> None:
         self.name = name
-        self.listen_port = free_port()
+        self.listen_port = port or free_port()
         super().__init__(config, "--worker", name, "--listen", f"127.0.0.1:{self.listen_port}")
 
     def finished(self) -> list[tuple[Key, str]]:
@@ -208,9 +208,12 @@ class Fleet:
         self.config = config
         self.workers: dict[str, Worker] = {}
 
-    def start(self, *names: str) -> list[Worker]:
-        started = [Worker(self.config, name) for name in names]
+    def start(self, *names: str, ports: dict[str, int] | None = None) -> list[Worker]:
+        """Start the workers together; returns once each says it is listening (the store made)."""
+        started = [Worker(self.config, name, (ports or {}).get(name)) for name in names]
         self.workers.update((w.name, w) for w in started)
+        for worker in started:
+            worker.wait_for(LISTENING, timeout=90)
         return started
 
     def __getitem__(self, name: str) -> Worker:
