@@ -233,12 +233,12 @@ class GraphApp:
         except ValueError as exc:
             return graph_error(400, "ErrorInvalidParameter", str(exc))
         body: dict[str, Any] = {"@odata.context": "$metadata#Collection(event)", "value": [p for _, p in page]}
+        skip: str | None = None
         if more:
             state["after"] = page[-1][0]
             skip = encode_token(state)
             body["@odata.nextLink"] = self._link(request, "$skiptoken", skip)
         else:
-            skip = None
             nxt = {k: state[k] for k in ("c", "u", "ws", "we", "g")}
             nxt["since"] = state["upto"]
             body["@odata.deltaLink"] = self._link(request, "$deltatoken", encode_token(nxt))
