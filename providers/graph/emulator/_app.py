@@ -218,13 +218,13 @@ class GraphApp:
         full = not query.get("$deltatoken") and not query.get("$skiptoken")
         if emu.empty_first_page and not state.get("e"):
             state["e"] = 1
-            skip = encode_token(state)
-            emu.round_log.page(calendar, sent=sent, full=full, more=skip)
+            again = encode_token(state)
+            emu.round_log.page(calendar, sent=sent, full=full, more=again)
             return web.json_response(
                 {
                     "@odata.context": "$metadata#Collection(event)",
                     "value": [],
-                    "@odata.nextLink": self._link(request, "$skiptoken", skip),
+                    "@odata.nextLink": self._link(request, "$skiptoken", again),
                 }
             )
         size = self._page_size(request)
