@@ -15,6 +15,10 @@ all-day date). Verbs and their arguments (``calendar`` is optional everywhere)::
     clear   (none)                                  drop pending failures
     seed    n_events, n_series?                     -> the ids created
 
+and, where the emulator records its sync rounds (:mod:`calbridge.testing.rounds`)::
+
+    rounds  (none)   -> per calendar: rounds begun, full listings, rounds open, overlapping rounds
+
 and, where the emulator pushes (:mod:`calbridge.testing._push_control`)::
 
     subscriptions  (none)              -> the live channels / subscriptions, never their secrets
@@ -36,6 +40,7 @@ from aiohttp import web
 
 from ._push_control import PUSH_VERBS, call_push, push_account, push_verbs_of
 from .emulator_api import EmulatorAPI, SeriesEmulatorAPI
+from .rounds import round_log_of
 
 __all__ = ["VERBS", "call", "control_app", "push_account", "verbs_of"]
 
@@ -84,7 +89,8 @@ def verbs_of(emulator: EmulatorAPI) -> list[str]:
     """The verbs an emulator serves (no occurrence verbs without recurring events, push verbs only
     where it pushes)."""
     series = isinstance(emulator, SeriesEmulatorAPI)
-    return [v for v in VERBS if series or v not in SERIES_VERBS] + push_verbs_of(emulator)
+    rounds = ["rounds"] if round_log_of(emulator) is not None else []
+    return [v for v in VERBS if series or v not in SERIES_VERBS] + rounds + push_verbs_of(emulator)
 
 
 def call(emulator: EmulatorAPI, verb: str, args: Mapping[str, Any]) -> Any:
@@ -98,6 +104,12 @@ def call(emulator: EmulatorAPI, verb: str, args: Mapping[str, Any]) -> Any:
         raise LookupError(f"no verb {verb!r} here; this emulator serves {', '.join(verbs_of(emulator))}")
     if verb in PUSH_VERBS:
         return call_push(emulator, verb, args)
+    if verb == "rounds":
+        if args:
+            raise TypeError("rounds takes no arguments")
+        log = round_log_of(emulator)
+        assert log is not None
+        return log.summary()
     method, instants = VERBS[verb]
     kwargs = {k: (_instant(v, k) if k in instants and v is not None else v) for k, v in args.items()}
     first = (kwargs.pop("id"),) if "id" in kwargs else ()  # the event id is positional in the API
@@ -135,7 +147,7 @@ def control_app(emulators: Mapping[str, EmulatorAPI]) -> web.Application:
         try:
             return web.json_response({"result": call(emulator, what, args)})
         except LookupError as exc:
-            status = 404 if what not in VERBS and what not in PUSH_VERBS else 400
+            status = 404 if what not in VERBS and what not in PUSH_VERBS and what != "rounds" else 400
             return web.json_response({"error": str(exc).strip("'\"")}, status=status)
         except (TypeError, ValueError) as exc:
             return web.json_response({"error": f"{what}: {exc}"}, status=400)

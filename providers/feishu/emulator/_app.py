@@ -162,6 +162,7 @@ class App(TokenRoutes):
         size = _int(request, "page_size", 500) or 500
         if not 50 <= size <= 1000:
             return fail(400, 190002, "invalid parameters in request: page_size must be 50-1000")
+        size = min(size, self.s.page_cap or size)
         token_text = q.get("page_token") or q.get("sync_token") or ""
         if q.get("start_time") or q.get("end_time"):
             if q.get("sync_token"):
@@ -180,9 +181,11 @@ class App(TokenRoutes):
                     return fail(400, 190008, "page_token or sync_token expired")
             else:
                 pos = {"g": self.s.generation, "c": cal.id, "s": self.s.seq, "p": 0, "f": True}
+            sent, full = token_text or None, not token_text
             if self.s.empty_pages > 0:
                 self.s.empty_pages -= 1
                 again = _enc({**pos, "n": self.s.empty_pages})
+                self.s.round_log.page(cal.id, sent=sent, full=full, more=again)
                 return ok(
                     {
                         "has_more": True,
@@ -214,6 +217,7 @@ class App(TokenRoutes):
                 items.append(dict(event))
             if more:
                 nxt = _enc({**pos, "p": last})
+                self.s.round_log.page(cal.id, sent=sent, full=full, more=nxt)
                 return ok(
                     {
                         "has_more": True,
@@ -223,6 +227,7 @@ class App(TokenRoutes):
                     }
                 )
             done = _enc({"g": self.s.generation, "c": cal.id, "s": self.s.seq, "p": self.s.seq, "f": False})
+            self.s.round_log.page(cal.id, sent=sent, full=full, more=None)
             return ok({"has_more": False, "items": items, "page_token": "", "sync_token": done})
 
     # -- single event, attendees ------------------------------------------------------------------

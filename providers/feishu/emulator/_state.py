@@ -19,6 +19,8 @@ from typing import Any
 
 import attrs
 
+from calbridge.testing.rounds import RoundLog
+
 from ._push import PushHub
 from ._recur import Wire, span, time_info
 
@@ -77,6 +79,8 @@ class FeishuState:
         self.user_open_id = "ou_user"  # the user behind every user_access_token (one user per emulator)
         self.add_calendar(self.primary_id, summary="App calendar", type="primary")
         self.push = PushHub(self)  # event subscriptions and deliveries (``_push``)
+        self.round_log = RoundLog()  # the sync rounds served, per calendar (``calbridge.testing.rounds``)
+        self.page_cap: int | None = None  # fewer events a sync page than asked, so rounds span pages
 
     # -- calendars and events ---------------------------------------------------------------
 

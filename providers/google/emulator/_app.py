@@ -59,7 +59,13 @@ def make_app(state: GoogleState) -> web.Application:
         return response
 
     async def events(request: web.Request) -> web.Response:
-        return _json(*list_events(state, request.match_info["cal"], request.query))
+        status, body = list_events(state, request.match_info["cal"], request.query)
+        if status == 200:
+            q = request.query
+            state.round_log.page(request.match_info["cal"], sent=q.get("pageToken"),
+                                 full="syncToken" not in q and "pageToken" not in q,
+                                 more=body.get("nextPageToken"))  # fmt: skip
+        return _json(status, body)
 
     async def instances(request: web.Request) -> web.Response:
         return _json(*list_instances(state, request.match_info["cal"], request.match_info["eid"], request.query))

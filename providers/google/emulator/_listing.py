@@ -89,7 +89,7 @@ def list_events(state: GoogleState, calendar_id: str, q: Mapping[str, str]) -> R
         cal = state.calendar(calendar_id)
         if cal is None:
             return error(404, "notFound", "Not Found")
-        size = _max_results(q)
+        size = _max_results(q, cap=state.max_results or MAX_RESULTS)
         if isinstance(size, tuple):
             return size
         if _bool(q, "singleEvents", False):

@@ -21,6 +21,8 @@ from typing import Any
 
 import attrs
 
+from calbridge.testing.rounds import RoundLog
+
 from ._channels import Channels
 from ._expand import series_zone, slot_key
 
@@ -99,6 +101,8 @@ class GoogleState:
         self.faults: list[Fault] = []
         self.expires_in = 3600
         self.push = Channels()  # events.watch channels and their delivery log
+        self.round_log = RoundLog()  # the sync rounds served, per calendar (``calbridge.testing.rounds``)
+        self.max_results: int | None = None  # fewer a page than asked (Google may), so rounds span pages
         self._ids = itertools.count(1)
 
     # -- calendars and events --------------------------------------------------------------

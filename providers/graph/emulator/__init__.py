@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import attrs
 from aiohttp import web
 
+from calbridge.testing.rounds import RoundLog
+
 from ._api import GraphAPI
 from ._app import GraphApp, _b64
 from ._model import UTC, EventDef, Instance, build_rule, content, instances, render
@@ -77,6 +79,7 @@ class GraphEmulator(GraphAPI, ServiceMixin, PushMixin):
         self._refresh: dict[str, tuple[str, str]] = {}  # refresh token → (client, upn)
         self.token_requests = 0
         self.requests: list[LoggedRequest] = []
+        self.round_log = RoundLog()  # the sync rounds served, per calendar (``calbridge.testing.rounds``)
         self._failures: list[tuple[int, str, float | None]] = []
         self.delay = 0.0
         self.skeletal_occurrences = True

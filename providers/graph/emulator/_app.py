@@ -214,13 +214,17 @@ class GraphApp:
         state = dict(state)
         if state.get("upto") is None:
             state["upto"] = emu.seq  # the change-log position this round reports up to
+        sent = query.get("$skiptoken") or query.get("$deltatoken") or None
+        full = not query.get("$deltatoken") and not query.get("$skiptoken")
         if emu.empty_first_page and not state.get("e"):
             state["e"] = 1
+            again = encode_token(state)
+            emu.round_log.page(calendar, sent=sent, full=full, more=again)
             return web.json_response(
                 {
                     "@odata.context": "$metadata#Collection(event)",
                     "value": [],
-                    "@odata.nextLink": self._link(request, "$skiptoken", encode_token(state)),
+                    "@odata.nextLink": self._link(request, "$skiptoken", again),
                 }
             )
         size = self._page_size(request)
@@ -229,13 +233,16 @@ class GraphApp:
         except ValueError as exc:
             return graph_error(400, "ErrorInvalidParameter", str(exc))
         body: dict[str, Any] = {"@odata.context": "$metadata#Collection(event)", "value": [p for _, p in page]}
+        skip: str | None = None
         if more:
             state["after"] = page[-1][0]
-            body["@odata.nextLink"] = self._link(request, "$skiptoken", encode_token(state))
+            skip = encode_token(state)
+            body["@odata.nextLink"] = self._link(request, "$skiptoken", skip)
         else:
             nxt = {k: state[k] for k in ("c", "u", "ws", "we", "g")}
             nxt["since"] = state["upto"]
             body["@odata.deltaLink"] = self._link(request, "$deltatoken", encode_token(nxt))
+        emu.round_log.page(calendar, sent=sent, full=full, more=skip)
         return web.json_response(body)
 
     def event(
