@@ -231,7 +231,10 @@ def test_killed_mid_sweep_still_ends_exact(store_env: FakeEnv) -> None:
     assert ids == server_ids(store_env)
 
 
-def test_second_sync_waits_or_says_it_is_running(store_env: FakeEnv) -> None:
+def test_second_sync_waits_or_says_it_is_running(fake_env: FakeEnv) -> None:
+    # SQLite only: on PostgreSQL a second sync does not wait, it skips what a live holder holds
+    # (tests/test_fleet.py::test_sync_skips_what_a_live_worker_holds).
+    store_env = fake_env
     store_env.server.put("cal1", fake_event(1))
     store_env.cli("sync", check=True)
     holder = subprocess.Popen(

@@ -90,6 +90,7 @@ async def claim(
     limit: int,
     accounts: Sequence[str] | None,
     keys: Sequence[Key] | None,
+    schema: str,
 ) -> list[Lease]:
     if limit <= 0 or (accounts is not None and not accounts) or (keys is not None and not keys):
         return []
@@ -108,9 +109,20 @@ async def claim(
     # taking, or that an in-flight fenced write holds FOR SHARE, is passed over, never waited for;
     # a row claimed and committed since this statement's snapshot is re-read under the lock and
     # fails ``expires < now()``, so two claims never return the same calendar.
+    # A holder is alive while its session holds its name lock (``alive_key``): a process that died
+    # (kill -9, a crash) let go of it with its connection, so its calendars are free at once rather
+    # than once its leases lapse. A stalled one (SIGSTOP, a GC pause) keeps its session, and its
+    # leases run out as usual; either way its writes are fenced.
+    args.append(schema)
+    dead = (
+        " OR NOT EXISTS (SELECT 1 FROM pg_locks AS pl WHERE pl.locktype = 'advisory' AND pl.granted"
+        " AND pl.objsubid = 1 AND pl.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND ((pl.classid::bigint << 32) | pl.objid::bigint)"
+        f" = hashtextextended('calbridge:worker:' || ${len(args)}::text || ':' || l.holder, 0))"
+    )
     rows = await conn.fetch(
         "WITH free AS (SELECT l.account, l.calendar_id FROM leases AS l"
-        f" WHERE (l.holder IS NULL OR l.expires < now()){where}"
+        f" WHERE (l.holder IS NULL OR l.expires < now(){dead}){where}"
         " ORDER BY l.account, l.calendar_id LIMIT $3 FOR UPDATE SKIP LOCKED)"
         " UPDATE leases AS l SET holder = $1, token = nextval('lease_tokens'), expires = now() + $2::interval"
         f" FROM free WHERE l.account = free.account AND l.calendar_id = free.calendar_id RETURNING {_LEASE_COLS}",
@@ -189,3 +201,13 @@ async def fenced(conn: Conn, lease: Lease, write: Callable[[Conn], Awaitable[_T]
             why = "no longer known" if row is None else "taken over or released"
             raise LeaseLost(f"lease on {lease.account}/{lease.calendar_id} lost ({why}): nothing was written")
         return await write(conn)
+
+
+def alive_key(schema: str, worker: str) -> str:
+    """The session-level advisory lock a holder keeps while it lives (see :func:`claim`)."""
+    return f"calbridge:worker:{schema}:{worker}"
+
+
+async def hold_alive(conn: Conn, schema: str, worker: str) -> bool:
+    """Take ``worker``'s name lock on ``conn``'s session; False when another live session has it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", alive_key(schema, worker)))

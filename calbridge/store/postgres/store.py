@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import copy
 import datetime as dt
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -37,6 +38,7 @@ from ._triggers import TriggerListener
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _POLL = 0.1
+logger = logging.getLogger(__name__)
 
 
 def _asyncpg() -> Any:
@@ -79,6 +81,7 @@ class PostgresStore:
         self._create = create and not read_only
         self._read_only = read_only
         self._pool: Any = None
+        self._alive: dict[str, Any] = {}  # worker name -> the connection holding its name lock
         self._holder: str | None = None  # who held the sync lock at the last status()
         self._lock = asyncio.Lock()  # open and aclose
         self._codec = secret_codec
@@ -158,7 +161,11 @@ class PostgresStore:
             return
         async with self._lock:
             pool, self._pool = self._pool, None
+            alive, self._alive = dict(self._alive), {}
             if pool is not None:
+                for conn in alive.values():  # the name locks go with their sessions
+                    with contextlib.suppress(Exception):
+                        await pool.release(conn, timeout=5)
                 await asyncio.shield(pool.close())
 
     async def _run(self, fn: Callable[Concatenate[Any, _P], Awaitable[_T]], *args: _P.args, **kwargs: _P.kwargs) -> _T:
@@ -263,7 +270,28 @@ class PostgresStore:
     ) -> list[Lease]:  # fmt: skip
         """Take up to ``limit`` known calendars no live lease holds (``worker``'s own included), in
         (account, calendar) order; one statement, never waiting on another claim."""
-        return await self._run(_leases.claim, worker, ttl, limit, accounts, keys)
+        await self._alive_as(worker)
+        return await self._run(_leases.claim, worker, ttl, limit, accounts, keys, self._schema)
+
+    async def _alive_as(self, worker: str) -> None:
+        """Keep ``worker``'s name lock on a connection of its own while this store is open, so a claim
+        elsewhere tells this process alive (a dead one's calendars are free at once)."""
+        if worker in self._alive:
+            return
+        pool = self._pool
+        if pool is None:
+            raise StoreError(f"store {self._where} is not open")
+        conn = await pool.acquire()
+        try:
+            taken = await _leases.hold_alive(conn, self._schema, worker)
+        except BaseException:
+            await pool.release(conn)
+            raise
+        if not taken:  # another live process runs under this name: its leases stay its own
+            await pool.release(conn)
+            logger.warning("worker %s: another live process uses this name", worker)
+            return
+        self._alive[worker] = conn
 
     async def renew(self, worker: str, ttl: dt.timedelta) -> list[Lease]:
         """Extend every lease ``worker`` holds to now + ``ttl`` (tokens unchanged); returns them."""
